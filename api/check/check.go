@@ -1,0 +1,99 @@
+// Package check is the wire format of the HTTP check that the meshward Wasm
+// filter sends to the authorizer. The authorizer's gRPC ext_authz API carries
+// the same facts in Envoy's CheckRequest; both end up in one policy.Request.
+package check
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// Path is where the authorizer serves the HTTP check.
+const Path = "/v1/check"
+
+// MaxRequestBytes bounds a check request body; the facts are a few short
+// strings, so anything larger is an attack or a bug.
+const MaxRequestBytes = 16 << 10
+
+// Request carries the facts of one hop, as the filter sees them.
+type Request struct {
+	// SourcePrincipal is the SPIFFE ID of the peer certificate ("" if none).
+	SourcePrincipal string `json:"source_principal"`
+	// SourceAddress is the peer's ip:port.
+	SourceAddress string `json:"source_address,omitempty"`
+	// Destination is the workload being called (its SPIFFE ID or host).
+	Destination string `json:"destination"`
+	Method      string `json:"method"`
+	Path        string `json:"path"`
+	Host        string `json:"host,omitempty"`
+}
+
+// Response is the authorizer's answer.
+type Response struct {
+	Allow bool `json:"allow"`
+	// Reason is a short stable id ("allowed", "no-matching-rule", "quarantined", ...).
+	Reason string `json:"reason"`
+	// Rule names the policy rule that decided, if any.
+	Rule string `json:"rule,omitempty"`
+}
+
+// DecodeRequest parses and validates a check request body. Its errors name the
+// field or the byte offset that is wrong.
+func DecodeRequest(body []byte) (Request, error) {
+	var r Request
+	if len(body) > MaxRequestBytes {
+		return r, fmt.Errorf("check request: body is %d bytes, limit %d", len(body), MaxRequestBytes)
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&r); err != nil {
+		return Request{}, fmt.Errorf("check request: %w", describeJSONError(err, dec))
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return Request{}, fmt.Errorf("check request: trailing data after JSON object at offset %d", dec.InputOffset())
+	}
+	return r, r.Validate()
+}
+
+// Validate checks the fields a decision needs.
+func (r Request) Validate() error {
+	switch {
+	case r.Destination == "":
+		return errors.New("check request: field \"destination\" is empty")
+	case r.Method == "":
+		return errors.New("check request: field \"method\" is empty")
+	case r.Path == "" || r.Path[0] != '/':
+		return fmt.Errorf("check request: field \"path\" must start with '/', got %q", r.Path)
+	}
+	return nil
+}
+
+// DecodeResponse parses an authorizer answer.
+func DecodeResponse(body []byte) (Response, error) {
+	var r Response
+	if err := json.Unmarshal(body, &r); err != nil {
+		return Response{}, fmt.Errorf("check response: %w", err)
+	}
+	if r.Reason == "" {
+		return Response{}, errors.New("check response: field \"reason\" is empty")
+	}
+	return r, nil
+}
+
+func describeJSONError(err error, dec *json.Decoder) error {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syn):
+		return fmt.Errorf("malformed JSON at offset %d: %v", syn.Offset, err)
+	case errors.As(err, &typ):
+		return fmt.Errorf("field %q at offset %d: want %s, got %s", typ.Field, typ.Offset, typ.Type, typ.Value)
+	case errors.Is(err, io.EOF):
+		return errors.New("empty body")
+	default:
+		return fmt.Errorf("at offset %d: %w", dec.InputOffset(), err)
+	}
+}

@@ -1,0 +1,79 @@
+package filter
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+)
+
+// FailMode says what the filter does when the authorizer cannot answer.
+type FailMode string
+
+const (
+	FailClosed FailMode = "closed"
+	FailOpen   FailMode = "open"
+)
+
+// Config is the filter's plugin configuration (JSON).
+type Config struct {
+	// AuthorizerCluster is the Envoy cluster that reaches the authorizer.
+	AuthorizerCluster string `json:"authorizer_cluster"`
+	// AuthorizerAuthority is the :authority of the check callout.
+	AuthorizerAuthority string `json:"authorizer_authority"`
+	// TimeoutMillis bounds one check callout.
+	TimeoutMillis uint32 `json:"timeout_ms"`
+	// FailMode is "closed" (default: deny when the authorizer is unreachable) or "open".
+	FailMode FailMode `json:"fail_mode"`
+	// Destination names this workload in checks; empty means the request's :authority.
+	Destination string `json:"destination"`
+}
+
+const (
+	defaultTimeoutMillis = 500
+	maxTimeoutMillis     = 60_000
+	defaultAuthority     = "meshward-authz"
+)
+
+// ParseConfig decodes and validates the plugin configuration, filling in
+// defaults. Errors name the field that is wrong.
+func ParseConfig(data []byte) (Config, error) {
+	c := Config{}
+	if len(bytes.TrimSpace(data)) == 0 {
+		return c, errors.New("plugin configuration: empty; want a JSON object with \"authorizer_cluster\"")
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&c); err != nil {
+		return Config{}, fmt.Errorf("plugin configuration: %v (near offset %d)", err, dec.InputOffset())
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return Config{}, fmt.Errorf("plugin configuration: trailing data after the JSON object at offset %d", dec.InputOffset())
+	}
+	return c.withDefaults()
+}
+
+func (c Config) withDefaults() (Config, error) {
+	if strings.TrimSpace(c.AuthorizerCluster) == "" {
+		return Config{}, errors.New("plugin configuration: \"authorizer_cluster\" is required")
+	}
+	if c.AuthorizerAuthority == "" {
+		c.AuthorizerAuthority = defaultAuthority
+	}
+	if c.TimeoutMillis == 0 {
+		c.TimeoutMillis = defaultTimeoutMillis
+	}
+	if c.TimeoutMillis > maxTimeoutMillis {
+		return Config{}, fmt.Errorf("plugin configuration: \"timeout_ms\" is %d, at most %d", c.TimeoutMillis, maxTimeoutMillis)
+	}
+	switch c.FailMode {
+	case "":
+		c.FailMode = FailClosed
+	case FailClosed, FailOpen:
+	default:
+		return Config{}, fmt.Errorf("plugin configuration: \"fail_mode\" is %q, want \"closed\" or \"open\"", c.FailMode)
+	}
+	return c, nil
+}

@@ -1,0 +1,164 @@
+// Package filter is meshward's proxy-wasm HTTP filter: on every request it asks
+// the meshward authorizer for a decision and either lets the request through or
+// answers 403 with the reason.
+package filter
+
+import (
+	"encoding/json"
+
+	"github.com/meshward/meshward/api/check"
+	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm"
+	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
+)
+
+// ReasonHeader carries the reason id of a denial to the caller.
+const ReasonHeader = "x-meshward-reason"
+
+// Reason ids the filter itself produces (the authorizer has its own).
+const (
+	ReasonAuthzUnavailable = "authorizer-unavailable"
+	ReasonAuthzBadAnswer   = "authorizer-bad-answer"
+)
+
+// VM is the root of the filter; Envoy creates one per Wasm VM.
+type VM struct {
+	types.DefaultVMContext
+}
+
+// NewPluginContext implements types.VMContext.
+func (*VM) NewPluginContext(uint32) types.PluginContext { return &plugin{} }
+
+type plugin struct {
+	types.DefaultPluginContext
+	cfg Config
+}
+
+func (p *plugin) OnPluginStart(int) types.OnPluginStartStatus {
+	data, err := proxywasm.GetPluginConfiguration()
+	if err != nil {
+		proxywasm.LogCriticalf("meshward: reading plugin configuration: %v", err)
+		return types.OnPluginStartStatusFailed
+	}
+	cfg, err := ParseConfig(data)
+	if err != nil {
+		proxywasm.LogCriticalf("meshward: %v", err)
+		return types.OnPluginStartStatusFailed
+	}
+	p.cfg = cfg
+	proxywasm.LogInfof("meshward: filter started: authorizer cluster %q, timeout %d ms, fail %s",
+		cfg.AuthorizerCluster, cfg.TimeoutMillis, cfg.FailMode)
+	return types.OnPluginStartStatusOK
+}
+
+func (p *plugin) NewHttpContext(uint32) types.HttpContext { return &stream{cfg: &p.cfg} }
+
+type stream struct {
+	types.DefaultHttpContext
+	cfg *Config
+}
+
+func (s *stream) OnHttpRequestHeaders(int, bool) types.Action {
+	req := s.facts()
+	body, err := json.Marshal(req)
+	if err != nil {
+		return s.failed("encoding check request: " + err.Error())
+	}
+	headers := [][2]string{
+		{":method", "POST"},
+		{":path", check.Path},
+		{":authority", s.cfg.AuthorizerAuthority},
+		{"content-type", "application/json"},
+	}
+	if _, err := proxywasm.DispatchHttpCall(s.cfg.AuthorizerCluster, headers, body, nil,
+		s.cfg.TimeoutMillis, s.onCheckResponse); err != nil {
+		return s.failed("dispatching check to cluster " + s.cfg.AuthorizerCluster + ": " + err.Error())
+	}
+	return types.ActionPause
+}
+
+// facts collects what the authorizer decides on. The source principal comes
+// from the peer certificate (mTLS), never from a request header, so a caller
+// cannot claim another identity.
+func (s *stream) facts() check.Request {
+	r := check.Request{
+		SourcePrincipal: property("connection", "uri_san_peer_certificate"),
+		SourceAddress:   property("source", "address"),
+		Destination:     s.cfg.Destination,
+	}
+	r.Method, _ = proxywasm.GetHttpRequestHeader(":method")
+	r.Path, _ = proxywasm.GetHttpRequestHeader(":path")
+	r.Host, _ = proxywasm.GetHttpRequestHeader(":authority")
+	if r.Destination == "" {
+		r.Destination = r.Host
+	}
+	return r
+}
+
+func property(path ...string) string {
+	v, err := proxywasm.GetProperty(path)
+	if err != nil {
+		return ""
+	}
+	return string(v)
+}
+
+func (s *stream) onCheckResponse(numHeaders, bodySize, _ int) {
+	if numHeaders == 0 {
+		s.resolveFailure(ReasonAuthzUnavailable, "check callout failed or timed out")
+		return
+	}
+	status, _ := proxywasm.GetHttpCallResponseHeaders()
+	code := headerValue(status, ":status")
+	body, _ := proxywasm.GetHttpCallResponseBody(0, bodySize)
+	if code != "200" {
+		s.resolveFailure(ReasonAuthzUnavailable, "authorizer answered status "+code)
+		return
+	}
+	resp, err := check.DecodeResponse(body)
+	if err != nil {
+		s.resolveFailure(ReasonAuthzBadAnswer, err.Error())
+		return
+	}
+	if resp.Allow {
+		_ = proxywasm.ResumeHttpRequest()
+		return
+	}
+	deny(resp.Reason)
+}
+
+func headerValue(headers [][2]string, key string) string {
+	for _, h := range headers {
+		if h[0] == key {
+			return h[1]
+		}
+	}
+	return ""
+}
+
+// failed handles an error before the callout was sent: the request is still
+// in OnHttpRequestHeaders, so it is continued or answered there.
+func (s *stream) failed(msg string) types.Action {
+	proxywasm.LogErrorf("meshward: %s (fail %s)", msg, s.cfg.FailMode)
+	if s.cfg.FailMode == FailOpen {
+		return types.ActionContinue
+	}
+	deny(ReasonAuthzUnavailable)
+	return types.ActionPause
+}
+
+// resolveFailure handles an error after the request was paused.
+func (s *stream) resolveFailure(reason, msg string) {
+	proxywasm.LogWarnf("meshward: %s (fail %s)", msg, s.cfg.FailMode)
+	if s.cfg.FailMode == FailOpen {
+		_ = proxywasm.ResumeHttpRequest()
+		return
+	}
+	deny(reason)
+}
+
+func deny(reason string) {
+	headers := [][2]string{{ReasonHeader, reason}, {"content-type", "text/plain"}}
+	if err := proxywasm.SendHttpResponse(403, headers, []byte("meshward: denied: "+reason+"\n"), -1); err != nil {
+		proxywasm.LogErrorf("meshward: sending 403: %v", err)
+	}
+}

@@ -1,0 +1,131 @@
+package filter
+
+import (
+	"encoding/json"
+	"testing"
+
+	"github.com/meshward/meshward/api/check"
+	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/proxytest"
+	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
+)
+
+const testConfig = `{"authorizer_cluster":"meshward-authz","destination":"spiffe://cluster.local/ns/shop/sa/orders"}`
+
+func newHost(t *testing.T, config string) proxytest.HostEmulator {
+	t.Helper()
+	opt := proxytest.NewEmulatorOption().WithVMContext(&VM{}).
+		WithPluginConfiguration([]byte(config)).
+		WithProperty([]string{"connection", "uri_san_peer_certificate"}, []byte("spiffe://cluster.local/ns/shop/sa/frontend")).
+		WithProperty([]string{"source", "address"}, []byte("127.0.0.1:40000"))
+	host, reset := proxytest.NewHostEmulator(opt)
+	t.Cleanup(reset)
+	if st := host.StartPlugin(); st != types.OnPluginStartStatusOK {
+		t.Fatalf("StartPlugin = %v", st)
+	}
+	return host
+}
+
+var requestHeaders = [][2]string{{":method", "GET"}, {":path", "/orders/7"}, {":authority", "orders"}}
+
+// sendRequest runs request headers through the filter and returns the stream
+// id and the one check callout it made.
+func sendRequest(t *testing.T, host proxytest.HostEmulator) (uint32, proxytest.HttpCalloutAttribute) {
+	t.Helper()
+	id := host.InitializeHttpContext()
+	if a := host.CallOnRequestHeaders(id, requestHeaders, true); a != types.ActionPause {
+		t.Fatalf("OnHttpRequestHeaders = %v, want Pause while the check is out", a)
+	}
+	callouts := host.GetCalloutAttributesFromContext(id)
+	if len(callouts) != 1 {
+		t.Fatalf("%d callouts, want 1", len(callouts))
+	}
+	return id, callouts[0]
+}
+
+func TestCalloutCarriesFacts(t *testing.T) {
+	host := newHost(t, testConfig)
+	_, c := sendRequest(t, host)
+	if c.Upstream != "meshward-authz" {
+		t.Fatalf("callout to %q", c.Upstream)
+	}
+	if headerValue(c.Headers, ":path") != check.Path || headerValue(c.Headers, ":method") != "POST" {
+		t.Fatalf("callout headers %v", c.Headers)
+	}
+	got, err := check.DecodeRequest(c.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := check.Request{
+		SourcePrincipal: "spiffe://cluster.local/ns/shop/sa/frontend", SourceAddress: "127.0.0.1:40000",
+		Destination: "spiffe://cluster.local/ns/shop/sa/orders", Method: "GET", Path: "/orders/7", Host: "orders",
+	}
+	if got != want {
+		t.Fatalf("check request %+v, want %+v", got, want)
+	}
+}
+
+func answer(t *testing.T, resp check.Response) []byte {
+	t.Helper()
+	b, err := json.Marshal(resp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestDecisions(t *testing.T) {
+	ok := [][2]string{{":status", "200"}}
+	tests := []struct {
+		name       string
+		config     string
+		headers    [][2]string
+		body       []byte
+		wantStatus uint32 // 0: the request continues
+		wantReason string
+	}{
+		{name: "allow", config: testConfig, headers: ok, body: answer(t, check.Response{Allow: true, Reason: "allowed"})},
+		{name: "deny", config: testConfig, headers: ok, body: answer(t, check.Response{Reason: "no-matching-rule"}),
+			wantStatus: 403, wantReason: "no-matching-rule"},
+		{name: "callout failed, closed", config: testConfig, headers: nil,
+			wantStatus: 403, wantReason: ReasonAuthzUnavailable},
+		{name: "authorizer 500, closed", config: testConfig, headers: [][2]string{{":status", "500"}},
+			wantStatus: 403, wantReason: ReasonAuthzUnavailable},
+		{name: "garbage answer, closed", config: testConfig, headers: ok, body: []byte("{nope"),
+			wantStatus: 403, wantReason: ReasonAuthzBadAnswer},
+		{name: "callout failed, open", config: `{"authorizer_cluster":"meshward-authz","fail_mode":"open"}`, headers: nil},
+		{name: "deny stays deny when open", config: `{"authorizer_cluster":"meshward-authz","fail_mode":"open"}`, headers: ok,
+			body: answer(t, check.Response{Reason: "quarantined"}), wantStatus: 403, wantReason: "quarantined"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			host := newHost(t, tc.config)
+			id, c := sendRequest(t, host)
+			host.CallOnHttpCallResponse(c.CalloutID, tc.headers, nil, tc.body)
+			local := host.GetSentLocalResponse(id)
+			if tc.wantStatus == 0 {
+				if local != nil {
+					t.Fatalf("local response %d %s, want the request to continue", local.StatusCode, local.Data)
+				}
+				if a := host.GetCurrentHttpStreamAction(id); a != types.ActionContinue {
+					t.Fatalf("stream action %v, want Continue", a)
+				}
+				return
+			}
+			if local == nil || local.StatusCode != tc.wantStatus {
+				t.Fatalf("local response %+v, want %d", local, tc.wantStatus)
+			}
+			if r := headerValue(local.Headers, ReasonHeader); r != tc.wantReason {
+				t.Fatalf("reason header %q, want %q", r, tc.wantReason)
+			}
+		})
+	}
+}
+
+func TestBadConfigFailsPluginStart(t *testing.T) {
+	opt := proxytest.NewEmulatorOption().WithVMContext(&VM{}).WithPluginConfiguration([]byte(`{"fail_mode":"open"}`))
+	host, reset := proxytest.NewHostEmulator(opt)
+	defer reset()
+	if st := host.StartPlugin(); st != types.OnPluginStartStatusFailed {
+		t.Fatalf("StartPlugin = %v, want Failed", st)
+	}
+}
