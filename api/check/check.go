@@ -93,6 +93,8 @@ func describeJSONError(err error, dec *json.Decoder) error {
 		return fmt.Errorf("field %q at offset %d: want %s, got %s", typ.Field, typ.Offset, typ.Type, typ.Value)
 	case errors.Is(err, io.EOF):
 		return errors.New("empty body")
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return fmt.Errorf("malformed JSON: truncated at offset %d", dec.InputOffset())
 	default:
 		return fmt.Errorf("at offset %d: %w", dec.InputOffset(), err)
 	}

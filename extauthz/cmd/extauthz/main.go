@@ -1,0 +1,114 @@
+// Command extauthz is meshward's authorizer: Envoy ext_authz over gRPC, the
+// Wasm filter's HTTP check, and the verdict API, from one policy file.
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/rs/zerolog"
+	"github.com/spf13/cobra"
+
+	"github.com/meshward/meshward/extauthz/policy"
+	"github.com/meshward/meshward/extauthz/server"
+)
+
+func main() {
+	if err := root().Execute(); err != nil {
+		os.Exit(1)
+	}
+}
+
+func root() *cobra.Command {
+	c := &cobra.Command{Use: "extauthz", Short: "meshward's zero-trust authorizer", SilenceUsage: true}
+	c.AddCommand(serve(), lint())
+	return c
+}
+
+func serve() *cobra.Command {
+	var policyFile, grpcAddr, httpAddr, tokenFile, level string
+	c := &cobra.Command{
+		Use:   "serve",
+		Short: "serve ext_authz (gRPC), the filter's HTTP check and the verdict API",
+		RunE: func(*cobra.Command, []string) error {
+			lvl, err := zerolog.ParseLevel(level)
+			if err != nil {
+				return err
+			}
+			log := zerolog.New(os.Stderr).Level(lvl).With().Timestamp().Str("component", "extauthz").Logger()
+			set, err := policy.LoadFile(policyFile)
+			if err != nil {
+				return err
+			}
+			token, err := readToken(tokenFile)
+			if err != nil {
+				return err
+			}
+			r, err := server.Start(server.Config{Policy: set, GRPCAddr: grpcAddr, HTTPAddr: httpAddr, VerdictToken: token, Log: log})
+			if err != nil {
+				return err
+			}
+			sig := make(chan os.Signal, 1)
+			signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+			select {
+			case s := <-sig:
+				log.Info().Str("signal", s.String()).Msg("stopping")
+				r.Stop()
+				return nil
+			case err := <-waitErr(r):
+				return err
+			}
+		},
+	}
+	c.Flags().StringVar(&policyFile, "policy", "", "policy file (YAML allow-list)")
+	c.Flags().StringVar(&grpcAddr, "grpc-addr", "127.0.0.1:9191", "address of ext_authz and the verdict API")
+	c.Flags().StringVar(&httpAddr, "http-addr", "127.0.0.1:8181", "address of the HTTP check, /metrics and /healthz")
+	c.Flags().StringVar(&tokenFile, "verdict-token-file", "", "file holding the verdict API's bearer token")
+	c.Flags().StringVar(&level, "log-level", "info", "debug, info, warn or error")
+	_ = c.MarkFlagRequired("policy")
+	_ = c.MarkFlagRequired("verdict-token-file")
+	return c
+}
+
+func waitErr(r *server.Running) <-chan error {
+	ch := make(chan error, 1)
+	go func() { ch <- r.Wait() }()
+	return ch
+}
+
+func readToken(path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	b = bytes.TrimSpace(b)
+	if len(b) < 16 {
+		return nil, fmt.Errorf("%s: verdict token is %d bytes, want at least 16", path, len(b))
+	}
+	return b, nil
+}
+
+func lint() *cobra.Command {
+	return &cobra.Command{
+		Use:   "lint FILE...",
+		Short: "check policy files; prints file:line: reason for each error",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(c *cobra.Command, files []string) error {
+			var errs []error
+			for _, f := range files {
+				if _, err := policy.LoadFile(f); err != nil {
+					fmt.Fprintln(c.ErrOrStderr(), err)
+					errs = append(errs, err)
+				}
+			}
+			if len(errs) > 0 {
+				return fmt.Errorf("%d of %d files invalid", len(errs), len(files))
+			}
+			return nil
+		},
+	}
+}
+

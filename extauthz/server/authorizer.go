@@ -1,0 +1,37 @@
+// Package server holds the authorizer's thin transports: Envoy's gRPC
+// ext_authz, the filter's HTTP check, and the verdict API. The decision itself
+// is extauthz/decision's.
+package server
+
+import (
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/meshward/meshward/extauthz/decision"
+	"github.com/meshward/meshward/extauthz/policy"
+)
+
+// Authorizer answers checks from both transports with one engine.
+type Authorizer struct {
+	Engine  *decision.Engine
+	Metrics *Metrics
+	Log     zerolog.Logger
+}
+
+// decide runs one decision with the timers and the log line every transport
+// needs.
+func (a *Authorizer) decide(transport string, r policy.Request, start time.Time) decision.Decision {
+	evalStart := time.Now()
+	d := a.Engine.Decide(r)
+	evalEnd := time.Now()
+	a.Metrics.observe(transport, d.Allow, d.Reason, start, evalStart, evalEnd)
+	ev := a.Log.Debug()
+	if !d.Allow {
+		ev = a.Log.Info()
+	}
+	ev.Str("transport", transport).Bool("allow", d.Allow).Str("reason", d.Reason).Str("rule", d.Rule).
+		Str("source", r.SourcePrincipal).Str("destination", r.Destination).
+		Str("method", r.Method).Str("path", r.Path).Msg("decision")
+	return d
+}

@@ -1,0 +1,83 @@
+package server
+
+import (
+	"context"
+	"net"
+	"strconv"
+	"time"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
+	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
+	"google.golang.org/grpc/codes"
+
+	"github.com/meshward/meshward/extauthz/policy"
+)
+
+// ExtAuthz serves envoy.service.auth.v3.Authorization, so that Istio's CUSTOM
+// action (or any Envoy ext_authz filter) gets the same answers as the filter.
+type ExtAuthz struct {
+	authv3.UnimplementedAuthorizationServer
+	A *Authorizer
+}
+
+// DestinationExtension is the ext_authz context extension that names the
+// destination workload when the destination has no principal.
+const DestinationExtension = "meshward_destination"
+
+// Check implements authv3.AuthorizationServer.
+func (s ExtAuthz) Check(_ context.Context, req *authv3.CheckRequest) (*authv3.CheckResponse, error) {
+	start := time.Now()
+	d := s.A.decide("grpc", EnvoyRequest(req), start)
+	if d.Allow {
+		return &authv3.CheckResponse{
+			Status:       &rpcstatus.Status{Code: int32(codes.OK)},
+			HttpResponse: &authv3.CheckResponse_OkResponse{OkResponse: &authv3.OkHttpResponse{}},
+		}, nil
+	}
+	return &authv3.CheckResponse{
+		Status: &rpcstatus.Status{Code: int32(codes.PermissionDenied), Message: d.Reason},
+		HttpResponse: &authv3.CheckResponse_DeniedResponse{DeniedResponse: &authv3.DeniedHttpResponse{
+			Status: &typev3.HttpStatus{Code: typev3.StatusCode_Forbidden},
+			Headers: []*corev3.HeaderValueOption{{
+				Header: &corev3.HeaderValue{Key: "x-meshward-reason", Value: d.Reason},
+			}},
+			Body: "meshward: denied: " + d.Reason + "\n",
+		}},
+	}, nil
+}
+
+// EnvoyRequest maps Envoy's attribute context onto the engine's facts. Envoy
+// fills source.principal from the peer certificate's URI SAN.
+func EnvoyRequest(req *authv3.CheckRequest) policy.Request {
+	attrs := req.GetAttributes()
+	http := attrs.GetRequest().GetHttp()
+	r := policy.Request{
+		SourcePrincipal: attrs.GetSource().GetPrincipal(),
+		SourceAddress:   socketAddress(attrs.GetSource().GetAddress()),
+		Destination:     attrs.GetDestination().GetPrincipal(),
+		Method:          http.GetMethod(),
+		Path:            http.GetPath(),
+	}
+	if d := attrs.GetContextExtensions()[DestinationExtension]; d != "" {
+		r.Destination = d
+	}
+	if r.Destination == "" {
+		r.Destination = http.GetHost()
+	}
+	if r.Method == "" || r.Path == "" {
+		// Not an HTTP check: nothing an allow-list of methods and paths can allow.
+		r.SourcePrincipal = ""
+	}
+	return r
+}
+
+func socketAddress(a *corev3.Address) string {
+	sa := a.GetSocketAddress()
+	if sa == nil {
+		return ""
+	}
+	return net.JoinHostPort(sa.GetAddress(), strconv.FormatUint(uint64(sa.GetPortValue()), 10))
+}
+

@@ -1,0 +1,51 @@
+package server
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/meshward/meshward/api/check"
+	"github.com/meshward/meshward/extauthz/decision"
+	"github.com/meshward/meshward/extauthz/policy"
+)
+
+// ServeCheck is the filter's HTTP check: POST check.Path with a check.Request.
+// A malformed request is answered 400 with what is wrong; the filter treats
+// anything but 200 as a failed check and applies its fail mode.
+func (a *Authorizer) ServeCheck(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		http.Error(w, "check: use POST", http.StatusMethodNotAllowed)
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, check.MaxRequestBytes))
+	if err != nil {
+		a.Metrics.decisions.WithLabelValues("http", "deny", decision.ReasonBadRequest).Inc()
+		http.Error(w, "check: reading body: "+err.Error(), http.StatusRequestEntityTooLarge)
+		return
+	}
+	req, err := check.DecodeRequest(body)
+	if err != nil {
+		a.Metrics.decisions.WithLabelValues("http", "deny", decision.ReasonBadRequest).Inc()
+		a.Log.Warn().Err(err).Str("remote", r.RemoteAddr).Msg("bad check request")
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	d := a.decide("http", PolicyRequest(req), start)
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(check.Response{Allow: d.Allow, Reason: d.Reason, Rule: d.Rule})
+}
+
+// PolicyRequest maps the filter's wire format onto the engine's facts.
+func PolicyRequest(r check.Request) policy.Request {
+	return policy.Request{
+		SourcePrincipal: r.SourcePrincipal,
+		SourceAddress:   r.SourceAddress,
+		Destination:     r.Destination,
+		Method:          r.Method,
+		Path:            r.Path,
+	}
+}
