@@ -1,0 +1,194 @@
+// Package proxywasm is a proxy-wasm host on wazero: Envoy's stand-in where
+// Envoy cannot run. It loads a filter .wasm, drives its HTTP lifecycle and
+// implements the ABI calls meshward's filter makes; every other import
+// answers Unimplemented and is recorded, so that a test sees it.
+package proxywasm
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+)
+
+// Config says which filter to run and how it reaches its clusters.
+type Config struct {
+	WasmPath     string
+	PluginConfig []byte
+	VMConfig     []byte
+	// Clusters maps an Envoy cluster name to the http://host:port it reaches.
+	Clusters map[string]string
+	// CacheDir holds wazero's compilation cache; "" picks the user cache dir.
+	CacheDir string
+	// StreamTimeout bounds how long a paused request may wait for the filter.
+	StreamTimeout time.Duration
+	Log           zerolog.Logger
+}
+
+const rootContextID = 1
+
+// Proxy-wasm status codes the host returns.
+const (
+	statusOK            = 0
+	statusNotFound      = 1
+	statusBadArgument   = 2
+	statusUnimplemented = 12
+)
+
+// Host is one Wasm VM with one plugin. Guest calls are serialized: like an
+// Envoy worker thread, the VM runs one callback at a time.
+type Host struct {
+	cfg     Config
+	rt      wazero.Runtime
+	mod     api.Module
+	alloc   api.Function
+	client  *http.Client
+	mu      sync.Mutex // held while the guest runs
+	nextID  uint32
+	current uint32 // the effective context
+	streams map[uint32]*stream
+	callout *calloutResult // during proxy_on_http_call_response
+	nextCID uint32
+
+	unimplMu sync.Mutex
+	unimpl   map[string]int
+}
+
+// New compiles (or loads from cache) and starts the filter: context create,
+// VM start and plugin configure, as Envoy does.
+func New(ctx context.Context, cfg Config) (*Host, error) {
+	if cfg.StreamTimeout == 0 {
+		cfg.StreamTimeout = 10 * time.Second
+	}
+	wasm, err := os.ReadFile(cfg.WasmPath)
+	if err != nil {
+		return nil, fmt.Errorf("proxy-wasm host: %w", err)
+	}
+	rc, err := runtimeConfig(cfg.CacheDir)
+	if err != nil {
+		return nil, err
+	}
+	h := &Host{cfg: cfg, rt: wazero.NewRuntimeWithConfig(ctx, rc), nextID: rootContextID + 1,
+		streams: map[uint32]*stream{}, unimpl: map[string]int{}, client: &http.Client{}}
+	if err := h.instantiate(ctx, wasm); err != nil {
+		h.rt.Close(ctx)
+		return nil, err
+	}
+	if err := h.startPlugin(ctx); err != nil {
+		h.rt.Close(ctx)
+		return nil, err
+	}
+	return h, nil
+}
+
+func runtimeConfig(dir string) (wazero.RuntimeConfig, error) {
+	if dir == "" {
+		base, err := os.UserCacheDir()
+		if err != nil {
+			base = os.TempDir()
+		}
+		dir = filepath.Join(base, "meshward", "wazero")
+	}
+	cache, err := wazero.NewCompilationCacheWithDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("proxy-wasm host: compilation cache %s: %w", dir, err)
+	}
+	return wazero.NewRuntimeConfig().WithCompilationCache(cache), nil
+}
+
+func (h *Host) instantiate(ctx context.Context, wasm []byte) error {
+	compiled, err := h.rt.CompileModule(ctx, wasm)
+	if err != nil {
+		return fmt.Errorf("proxy-wasm host: compiling %s: %w", h.cfg.WasmPath, err)
+	}
+	wasi_snapshot_preview1.MustInstantiate(ctx, h.rt)
+	if err := h.defineEnv(ctx, compiled.ImportedFunctions()); err != nil {
+		return err
+	}
+	mc := wazero.NewModuleConfig().WithStartFunctions("_initialize").
+		WithSysWalltime().WithSysNanotime().WithRandSource(rand.Reader).
+		WithStdout(os.Stderr).WithStderr(os.Stderr)
+	h.mod, err = h.rt.InstantiateModule(ctx, compiled, mc)
+	if err != nil {
+		return fmt.Errorf("proxy-wasm host: instantiating %s: %w", h.cfg.WasmPath, err)
+	}
+	if h.alloc = h.mod.ExportedFunction("proxy_on_memory_allocate"); h.alloc == nil {
+		return errors.New("proxy-wasm host: the module exports no proxy_on_memory_allocate")
+	}
+	return nil
+}
+
+func (h *Host) startPlugin(ctx context.Context) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.current = rootContextID
+	if _, err := h.call(ctx, "proxy_on_context_create", rootContextID, 0); err != nil {
+		return err
+	}
+	if ok, err := h.call(ctx, "proxy_on_vm_start", rootContextID, uint64(len(h.cfg.VMConfig))); err != nil || ok == 0 {
+		return fmt.Errorf("proxy-wasm host: proxy_on_vm_start failed (%v)", err)
+	}
+	if ok, err := h.call(ctx, "proxy_on_configure", rootContextID, uint64(len(h.cfg.PluginConfig))); err != nil || ok == 0 {
+		return fmt.Errorf("proxy-wasm host: the plugin rejected its configuration (proxy_on_configure failed; see its log) %v", errOrNil(err))
+	}
+	return nil
+}
+
+func errOrNil(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+// call runs an export; the caller holds h.mu.
+func (h *Host) call(ctx context.Context, name string, args ...uint64) (uint64, error) {
+	f := h.mod.ExportedFunction(name)
+	if f == nil {
+		return 0, fmt.Errorf("proxy-wasm host: the module does not export %s", name)
+	}
+	res, err := f.Call(ctx, args...)
+	if err != nil {
+		return 0, fmt.Errorf("proxy-wasm host: %s: %w", name, err)
+	}
+	if len(res) == 0 {
+		return 0, nil
+	}
+	return res[0], nil
+}
+
+// Unimplemented lists the ABI calls the guest made that this host does not
+// implement, with their counts.
+func (h *Host) Unimplemented() map[string]int {
+	h.unimplMu.Lock()
+	defer h.unimplMu.Unlock()
+	out := make(map[string]int, len(h.unimpl))
+	for k, v := range h.unimpl {
+		out[k] = v
+	}
+	return out
+}
+
+// Exports lists the module's exported function names, sorted.
+func (h *Host) Exports() []string {
+	var names []string
+	for name := range h.mod.ExportedFunctionDefinitions() {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Close releases the VM.
+func (h *Host) Close(ctx context.Context) error { return h.rt.Close(ctx) }
