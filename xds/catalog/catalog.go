@@ -1,0 +1,149 @@
+// Package catalog reads the static service catalog the xDS server starts
+// from: each service, where its endpoints are, and which ports it may rotate
+// through.
+package catalog
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"regexp"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Catalog is the set of services.
+type Catalog struct {
+	Services []Service `yaml:"services"`
+}
+
+// Service is one xDS service: grpc-go clients reach it as xds:///<Name>.
+type Service struct {
+	Name      string     `yaml:"name"`
+	Endpoints []Endpoint `yaml:"endpoints"`
+	// Ports are where the service may be moved to; the endpoints' current
+	// ports need not be listed.
+	Ports []uint32 `yaml:"ports"`
+	Line  int      `yaml:"-"`
+}
+
+// Endpoint is one address:port.
+type Endpoint struct {
+	Address string `yaml:"address"`
+	Port    uint32 `yaml:"port"`
+}
+
+// String is address:port.
+func (e Endpoint) String() string { return fmt.Sprintf("%s:%d", e.Address, e.Port) }
+
+// The name becomes a listener, route, cluster and URI host: DNS-label-ish.
+var nameRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?$`)
+
+// Load reads a catalog file.
+func Load(path string) (*Catalog, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return Parse(path, data)
+}
+
+// Parse decodes and validates catalog YAML; errors say name:line: what.
+func Parse(name string, data []byte) (*Catalog, error) {
+	var doc struct {
+		Services []yaml.Node `yaml:"services"`
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("%s: empty catalog; want a top-level \"services\" list", name)
+		}
+		return nil, fmt.Errorf("%s: %v", name, err)
+	}
+	c := &Catalog{}
+	seen := map[string]int{}
+	for i := range doc.Services {
+		n := &doc.Services[i]
+		s, err := decodeService(n)
+		if err != nil {
+			return nil, fmt.Errorf("%s:%d: %v", name, n.Line, err)
+		}
+		if prev, dup := seen[s.Name]; dup {
+			return nil, fmt.Errorf("%s:%d: service %q is already defined at line %d", name, n.Line, s.Name, prev)
+		}
+		seen[s.Name] = n.Line
+		c.Services = append(c.Services, s)
+	}
+	if len(c.Services) == 0 {
+		return nil, fmt.Errorf("%s: no services", name)
+	}
+	return c, nil
+}
+
+func decodeService(n *yaml.Node) (Service, error) {
+	var s Service
+	if err := strictDecode(n, &s); err != nil {
+		return s, err
+	}
+	s.Line = n.Line
+	if !nameRE.MatchString(s.Name) {
+		return s, fmt.Errorf("service name %q: want lower-case letters, digits, '.' and '-'", s.Name)
+	}
+	if len(s.Endpoints) == 0 {
+		return s, fmt.Errorf("service %q has no endpoints", s.Name)
+	}
+	for i, e := range s.Endpoints {
+		if err := validateEndpoint(e); err != nil {
+			return s, fmt.Errorf("service %q endpoint %d: %v", s.Name, i, err)
+		}
+	}
+	for _, p := range s.Ports {
+		if p == 0 || p > 65535 {
+			return s, fmt.Errorf("service %q: port %d out of range", s.Name, p)
+		}
+	}
+	return s, nil
+}
+
+// strictDecode re-encodes a node so that the decoder's KnownFields check
+// applies to it too (yaml.Node.Decode has none).
+func strictDecode(n *yaml.Node, v any) error {
+	b, err := yaml.Marshal(n)
+	if err != nil {
+		return err
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("%v (lines counted from the service)", err)
+	}
+	return nil
+}
+
+func validateEndpoint(e Endpoint) error {
+	ip, err := netip.ParseAddr(e.Address)
+	if err != nil {
+		return fmt.Errorf("address %q is not an IP address", e.Address)
+	}
+	if !ip.IsLoopback() && !ip.IsPrivate() && !ip.IsGlobalUnicast() {
+		return fmt.Errorf("address %q is not a unicast address", e.Address)
+	}
+	if e.Port == 0 || e.Port > 65535 {
+		return fmt.Errorf("port %d out of range", e.Port)
+	}
+	return nil
+}
+
+// Lookup returns the named service.
+func (c *Catalog) Lookup(name string) (Service, bool) {
+	for _, s := range c.Services {
+		if s.Name == name {
+			return s, true
+		}
+	}
+	return Service{}, false
+}

@@ -1,0 +1,123 @@
+// Package snapshot turns a rotation.Placement into go-control-plane
+// resources for proxyless gRPC clients: per service, an API listener, a route
+// configuration, an EDS cluster and its endpoints. Names stay stable across
+// rotations; only endpoints change (a renamed cluster fails in-flight RPCs).
+package snapshot
+
+import (
+	"strconv"
+
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	routerv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
+	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
+	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/wellknown"
+	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/meshward/meshward/xds/catalog"
+	"github.com/meshward/meshward/xds/rotation"
+)
+
+// Resource names of a service.
+func ListenerName(service string) string { return service }
+func RouteName(service string) string    { return service + "-route" }
+func ClusterName(service string) string  { return service + "-cluster" }
+
+// Build makes the snapshot for a placement; its version is the placement's.
+func Build(p *rotation.Placement) (*cachev3.Snapshot, error) {
+	res := map[resource.Type][]types.Resource{}
+	for _, svc := range p.Services() {
+		l, err := listener(svc)
+		if err != nil {
+			return nil, err
+		}
+		res[resource.ListenerType] = append(res[resource.ListenerType], l)
+		res[resource.RouteType] = append(res[resource.RouteType], route(svc))
+		res[resource.ClusterType] = append(res[resource.ClusterType], cluster(svc))
+		res[resource.EndpointType] = append(res[resource.EndpointType], assignment(svc, p.Endpoints(svc)))
+	}
+	return cachev3.NewSnapshot(strconv.FormatUint(p.Version, 10), res)
+}
+
+func ads() *corev3.ConfigSource {
+	return &corev3.ConfigSource{
+		ResourceApiVersion:    corev3.ApiVersion_V3,
+		ConfigSourceSpecifier: &corev3.ConfigSource_Ads{Ads: &corev3.AggregatedConfigSource{}},
+	}
+}
+
+// listener is an API listener: what grpc-go resolves for xds:///<service>.
+func listener(svc string) (*listenerv3.Listener, error) {
+	router, err := anypb.New(&routerv3.Router{})
+	if err != nil {
+		return nil, err
+	}
+	hcm, err := anypb.New(&hcmv3.HttpConnectionManager{
+		StatPrefix: svc,
+		RouteSpecifier: &hcmv3.HttpConnectionManager_Rds{Rds: &hcmv3.Rds{
+			ConfigSource: ads(), RouteConfigName: RouteName(svc),
+		}},
+		HttpFilters: []*hcmv3.HttpFilter{{
+			Name: wellknown.Router, ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: router},
+		}},
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &listenerv3.Listener{Name: ListenerName(svc), ApiListener: &listenerv3.ApiListener{ApiListener: hcm}}, nil
+}
+
+func route(svc string) *routev3.RouteConfiguration {
+	return &routev3.RouteConfiguration{
+		Name: RouteName(svc),
+		VirtualHosts: []*routev3.VirtualHost{{
+			Name:    svc,
+			Domains: []string{svc},
+			Routes: []*routev3.Route{{
+				Match: &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Prefix{Prefix: ""}},
+				Action: &routev3.Route_Route{Route: &routev3.RouteAction{
+					ClusterSpecifier: &routev3.RouteAction_Cluster{Cluster: ClusterName(svc)},
+				}},
+			}},
+		}},
+	}
+}
+
+func cluster(svc string) *clusterv3.Cluster {
+	return &clusterv3.Cluster{
+		Name:                 ClusterName(svc),
+		ClusterDiscoveryType: &clusterv3.Cluster_Type{Type: clusterv3.Cluster_EDS},
+		EdsClusterConfig:     &clusterv3.Cluster_EdsClusterConfig{EdsConfig: ads()},
+		LbPolicy:             clusterv3.Cluster_ROUND_ROBIN,
+	}
+}
+
+func assignment(svc string, eps []catalog.Endpoint) *endpointv3.ClusterLoadAssignment {
+	lb := make([]*endpointv3.LbEndpoint, len(eps))
+	for i, e := range eps {
+		lb[i] = &endpointv3.LbEndpoint{
+			HostIdentifier: &endpointv3.LbEndpoint_Endpoint{Endpoint: &endpointv3.Endpoint{
+				Address: &corev3.Address{Address: &corev3.Address_SocketAddress{SocketAddress: &corev3.SocketAddress{
+					Address: e.Address, PortSpecifier: &corev3.SocketAddress_PortValue{PortValue: e.Port},
+				}}},
+			}},
+			HealthStatus: corev3.HealthStatus_HEALTHY,
+		}
+	}
+	return &endpointv3.ClusterLoadAssignment{
+		ClusterName: ClusterName(svc),
+		// grpc-go rejects a locality without an ID or a weight.
+		Endpoints: []*endpointv3.LocalityLbEndpoints{{
+			Locality:            &corev3.Locality{Region: "local", Zone: "local"},
+			LoadBalancingWeight: wrapperspb.UInt32(1),
+			LbEndpoints:         lb,
+		}},
+	}
+}
