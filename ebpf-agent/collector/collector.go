@@ -1,0 +1,147 @@
+// Package collector loads meshward's sys_enter program and reads its events:
+// one record per system call of each monitored cgroup (cgroup v2 id).
+package collector
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/cilium/ebpf/link"
+	"github.com/cilium/ebpf/ringbuf"
+	"github.com/cilium/ebpf/rlimit"
+)
+
+// Syscall numbers (x86_64) the agent gives meaning to.
+const (
+	SysExecve   = 59
+	SysExecveat = 322
+)
+
+// Event is one system call.
+type Event struct {
+	KtimeNs  uint64 // CLOCK_MONOTONIC at sys_enter
+	CgroupID uint64
+	PID      uint32 // thread-group id
+	Syscall  uint32
+	Path     string // the exec'd path, for execve and execveat
+}
+
+const (
+	eventSize     = 24
+	execEventSize = eventSize + 128
+	// pollEvery bounds how long a batched event waits in the ring buffer:
+	// the program wakes the reader only once a batch is queued.
+	pollEvery = 20 * time.Millisecond
+)
+
+// Collector is a loaded, attached sys_enter program.
+type Collector struct {
+	objs bpfObjects
+	link link.Link
+	rd   *ringbuf.Reader
+}
+
+// Open loads and attaches the program. It needs root (CAP_BPF, CAP_PERFMON).
+func Open() (*Collector, error) {
+	if err := rlimit.RemoveMemlock(); err != nil {
+		return nil, fmt.Errorf("collector: memlock: %w", err)
+	}
+	c := &Collector{}
+	if err := loadBpfObjects(&c.objs, nil); err != nil {
+		return nil, fmt.Errorf("collector: loading eBPF objects: %w", err)
+	}
+	var err error
+	c.link, err = link.AttachRawTracepoint(link.RawTracepointOptions{Name: "sys_enter", Program: c.objs.SysEnter})
+	if err != nil {
+		c.objs.Close()
+		return nil, fmt.Errorf("collector: attaching raw_tracepoint/sys_enter: %w", err)
+	}
+	if c.rd, err = ringbuf.NewReader(c.objs.Events); err != nil {
+		c.link.Close()
+		c.objs.Close()
+		return nil, fmt.Errorf("collector: ring buffer reader: %w", err)
+	}
+	return c, nil
+}
+
+// Monitor starts collecting a cgroup's system calls.
+func (c *Collector) Monitor(cgroupID uint64) error {
+	return c.objs.Monitored.Put(cgroupID, uint8(1))
+}
+
+// Unmonitor stops collecting a cgroup's system calls.
+func (c *Collector) Unmonitor(cgroupID uint64) error {
+	return c.objs.Monitored.Delete(cgroupID)
+}
+
+// Drops sums, over CPUs, the events lost because the ring buffer was full.
+func (c *Collector) Drops() (uint64, error) {
+	var perCPU []uint64
+	if err := c.objs.Drops.Lookup(uint32(0), &perCPU); err != nil {
+		return 0, err
+	}
+	var n uint64
+	for _, v := range perCPU {
+		n += v
+	}
+	return n, nil
+}
+
+// Run reads events and hands each to fn until ctx ends or the collector is
+// closed. It is the one reader loop; it returns nil on a clean end.
+func (c *Collector) Run(ctx context.Context, fn func(Event)) error {
+	var rec ringbuf.Record
+	for {
+		if ctx.Err() != nil {
+			return nil
+		}
+		c.rd.SetDeadline(time.Now().Add(pollEvery))
+		err := c.rd.ReadInto(&rec)
+		switch {
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			continue
+		case errors.Is(err, ringbuf.ErrClosed):
+			return nil
+		case err != nil:
+			return fmt.Errorf("collector: reading ring buffer: %w", err)
+		}
+		ev, err := decode(rec.RawSample)
+		if err != nil {
+			return err
+		}
+		fn(ev)
+	}
+}
+
+func decode(b []byte) (Event, error) {
+	if len(b) < eventSize {
+		return Event{}, fmt.Errorf("collector: %d-byte record, want at least %d", len(b), eventSize)
+	}
+	ev := Event{
+		KtimeNs:  binary.LittleEndian.Uint64(b[0:]),
+		CgroupID: binary.LittleEndian.Uint64(b[8:]),
+		PID:      binary.LittleEndian.Uint32(b[16:]),
+		Syscall:  binary.LittleEndian.Uint32(b[20:]),
+	}
+	if len(b) >= execEventSize {
+		path := b[eventSize:execEventSize]
+		for i, ch := range path {
+			if ch == 0 {
+				path = path[:i]
+				break
+			}
+		}
+		ev.Path = string(path)
+	}
+	return ev, nil
+}
+
+// Close detaches the program and frees its maps; a Run in progress returns.
+func (c *Collector) Close() error {
+	err := errors.Join(c.rd.Close(), c.link.Close())
+	return errors.Join(err, c.objs.Close())
+}

@@ -1,0 +1,139 @@
+package collector
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/meshward/meshward/ebpf-agent/cgroups"
+)
+
+// childEnv makes the test binary a workload: it calls getppid N times and
+// execs /bin/true, then exits.
+const childEnv = "MESHWARD_COLLECTOR_CHILD"
+
+const sysGetppid = 110
+
+func TestMain(m *testing.M) {
+	if n, err := strconv.Atoi(os.Getenv(childEnv)); err == nil {
+		for i := 0; i < n; i++ {
+			syscall.Getppid()
+		}
+		_ = syscall.Exec("/bin/true", []string{"true"}, nil)
+		os.Exit(3)
+	}
+	os.Exit(m.Run())
+}
+
+// requireBPF skips unless this process may load eBPF programs.
+func requireBPF(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to load eBPF programs and create cgroups (CI runs as root)")
+	}
+}
+
+func TestDecode(t *testing.T) {
+	b := make([]byte, execEventSize)
+	copy(b, []byte{1, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0, 59, 0, 0, 0})
+	copy(b[eventSize:], "/bin/sh\x00garbage")
+	ev, err := decode(b)
+	if err != nil || ev != (Event{KtimeNs: 1, CgroupID: 2, PID: 3, Syscall: 59, Path: "/bin/sh"}) {
+		t.Fatalf("decode = %+v, %v", ev, err)
+	}
+	if _, err := decode(b[:10]); err == nil {
+		t.Fatal("a short record decoded")
+	}
+}
+
+// A process started inside a test-made cgroup: every one of its getppid
+// calls arrives, with the cgroup's id and its pid, plus its exec with the
+// path; nothing arrives from outside the cgroup.
+func TestCollectsOnlyTheMonitoredCgroup(t *testing.T) {
+	requireBPF(t)
+	c, err := Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	dir, id, err := cgroups.Create(fmt.Sprintf("meshward-test-%d", os.Getpid()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cgroups.Remove(dir)
+	if err := c.Monitor(id); err != nil {
+		t.Fatal(err)
+	}
+
+	var mu sync.Mutex
+	var events []Event
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- c.Run(ctx, func(e Event) { mu.Lock(); events = append(events, e); mu.Unlock() })
+	}()
+
+	const calls = 200_000
+	cg, err := cgroups.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cg.Close()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), childEnv+"="+strconv.Itoa(calls))
+	cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: int(cg.Fd())}
+	stop := make(chan struct{})
+	go func() { // syscalls outside the cgroup while the child runs
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				syscall.Getppid()
+			}
+		}
+	}()
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("child: %v", err)
+	}
+	close(stop)
+	time.Sleep(3 * pollEvery) // let the reader drain the last batch
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+
+	mu.Lock()
+	defer mu.Unlock()
+	child := uint32(cmd.Process.Pid)
+	var getppid int
+	var exec string
+	for _, e := range events {
+		if e.CgroupID != id || e.PID != child {
+			t.Fatalf("event from outside the cgroup or the child: %+v (cgroup %d, child %d)", e, id, child)
+		}
+		switch e.Syscall {
+		case sysGetppid:
+			getppid++
+		case SysExecve:
+			exec = e.Path
+		}
+	}
+	drops, err := c.Drops()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d events from the child, %d getppid, exec %q, %d drops", len(events), getppid, exec, drops)
+	if getppid != calls || drops != 0 {
+		t.Fatalf("%d getppid events and %d drops, want %d and 0", getppid, drops, calls)
+	}
+	if exec != "/bin/true" {
+		t.Fatalf("exec path %q, want /bin/true", exec)
+	}
+}
