@@ -219,4 +219,3 @@ func TestHostRejectsBadPluginConfig(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
-

@@ -6,12 +6,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"github.com/meshward/meshward/e2e/system"
 )
 
 // bootstrapEnv is where grpc-go's xDS client finds its bootstrap. grpc-go
 // reads the variable once, when the process starts, so TestMain re-executes
 // the test binary with it set; the xDS test writes the file before it dials.
-const bootstrapEnv = "GRPC_XDS_BOOTSTRAP"
+const bootstrapEnv = system.BootstrapEnv
 
 func TestMain(m *testing.M) {
 	if os.Getenv(bootstrapEnv) != "" {

@@ -17,9 +17,9 @@ import (
 
 // Client reports verdicts.
 type Client struct {
-	cc    *grpc.ClientConn
-	api   verdictv1.VerdictsClient
-	node  string
+	cc   *grpc.ClientConn
+	api  verdictv1.VerdictsClient
+	node string
 }
 
 // Dial connects to the authorizer. With creds nil the connection is

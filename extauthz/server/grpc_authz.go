@@ -80,4 +80,3 @@ func socketAddress(a *corev3.Address) string {
 	}
 	return net.JoinHostPort(sa.GetAddress(), strconv.FormatUint(uint64(sa.GetPortValue()), 10))
 }
-

@@ -133,4 +133,3 @@ func (ca *CA) ServerTLS(cert tls.Certificate) *tls.Config {
 func (ca *CA) ClientTLS(cert tls.Certificate) *tls.Config {
 	return &tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: ca.Pool, MinVersion: tls.VersionTLS13}
 }
-

@@ -14,6 +14,10 @@ import (
 // ReasonHeader carries the reason id of a denial to the caller.
 const ReasonHeader = "x-meshward-reason"
 
+// RuleHeader tells the destination which policy rule allowed the request. The
+// filter always sets or removes it, so a caller cannot forge it.
+const RuleHeader = "x-meshward-rule"
+
 // Reason ids the filter itself produces (the authorizer has its own).
 const (
 	ReasonAuthzUnavailable = "authorizer-unavailable"
@@ -58,6 +62,7 @@ type stream struct {
 }
 
 func (s *stream) OnHttpRequestHeaders(int, bool) types.Action {
+	_ = proxywasm.RemoveHttpRequestHeader(RuleHeader)
 	req := s.facts()
 	body, err := json.Marshal(req)
 	if err != nil {
@@ -120,6 +125,9 @@ func (s *stream) onCheckResponse(numHeaders, bodySize, _ int) {
 		return
 	}
 	if resp.Allow {
+		if resp.Rule != "" {
+			_ = proxywasm.ReplaceHttpRequestHeader(RuleHeader, resp.Rule)
+		}
 		_ = proxywasm.ResumeHttpRequest()
 		return
 	}

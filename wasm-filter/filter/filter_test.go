@@ -25,7 +25,7 @@ func newHost(t *testing.T, config string) proxytest.HostEmulator {
 	return host
 }
 
-var requestHeaders = [][2]string{{":method", "GET"}, {":path", "/orders/7"}, {":authority", "orders"}}
+var requestHeaders = [][2]string{{":method", "GET"}, {":path", "/orders/7"}, {":authority", "orders"}, {RuleHeader, "forged"}}
 
 // sendRequest runs request headers through the filter and returns the stream
 // id and the one check callout it made.
@@ -82,8 +82,11 @@ func TestDecisions(t *testing.T) {
 		body       []byte
 		wantStatus uint32 // 0: the request continues
 		wantReason string
+		wantRule   string // the rule header the upstream gets
 	}{
 		{name: "allow", config: testConfig, headers: ok, body: answer(t, check.Response{Allow: true, Reason: "allowed"})},
+		{name: "allow by rule", config: testConfig, headers: ok, wantRule: "r1",
+			body: answer(t, check.Response{Allow: true, Reason: "allowed", Rule: "r1"})},
 		{name: "deny", config: testConfig, headers: ok, body: answer(t, check.Response{Reason: "no-matching-rule"}),
 			wantStatus: 403, wantReason: "no-matching-rule"},
 		{name: "callout failed, closed", config: testConfig, headers: nil,
@@ -108,6 +111,9 @@ func TestDecisions(t *testing.T) {
 				}
 				if a := host.GetCurrentHttpStreamAction(id); a != types.ActionContinue {
 					t.Fatalf("stream action %v, want Continue", a)
+				}
+				if r := headerValue(host.GetCurrentRequestHeaders(id), RuleHeader); r != tc.wantRule {
+					t.Fatalf("rule header %q, want %q (a caller's value never passes)", r, tc.wantRule)
 				}
 				return
 			}

@@ -111,4 +111,3 @@ func lint() *cobra.Command {
 		},
 	}
 }
-

@@ -1,0 +1,246 @@
+// Package system starts the whole meshward system on loopback, as the
+// end-to-end test and `make demo` use it: the authorizer, the orders service
+// behind an mTLS sidecar that runs the built filter, and (as root) the eBPF
+// agent watching the frontend's cgroup.
+package system
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+
+	"github.com/meshward/meshward/e2e/proxywasm"
+	"github.com/meshward/meshward/e2e/sidecar"
+	"github.com/meshward/meshward/ebpf-agent/agent"
+	"github.com/meshward/meshward/ebpf-agent/cgroups"
+	"github.com/meshward/meshward/ebpf-agent/collector"
+	"github.com/meshward/meshward/ebpf-agent/verdict"
+	"github.com/meshward/meshward/extauthz/policy"
+	"github.com/meshward/meshward/extauthz/server"
+	"github.com/meshward/meshward/internal/identity"
+)
+
+// The workloads of the system.
+var (
+	Frontend = identity.SPIFFE("shop", "frontend")
+	Catalog  = identity.SPIFFE("shop", "catalog")
+	Orders   = identity.SPIFFE("shop", "orders")
+)
+
+// Policy is the allow-list: the frontend may read orders; nothing else.
+var Policy = fmt.Sprintf(`
+rules:
+  - name: frontend-reads-orders
+    source: %s
+    destination: %s
+    methods: [GET]
+    paths: ["/orders", "/orders/*"]
+`, Frontend, Orders)
+
+// Options say where the built artifacts are.
+type Options struct {
+	WasmPath string
+	CacheDir string // wazero's compilation cache
+	Log      zerolog.Logger
+}
+
+// System is a running meshward on loopback.
+type System struct {
+	CA       *identity.CA
+	Authz    *server.Running
+	Host     *proxywasm.Host
+	Sidecar  *sidecar.Server
+	upstream *http.Server
+	token    string
+	agent    *agentRun
+	log      zerolog.Logger
+}
+
+// Start brings up the authorizer, the orders service and its sidecar.
+func Start(ctx context.Context, o Options) (*System, error) {
+	s := &System{log: o.Log, token: randomToken()}
+	var err error
+	if s.CA, err = identity.NewCA(); err != nil {
+		return nil, err
+	}
+	set, err := policy.Parse("system-policy.yaml", []byte(Policy))
+	if err != nil {
+		return nil, err
+	}
+	s.Authz, err = server.Start(server.Config{Policy: set, GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
+		VerdictToken: []byte(s.token), Log: o.Log.With().Str("component", "extauthz").Logger()})
+	if err != nil {
+		return nil, err
+	}
+	if err := s.startOrders(ctx, o); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func randomToken() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func (s *System) startOrders(ctx context.Context, o Options) error {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	s.upstream = &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "orders: %s %s ok, allowed by rule %s\n", r.Method, r.URL.Path, r.Header.Get("x-meshward-rule"))
+	})}
+	go func() { _ = s.upstream.Serve(ln) }()
+	cfg := fmt.Sprintf(`{"authorizer_cluster":"meshward-authz","destination":%q,"timeout_ms":1000}`, Orders)
+	s.Host, err = proxywasm.New(ctx, proxywasm.Config{
+		WasmPath: o.WasmPath, PluginConfig: []byte(cfg), CacheDir: o.CacheDir,
+		Clusters: map[string]string{"meshward-authz": "http://" + s.Authz.HTTPAddr.String()},
+		Log:      o.Log.With().Str("component", "filter").Logger(),
+	})
+	if err != nil {
+		return err
+	}
+	cert, err := s.CA.Issue(Orders)
+	if err != nil {
+		return err
+	}
+	s.Sidecar, err = sidecar.Listen("127.0.0.1:0", s.CA.ServerTLS(cert), &sidecar.Sidecar{
+		Host: s.Host, Upstream: "http://" + ln.Addr().String(), Log: o.Log.With().Str("component", "sidecar").Logger(),
+	})
+	return err
+}
+
+// Result is what a caller got.
+type Result struct {
+	Status int
+	Reason string // x-meshward-reason
+	Body   string
+}
+
+// Call makes one mTLS request to orders as the workload `from`.
+func (s *System) Call(ctx context.Context, from, method, path string) (Result, error) {
+	cert, err := s.CA.Issue(from)
+	if err != nil {
+		return Result{}, err
+	}
+	c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: s.CA.ClientTLS(cert)}}
+	defer c.CloseIdleConnections()
+	req, err := http.NewRequestWithContext(ctx, method, "https://"+s.Sidecar.Addr.String()+path, nil)
+	if err != nil {
+		return Result{}, err
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return Result{}, err
+	}
+	defer resp.Body.Close()
+	body := make([]byte, 512)
+	n, _ := resp.Body.Read(body)
+	return Result{Status: resp.StatusCode, Reason: resp.Header.Get("x-meshward-reason"), Body: string(body[:n])}, nil
+}
+
+type agentRun struct {
+	col    *collector.Collector
+	vc     *verdict.Client
+	cgroup string
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// ErrNeedsRoot says that the eBPF part cannot run in this process.
+var ErrNeedsRoot = errors.New("the eBPF agent needs root (to load eBPF programs and make cgroups)")
+
+// StartAgent makes a cgroup for the frontend's container and runs the eBPF
+// agent on it, reporting to the authorizer over gRPC.
+func (s *System) StartAgent(ctx context.Context) error {
+	if os.Geteuid() != 0 {
+		return ErrNeedsRoot
+	}
+	dir, _, err := cgroups.Create(fmt.Sprintf("meshward-demo-frontend-%d", os.Getpid()))
+	if err != nil {
+		return err
+	}
+	w, err := agent.ParseWorkload(Frontend + "=" + dir)
+	if err != nil {
+		return err
+	}
+	a := &agentRun{cgroup: dir, done: make(chan error, 1)}
+	if a.col, err = collector.Open(); err != nil {
+		cgroups.Remove(dir)
+		return err
+	}
+	if a.vc, err = verdict.Dial(s.Authz.GRPCAddr.String(), s.token, "local", nil); err != nil {
+		a.col.Close()
+		cgroups.Remove(dir)
+		return err
+	}
+	ag, err := agent.New(a.col, []agent.Workload{w}, a.vc, prometheus.NewRegistry(), s.log.With().Str("component", "ebpf-agent").Logger())
+	if err != nil {
+		a.stop()
+		return err
+	}
+	var runCtx context.Context
+	runCtx, a.cancel = context.WithCancel(ctx)
+	go func() { a.done <- ag.Run(runCtx) }()
+	s.agent = a
+	return nil
+}
+
+func (a *agentRun) stop() {
+	if a.cancel != nil {
+		a.cancel()
+		<-a.done
+	}
+	a.vc.Close()
+	a.col.Close()
+	cgroups.Remove(a.cgroup)
+}
+
+// RunInFrontend runs a command inside the frontend's container (its cgroup),
+// from its first instruction, and waits for it.
+func (s *System) RunInFrontend(argv ...string) error {
+	if s.agent == nil {
+		return errors.New("the agent is not running")
+	}
+	dir, err := cgroups.Open(s.agent.cgroup)
+	if err != nil {
+		return err
+	}
+	defer dir.Close()
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: int(dir.Fd())}
+	return cmd.Run()
+}
+
+// Close stops everything.
+func (s *System) Close() {
+	if s.agent != nil {
+		s.agent.stop()
+	}
+	if s.Sidecar != nil {
+		s.Sidecar.Close()
+	}
+	if s.Host != nil {
+		s.Host.Close(context.Background())
+	}
+	if s.upstream != nil {
+		s.upstream.Close()
+	}
+	if s.Authz != nil {
+		s.Authz.Stop()
+	}
+}
