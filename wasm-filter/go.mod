@@ -5,6 +5,7 @@ go 1.26.0
 require (
 	github.com/meshward/meshward v0.0.0
 	github.com/tetratelabs/proxy-wasm-go-sdk v0.24.0
+	gopkg.in/yaml.v3 v3.0.1
 )
 
 require (
