@@ -1,14 +1,14 @@
 package policy
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/meshward/meshward/internal/yamlstrict"
 )
 
 // fileRule is a rule as written in a policy file.
@@ -36,10 +36,8 @@ func LoadFile(path string) (*Set, error) {
 // Parse decodes policy YAML; name is used in error messages.
 func Parse(name string, data []byte) (*Set, error) {
 	var f file
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(&f); err != nil {
-		if errors.Is(err, io.EOF) {
+	if err := yamlstrict.Decode(data, &f); err != nil {
+		if errors.Is(err, yamlstrict.ErrEmpty) {
 			return nil, fmt.Errorf("%s: empty policy file; want a top-level \"rules\" list", name)
 		}
 		return nil, fmt.Errorf("%s: %v", name, err)
@@ -65,28 +63,9 @@ var knownMethods = map[string]bool{
 	"DELETE": true, "OPTIONS": true, "CONNECT": true, "TRACE": true,
 }
 
-var ruleFields = map[string]bool{"name": true, "source": true, "destination": true, "methods": true, "paths": true}
-
-// checkFields rejects misspelt keys, which yaml.Node.Decode would drop
-// silently and so widen a rule without telling anyone.
-func checkFields(n *yaml.Node) error {
-	if n.Kind != yaml.MappingNode {
-		return errors.New("a rule must be a mapping")
-	}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		if k := n.Content[i]; !ruleFields[k.Value] {
-			return fmt.Errorf("line %d: unknown field %q (want name, source, destination, methods, paths)", k.Line, k.Value)
-		}
-	}
-	return nil
-}
-
 func decodeRule(n *yaml.Node) (*Rule, error) {
-	if err := checkFields(n); err != nil {
-		return nil, err
-	}
 	var fr fileRule
-	if err := n.Decode(&fr); err != nil {
+	if err := yamlstrict.DecodeNode(n, &fr); err != nil {
 		return nil, err
 	}
 	r := &Rule{Name: fr.Name, Source: fr.Source, Destination: fr.Destination, Line: n.Line}

@@ -70,7 +70,7 @@ func TestParseErrors(t *testing.T) {
 		name, in, want string
 	}{
 		{"empty", ``, "p.yaml: empty policy file"},
-		{"unknown field", "rules:\n  - name: a\n    source: x\n    destination: y\n    verbs: [GET]\n", "p.yaml:2: line 5: unknown field \"verbs\""},
+		{"unknown field", "rules:\n  - name: a\n    source: x\n    destination: y\n    verbs: [GET]\n", "p.yaml:2: line 5: unknown field \"verbs\" (want destination, methods, name, paths, source)"},
 		{"no name", "rules:\n  - source: x\n    destination: y\n", "p.yaml:2: rule has no \"name\""},
 		{"no source", "rules:\n  - name: a\n    destination: y\n", "p.yaml:2: rule \"a\" has no \"source\""},
 		{"no destination", "rules:\n  - name: a\n    source: x\n", "p.yaml:2: rule \"a\" has no \"destination\""},

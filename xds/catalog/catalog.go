@@ -4,15 +4,15 @@
 package catalog
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"net/netip"
 	"os"
 	"regexp"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/meshward/meshward/internal/yamlstrict"
 )
 
 // Catalog is the set of services.
@@ -56,10 +56,8 @@ func Parse(name string, data []byte) (*Catalog, error) {
 	var doc struct {
 		Services []yaml.Node `yaml:"services"`
 	}
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(&doc); err != nil {
-		if errors.Is(err, io.EOF) {
+	if err := yamlstrict.Decode(data, &doc); err != nil {
+		if errors.Is(err, yamlstrict.ErrEmpty) {
 			return nil, fmt.Errorf("%s: empty catalog; want a top-level \"services\" list", name)
 		}
 		return nil, fmt.Errorf("%s: %v", name, err)
@@ -86,7 +84,7 @@ func Parse(name string, data []byte) (*Catalog, error) {
 
 func decodeService(n *yaml.Node) (Service, error) {
 	var s Service
-	if err := strictDecode(n, &s); err != nil {
+	if err := yamlstrict.DecodeNode(n, &s); err != nil {
 		return s, err
 	}
 	s.Line = n.Line
@@ -107,21 +105,6 @@ func decodeService(n *yaml.Node) (Service, error) {
 		}
 	}
 	return s, nil
-}
-
-// strictDecode re-encodes a node so that the decoder's KnownFields check
-// applies to it too (yaml.Node.Decode has none).
-func strictDecode(n *yaml.Node, v any) error {
-	b, err := yaml.Marshal(n)
-	if err != nil {
-		return err
-	}
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	if err := dec.Decode(v); err != nil {
-		return fmt.Errorf("%v (lines counted from the service)", err)
-	}
-	return nil
 }
 
 func validateEndpoint(e Endpoint) error {

@@ -35,7 +35,8 @@ func TestParseErrors(t *testing.T) {
 		{"bad address", "services:\n  - name: a\n    endpoints: [{address: orders.local, port: 1}]\n", `endpoint 0: address "orders.local" is not an IP`},
 		{"bad port", "services:\n  - name: a\n    endpoints: [{address: 127.0.0.1, port: 70000}]\n", "port 70000 out of range"},
 		{"bad pool port", "services:\n  - name: a\n    endpoints: [{address: 127.0.0.1, port: 1}]\n    ports: [0]\n", "port 0 out of range"},
-		{"unknown field", "services:\n  - name: a\n    endpoint: []\n", "c.yaml:2: yaml: unmarshal errors"},
+		{"unknown field", "services:\n  - name: a\n    endpoint: []\n", `c.yaml:2: line 3: unknown field "endpoint" (want endpoints, name, ports)`},
+		{"unknown endpoint field", "services:\n  - name: a\n    endpoints:\n      - {address: 127.0.0.1, prot: 1}\n", `c.yaml:2: line 4: unknown field "prot" (want address, port)`},
 		{"duplicate", "services:\n  - name: a\n    endpoints: [{address: 127.0.0.1, port: 1}]\n  - name: a\n    endpoints: [{address: 127.0.0.1, port: 2}]\n", `c.yaml:4: service "a" is already defined at line 2`},
 	}
 	for _, tc := range tests {

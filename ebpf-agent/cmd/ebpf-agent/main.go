@@ -18,6 +18,8 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
 
+	"github.com/meshward/meshward/internal/logging"
+
 	"github.com/meshward/meshward/ebpf-agent/agent"
 	"github.com/meshward/meshward/ebpf-agent/collector"
 	"github.com/meshward/meshward/ebpf-agent/verdict"
@@ -38,11 +40,10 @@ func run() *cobra.Command {
 		Use:   "run --workload SPIFFE_ID=CGROUP_DIR... --authorizer ADDR --verdict-token-file F",
 		Short: "watch workloads and send verdicts",
 		RunE: func(*cobra.Command, []string) error {
-			lvl, err := zerolog.ParseLevel(level)
+			log, err := logging.New(os.Stderr, "ebpf-agent", level)
 			if err != nil {
 				return err
 			}
-			log := zerolog.New(os.Stderr).Level(lvl).With().Timestamp().Str("component", "ebpf-agent").Logger()
 			var ws []agent.Workload
 			for _, s := range specs {
 				w, err := agent.ParseWorkload(s)

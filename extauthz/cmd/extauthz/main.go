@@ -9,8 +9,9 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
+
+	"github.com/meshward/meshward/internal/logging"
 
 	"github.com/meshward/meshward/extauthz/policy"
 	"github.com/meshward/meshward/extauthz/server"
@@ -34,11 +35,10 @@ func serve() *cobra.Command {
 		Use:   "serve",
 		Short: "serve ext_authz (gRPC), the filter's HTTP check and the verdict API",
 		RunE: func(*cobra.Command, []string) error {
-			lvl, err := zerolog.ParseLevel(level)
+			log, err := logging.New(os.Stderr, "extauthz", level)
 			if err != nil {
 				return err
 			}
-			log := zerolog.New(os.Stderr).Level(lvl).With().Timestamp().Str("component", "extauthz").Logger()
 			set, err := policy.LoadFile(policyFile)
 			if err != nil {
 				return err

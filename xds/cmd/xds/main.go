@@ -8,8 +8,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
+
+	"github.com/meshward/meshward/internal/logging"
 
 	"github.com/meshward/meshward/xds/catalog"
 	"github.com/meshward/meshward/xds/server"
@@ -29,11 +30,10 @@ func serve() *cobra.Command {
 		Short:        "serve ADS from a service catalog and rotate service endpoints",
 		SilenceUsage: true,
 		RunE: func(*cobra.Command, []string) error {
-			lvl, err := zerolog.ParseLevel(level)
+			log, err := logging.New(os.Stderr, "xds", level)
 			if err != nil {
 				return err
 			}
-			log := zerolog.New(os.Stderr).Level(lvl).With().Timestamp().Str("component", "xds").Logger()
 			cat, err := catalog.Load(catalogFile)
 			if err != nil {
 				return err
