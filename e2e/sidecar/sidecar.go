@@ -11,6 +11,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -95,7 +96,12 @@ func (s *Sidecar) forward(ctx context.Context, w http.ResponseWriter, r *http.Re
 	for _, h := range st.Headers() { // as the filter left them
 		switch h[0] {
 		case ":path":
-			out.URL.Path, out.URL.RawQuery, _ = strings.Cut(h[1], "?")
+			u, err := url.ParseRequestURI(h[1])
+			if err != nil {
+				http.Error(w, "sidecar: the filter set a bad :path", http.StatusBadGateway)
+				return
+			}
+			out.URL.Path, out.URL.RawPath, out.URL.RawQuery = u.Path, u.RawPath, u.RawQuery
 		case ":authority":
 			out.Host = h[1]
 		case ":method", ":scheme":
