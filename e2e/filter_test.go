@@ -47,7 +47,7 @@ func TestBuiltFilterABI(t *testing.T) {
 		mod, name, _ := f.Import()
 		imports = append(imports, mod+"."+name)
 	}
-	for _, want := range []string{"env.proxy_http_call", "env.proxy_get_header_map_value", "env.proxy_send_local_response"} {
+	for _, want := range []string{"env.proxy_http_call", "env.proxy_get_header_map_pairs", "env.proxy_send_local_response"} {
 		if !slices.Contains(imports, want) {
 			t.Errorf("the filter does not import %s", want)
 		}

@@ -24,12 +24,29 @@ type Request struct {
 	SourcePrincipal string `json:"source_principal"`
 	// SourceAddress is the peer's ip:port.
 	SourceAddress string `json:"source_address,omitempty"`
+	// RemoteAddress is the original client's IP, when a trusted proxy passed it on.
+	RemoteAddress string `json:"remote_address,omitempty"`
 	// Destination is the workload being called (its SPIFFE ID or host).
 	Destination string `json:"destination"`
-	Method      string `json:"method"`
-	Path        string `json:"path"`
-	Host        string `json:"host,omitempty"`
+	// DestinationNamespace, DestinationLabels and DestinationService say which
+	// policies select the destination (Istio's selector and targetRefs).
+	DestinationNamespace string            `json:"destination_namespace,omitempty"`
+	DestinationLabels    map[string]string `json:"destination_labels,omitempty"`
+	DestinationService   string            `json:"destination_service,omitempty"`
+	// DestinationAddress is the ip:port the request was sent to.
+	DestinationAddress string `json:"destination_address,omitempty"`
+	Method             string `json:"method"`
+	Path               string `json:"path"`
+	Host               string `json:"host,omitempty"`
+	// Headers are the request's headers (lower-case names), without
+	// credentials (see DroppedHeaders).
+	Headers map[string]string `json:"headers,omitempty"`
+	SNI     string            `json:"sni,omitempty"`
 }
+
+// DroppedHeaders carry credentials: the filter never sends them to the
+// authorizer, so they can be neither logged nor leaked from there.
+var DroppedHeaders = map[string]bool{"authorization": true, "proxy-authorization": true, "cookie": true}
 
 // Response is the authorizer's answer.
 type Response struct {

@@ -38,15 +38,27 @@ var (
 	Orders   = identity.SPIFFE("shop", "orders")
 )
 
-// Policy is the allow-list: the frontend may read orders; nothing else.
-var Policy = fmt.Sprintf(`
-rules:
-  - name: frontend-reads-orders
-    source: %s
-    destination: %s
-    methods: [GET]
-    paths: ["/orders", "/orders/*"]
-`, Frontend, Orders)
+// Policy lets the frontend read orders; meshward denies everything else
+// (no other ALLOW policy selects any workload).
+const Policy = `
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata:
+  name: frontend-reads-orders
+  namespace: shop
+spec:
+  selector:
+    matchLabels: {app: orders}
+  action: ALLOW
+  rules:
+  - from:
+    - source:
+        principals: ["cluster.local/ns/shop/sa/frontend"]
+    to:
+    - operation:
+        methods: ["GET"]
+        paths: ["/orders", "/orders/*"]
+`
 
 // Options say where the built artifacts are.
 type Options struct {
@@ -105,7 +117,7 @@ func (s *System) startOrders(ctx context.Context, o Options) error {
 		fmt.Fprintf(w, "orders: %s %s ok, allowed by rule %s\n", r.Method, r.URL.Path, r.Header.Get("x-meshward-rule"))
 	})}
 	go func() { _ = s.upstream.Serve(ln) }()
-	cfg := fmt.Sprintf(`{"authorizer_cluster":"meshward-authz","destination":%q,"timeout_ms":1000}`, Orders)
+	cfg := fmt.Sprintf(`{"authorizer_cluster":"meshward-authz","destination":%q,"destination_labels":{"app":"orders"},"timeout_ms":1000}`, Orders)
 	s.Host, err = proxywasm.New(ctx, proxywasm.Config{
 		WasmPath: o.WasmPath, PluginConfig: []byte(cfg), CacheDir: o.CacheDir,
 		Clusters: map[string]string{"meshward-authz": "http://" + s.Authz.HTTPAddr.String()},

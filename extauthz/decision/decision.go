@@ -1,6 +1,7 @@
 // Package decision is meshward's per-hop decision: quarantine first, then the
-// allow-list, default deny. Both transports (gRPC ext_authz and the filter's
-// HTTP check) call Engine.Decide, so they cannot disagree.
+// policy set (Istio's DENY-then-ALLOW, meshward's default deny). Both
+// transports (gRPC ext_authz and the filter's HTTP check) call Engine.Decide,
+// so they cannot disagree.
 package decision
 
 import (
@@ -11,11 +12,9 @@ import (
 )
 
 // Reason ids, stable: they reach callers in the x-meshward-reason header and
-// label metrics.
+// label metrics. The policy set adds its own (policy.Reason*).
 const (
-	ReasonAllowed                = "allowed"
-	ReasonNoMatchingRule         = "no-matching-rule"
-	ReasonUnauthenticated        = "unauthenticated"
+	ReasonAllowed                = policy.ReasonAllowed
 	ReasonQuarantinedSource      = "quarantined-source"
 	ReasonQuarantinedDestination = "quarantined-destination"
 	ReasonBadRequest             = "bad-request"
@@ -25,7 +24,9 @@ const (
 type Decision struct {
 	Allow  bool
 	Reason string
-	Rule   string // the allowing rule, when one decided
+	Rule   string   // namespace/policy[rule] of the deciding rule, if one decided
+	Audit  []string // AUDIT rules that matched
+	DryRun string   // what dry-run policies would have decided: "allow (rule)" or "deny (reason)"
 }
 
 // Engine decides with the current policy set and quarantine set.
@@ -45,22 +46,38 @@ func New(set *policy.Set, q *quarantine.Set) *Engine {
 // new set, never a mix.
 func (e *Engine) SetPolicy(s *policy.Set) { e.policy.Store(s) }
 
+// Policy is the current policy set.
+func (e *Engine) Policy() *policy.Set { return e.policy.Load() }
+
 // Quarantine is the engine's quarantine set.
 func (e *Engine) Quarantine() *quarantine.Set { return e.quarantine }
 
 // Decide answers one request.
-func (e *Engine) Decide(r policy.Request) Decision {
-	if r.SourcePrincipal == "" {
-		return Decision{Reason: ReasonUnauthenticated}
-	}
-	if _, ok := e.quarantine.Lookup(r.SourcePrincipal); ok {
+func (e *Engine) Decide(r *policy.Request) Decision {
+	if _, ok := e.quarantine.Lookup(r.SourcePrincipal); ok && r.SourcePrincipal != "" {
 		return Decision{Reason: ReasonQuarantinedSource}
 	}
 	if _, ok := e.quarantine.Lookup(r.Destination); ok {
 		return Decision{Reason: ReasonQuarantinedDestination}
 	}
-	if rl := e.policy.Load().Allowing(r); rl != nil {
-		return Decision{Allow: true, Reason: ReasonAllowed, Rule: rl.Name}
+	res := e.policy.Load().Evaluate(r)
+	d := Decision{Allow: res.Allow, Reason: res.Reason, Rule: ruleName(res.Rule)}
+	for _, a := range res.Audit {
+		d.Audit = append(d.Audit, a.Name())
 	}
-	return Decision{Reason: ReasonNoMatchingRule}
+	if dry := res.DryRun; dry != nil {
+		if dry.Allow {
+			d.DryRun = "allow (" + ruleName(dry.Rule) + ")"
+		} else {
+			d.DryRun = "deny (" + dry.Reason + " " + ruleName(dry.Rule) + ")"
+		}
+	}
+	return d
+}
+
+func ruleName(r *policy.Rule) string {
+	if r == nil {
+		return ""
+	}
+	return r.Name()
 }

@@ -7,41 +7,61 @@ import (
 	"github.com/meshward/meshward/extauthz/quarantine"
 )
 
+const (
+	a = "spiffe://cluster.local/ns/shop/sa/a"
+	b = "spiffe://cluster.local/ns/shop/sa/b"
+)
+
 func TestDecide(t *testing.T) {
 	set, err := policy.Parse("t.yaml", []byte(`
-rules:
-  - name: a-calls-b
-    source: a
-    destination: b
-    methods: [GET]
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: a-calls-b, namespace: shop}
+spec:
+  selector: {matchLabels: {app: b}}
+  rules:
+  - from: [{source: {principals: ["cluster.local/ns/shop/sa/a"]}}]
+    to: [{operation: {methods: [GET]}}]
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: audit-all, namespace: shop}
+spec:
+  action: AUDIT
+  rules: [{}]
 `))
 	if err != nil {
 		t.Fatal(err)
 	}
 	q := quarantine.New()
 	e := New(set, q)
-	get := policy.Request{SourcePrincipal: "a", Destination: "b", Method: "GET", Path: "/"}
+	get := &policy.Request{SourcePrincipal: a, Destination: b, DestinationLabels: map[string]string{"app": "b"}, Method: "GET", Path: "/"}
 
 	steps := []struct {
 		name   string
 		before func()
-		req    policy.Request
-		want   Decision
+		req    *policy.Request
+		allow  bool
+		reason string
+		rule   string
 	}{
-		{"allowed", nil, get, Decision{Allow: true, Reason: ReasonAllowed, Rule: "a-calls-b"}},
-		{"default deny", nil, policy.Request{SourcePrincipal: "b", Destination: "a", Method: "GET", Path: "/"}, Decision{Reason: ReasonNoMatchingRule}},
-		{"unauthenticated", nil, policy.Request{Destination: "b", Method: "GET", Path: "/"}, Decision{Reason: ReasonUnauthenticated}},
-		{"source quarantined", func() { q.Add(quarantine.Entry{Workload: "a"}, 0) }, get, Decision{Reason: ReasonQuarantinedSource}},
-		{"released", func() { q.Release("a") }, get, Decision{Allow: true, Reason: ReasonAllowed, Rule: "a-calls-b"}},
-		{"destination quarantined", func() { q.Add(quarantine.Entry{Workload: "b"}, 0) }, get, Decision{Reason: ReasonQuarantinedDestination}},
-		{"policy swapped", func() { q.Release("b"); e.SetPolicy(policy.NewSet(nil)) }, get, Decision{Reason: ReasonNoMatchingRule}},
+		{"allowed", nil, get, true, "allowed", "shop/a-calls-b[0]"},
+		{"default deny", nil, &policy.Request{SourcePrincipal: b, Destination: a, DestinationLabels: map[string]string{"app": "a"}, Method: "GET", Path: "/"}, false, "no-allow-policy", ""},
+		{"source quarantined", func() { q.Add(quarantine.Entry{Workload: a}, 0) }, get, false, ReasonQuarantinedSource, ""},
+		{"released", func() { q.Release(a) }, get, true, "allowed", "shop/a-calls-b[0]"},
+		{"destination quarantined", func() { q.Add(quarantine.Entry{Workload: b}, 0) }, get, false, ReasonQuarantinedDestination, ""},
+		{"policy swapped", func() { q.Release(b); e.SetPolicy(policy.NewSet(nil, nil)) }, get, false, "no-allow-policy", ""},
 	}
 	for _, s := range steps {
 		if s.before != nil {
 			s.before()
 		}
-		if got := e.Decide(s.req); got != s.want {
-			t.Fatalf("%s: got %+v, want %+v", s.name, got, s.want)
+		got := e.Decide(s.req)
+		if got.Allow != s.allow || got.Reason != s.reason || got.Rule != s.rule {
+			t.Fatalf("%s: got %+v, want allow=%v %s %s", s.name, got, s.allow, s.reason, s.rule)
+		}
+		if s.name == "allowed" && (len(got.Audit) != 1 || got.Audit[0] != "shop/audit-all[0]") {
+			t.Fatalf("audit rules %v", got.Audit)
 		}
 	}
 }

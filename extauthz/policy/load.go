@@ -1,113 +1,344 @@
 package policy
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
 	"strings"
 
+	"google.golang.org/protobuf/encoding/protojson"
 	"gopkg.in/yaml.v3"
+	securityv1 "istio.io/client-go/pkg/apis/security/v1"
+	sigsyaml "sigs.k8s.io/yaml"
 
-	"github.com/meshward/meshward/internal/yamlstrict"
+	meshwardv1alpha1 "github.com/meshward/meshward/api/meshward/v1alpha1"
 )
 
-// fileRule is a rule as written in a policy file.
-type fileRule struct {
-	Name        string   `yaml:"name"`
-	Source      string   `yaml:"source"`
-	Destination string   `yaml:"destination"`
-	Methods     []string `yaml:"methods"`
-	Paths       []string `yaml:"paths"`
+// Document is one parsed resource of a policy file.
+type Document struct {
+	Policy   *Policy
+	Defaults *NamespaceDefault
 }
 
-type file struct {
-	Rules []yaml.Node `yaml:"rules"`
+// NamespaceDefault is a MeshwardPolicy's default action for a namespace.
+type NamespaceDefault struct {
+	Namespace string
+	Action    Action
+	Source    string
 }
 
-// LoadFile reads a policy file. Errors say file:line and what is wrong.
-func LoadFile(path string) (*Set, error) {
-	data, err := os.ReadFile(path)
+type header struct {
+	APIVersion string `yaml:"apiVersion"`
+	Kind       string `yaml:"kind"`
+	Metadata   struct {
+		Name      string `yaml:"name"`
+		Namespace string `yaml:"namespace"`
+	} `yaml:"metadata"`
+}
+
+// ParseFile parses every document of a YAML file. Errors read
+// file:line: what is wrong.
+func ParseFile(name string, data []byte) ([]Document, error) {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var docs []Document
+	for {
+		var doc yaml.Node
+		err := dec.Decode(&doc)
+		if errors.Is(err, io.EOF) {
+			return docs, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: %v", name, err)
+		}
+		if len(doc.Content) == 0 || doc.Content[0].Tag == "!!null" {
+			continue
+		}
+		d, err := parseDocument(name, doc.Content[0])
+		if err != nil {
+			return nil, err
+		}
+		docs = append(docs, d)
+	}
+}
+
+func parseDocument(file string, root *yaml.Node) (Document, error) {
+	where := func(n *yaml.Node) string { return fmt.Sprintf("%s:%d", file, n.Line) }
+	if root.Kind != yaml.MappingNode {
+		return Document{}, fmt.Errorf("%s: a resource must be a mapping", where(root))
+	}
+	var h header
+	if err := root.Decode(&h); err != nil {
+		return Document{}, fmt.Errorf("%s: %v", where(root), err)
+	}
+	if h.Metadata.Name == "" {
+		return Document{}, fmt.Errorf("%s: metadata.name is required", where(root))
+	}
+	switch {
+	case h.Kind == "AuthorizationPolicy" && (h.APIVersion == "security.istio.io/v1" || h.APIVersion == "security.istio.io/v1beta1"):
+		p, err := parseAuthorizationPolicy(root)
+		if err != nil {
+			return Document{}, locate(file, root, err)
+		}
+		p.Source = where(root)
+		return Document{Policy: p}, nil
+	case h.Kind == meshwardv1alpha1.Kind && h.APIVersion == meshwardv1alpha1.APIVersion:
+		d, err := parseMeshwardPolicy(root)
+		if err != nil {
+			return Document{}, locate(file, root, err)
+		}
+		d.Source = where(root)
+		return Document{Defaults: d}, nil
+	}
+	return Document{}, fmt.Errorf("%s: %s %q is not a policy kind (want AuthorizationPolicy of security.istio.io/v1 or %s of %s)",
+		where(root), h.APIVersion, h.Kind, meshwardv1alpha1.Kind, meshwardv1alpha1.APIVersion)
+}
+
+// toJSON re-encodes a YAML node as JSON, for the decoders Kubernetes types use.
+func toJSON(n *yaml.Node) ([]byte, error) {
+	var v any
+	if err := n.Decode(&v); err != nil {
+		return nil, err
+	}
+	return json.Marshal(v)
+}
+
+func parseAuthorizationPolicy(root *yaml.Node) (*Policy, error) {
+	var spec *yaml.Node
+	meta := &yaml.Node{Kind: yaml.MappingNode}
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		switch root.Content[i].Value {
+		case "spec":
+			spec = root.Content[i+1]
+		case "status":
+		default:
+			meta.Content = append(meta.Content, root.Content[i], root.Content[i+1])
+		}
+	}
+	metaJSON, err := toJSON(meta)
 	if err != nil {
 		return nil, err
 	}
-	return Parse(path, data)
-}
-
-// Parse decodes policy YAML; name is used in error messages.
-func Parse(name string, data []byte) (*Set, error) {
-	var f file
-	if err := yamlstrict.Decode(data, &f); err != nil {
-		if errors.Is(err, yamlstrict.ErrEmpty) {
-			return nil, fmt.Errorf("%s: empty policy file; want a top-level \"rules\" list", name)
-		}
-		return nil, fmt.Errorf("%s: %v", name, err)
-	}
-	rules := make([]*Rule, 0, len(f.Rules))
-	seen := map[string]int{}
-	for i := range f.Rules {
-		r, err := decodeRule(&f.Rules[i])
-		if err != nil {
-			return nil, fmt.Errorf("%s:%d: %v", name, f.Rules[i].Line, err)
-		}
-		if prev, dup := seen[r.Name]; dup {
-			return nil, fmt.Errorf("%s:%d: rule name %q is already used at line %d", name, r.Line, r.Name, prev)
-		}
-		seen[r.Name] = r.Line
-		rules = append(rules, r)
-	}
-	return NewSet(rules), nil
-}
-
-var knownMethods = map[string]bool{
-	"GET": true, "HEAD": true, "POST": true, "PUT": true, "PATCH": true,
-	"DELETE": true, "OPTIONS": true, "CONNECT": true, "TRACE": true,
-}
-
-func decodeRule(n *yaml.Node) (*Rule, error) {
-	var fr fileRule
-	if err := yamlstrict.DecodeNode(n, &fr); err != nil {
+	ap := &securityv1.AuthorizationPolicy{}
+	if err := sigsyaml.UnmarshalStrict(metaJSON, ap); err != nil {
 		return nil, err
 	}
-	r := &Rule{Name: fr.Name, Source: fr.Source, Destination: fr.Destination, Line: n.Line}
-	switch {
-	case fr.Name == "":
-		return nil, errors.New("rule has no \"name\"")
-	case fr.Source == "":
-		return nil, fmt.Errorf("rule %q has no \"source\" (a principal, or \"*\")", fr.Name)
-	case fr.Destination == "":
-		return nil, fmt.Errorf("rule %q has no \"destination\" (a workload, or \"*\")", fr.Name)
-	}
-	if len(fr.Methods) > 0 {
-		r.Methods = map[string]bool{}
-	}
-	for _, m := range fr.Methods {
-		up := strings.ToUpper(m)
-		if !knownMethods[up] {
-			return nil, fmt.Errorf("rule %q: unknown method %q", fr.Name, m)
+	if spec != nil {
+		specJSON, err := toJSON(spec)
+		if err != nil {
+			return nil, err
 		}
-		r.Methods[up] = true
-	}
-	for _, p := range fr.Paths {
-		if err := validatePath(p); err != nil {
-			return nil, fmt.Errorf("rule %q: path %q: %v", fr.Name, p, err)
+		// protojson, not the type's own UnmarshalJSON: it rejects unknown fields.
+		if err := protojson.Unmarshal(specJSON, &ap.Spec); err != nil {
+			return nil, &fieldError{[]any{"spec"}, cleanProtoErr(err)}
 		}
-		r.Paths = append(r.Paths, ParsePathMatch(p))
 	}
-	return r, nil
+	return Compile(ap)
 }
 
-func validatePath(p string) error {
-	switch {
-	case p == "":
-		return errors.New("empty")
-	case p == "*":
+func parseMeshwardPolicy(root *yaml.Node) (*NamespaceDefault, error) {
+	js, err := toJSON(root)
+	if err != nil {
+		return nil, err
+	}
+	var mp meshwardv1alpha1.MeshwardPolicy
+	if err := sigsyaml.UnmarshalStrict(js, &mp); err != nil {
+		return nil, err
+	}
+	d := &NamespaceDefault{Namespace: mp.Namespace}
+	if d.Namespace == "" {
+		d.Namespace = "default"
+	}
+	switch mp.Spec.DefaultAction {
+	case "", "DENY":
+		d.Action = Deny
+	case "ALLOW":
+		d.Action = Allow
+	default:
+		return nil, &fieldError{[]any{"spec", "defaultAction"}, fmt.Sprintf("%q: want DENY or ALLOW", mp.Spec.DefaultAction)}
+	}
+	return d, nil
+}
+
+var quotedField = regexp.MustCompile(`(?:unknown field|field) "?([A-Za-z_]+)"?`)
+
+// cleanProtoErr drops protojson's "(line 1:123)", which counts in the JSON
+// we made, not in the user's file.
+func cleanProtoErr(err error) string {
+	msg := regexp.MustCompile(`\(line \d+:\d+\): `).ReplaceAllString(err.Error(), "")
+	return strings.TrimPrefix(msg, "proto: ")
+}
+
+// locate turns an error into file:line: message, finding the line from the
+// error's field path, or else from a field name the message quotes.
+func locate(file string, root *yaml.Node, err error) error {
+	line := root.Line
+	var fe *fieldError
+	msg := err.Error()
+	if errors.As(err, &fe) {
+		if n := walk(root, fe.path); n != nil {
+			line = n.Line
+		}
+		if m := quotedField.FindStringSubmatch(fe.msg); m != nil && len(fe.path) == 1 {
+			if n := findKey(walk(root, fe.path), m[1]); n != nil {
+				line = n.Line
+			}
+		}
+	} else if m := quotedField.FindStringSubmatch(msg); m != nil {
+		if n := findKey(root, m[1]); n != nil {
+			line = n.Line
+		}
+	}
+	return fmt.Errorf("%s:%d: %s", file, line, msg)
+}
+
+// walk follows a path of mapping keys and sequence indexes.
+func walk(n *yaml.Node, path []any) *yaml.Node {
+	for _, p := range path {
+		if n == nil {
+			return nil
+		}
+		switch p := p.(type) {
+		case string:
+			var next *yaml.Node
+			for i := 0; i+1 < len(n.Content) && n.Kind == yaml.MappingNode; i += 2 {
+				if n.Content[i].Value == p {
+					next = n.Content[i+1]
+				}
+			}
+			n = next
+		case int:
+			if n.Kind != yaml.SequenceNode || p >= len(n.Content) {
+				return nil
+			}
+			n = n.Content[p]
+		}
+	}
+	return n
+}
+
+// findKey returns the first mapping key named key below n, depth first.
+func findKey(n *yaml.Node, key string) *yaml.Node {
+	if n == nil {
 		return nil
-	case strings.Count(p, "*") > 1:
-		return errors.New("at most one '*', at the start or the end")
-	case strings.Contains(strings.Trim(p, "*"), "*"):
-		return errors.New("'*' may stand only at the start or the end")
-	case !strings.HasPrefix(p, "/") && !strings.HasPrefix(p, "*"):
-		return errors.New("must start with '/' or '*'")
+	}
+	for i, c := range n.Content {
+		if n.Kind == yaml.MappingNode && i%2 == 0 && c.Value == key {
+			return c
+		}
+		if k := findKey(c, key); k != nil {
+			return k
+		}
 	}
 	return nil
+}
+
+// Load parses files and directories (their *.yaml and *.yml files, recursively)
+// into one Set. It reports every invalid file, each as file:line: reason.
+func Load(paths ...string) (*Set, error) {
+	files, err := expand(paths)
+	if err != nil {
+		return nil, err
+	}
+	b := newBuilder()
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			b.errs = append(b.errs, err)
+			continue
+		}
+		b.parse(f, data)
+	}
+	return b.set()
+}
+
+// Parse builds a Set from the contents of one file.
+func Parse(name string, data []byte) (*Set, error) {
+	b := newBuilder()
+	b.parse(name, data)
+	return b.set()
+}
+
+type builder struct {
+	policies []*Policy
+	defaults map[string]Action
+	seen     map[string]string
+	errs     []error
+}
+
+func newBuilder() *builder {
+	return &builder{defaults: map[string]Action{}, seen: map[string]string{}}
+}
+
+func (b *builder) parse(name string, data []byte) {
+	docs, err := ParseFile(name, data)
+	if err != nil {
+		b.errs = append(b.errs, err)
+		return
+	}
+	for _, d := range docs {
+		if err := b.add(d); err != nil {
+			b.errs = append(b.errs, err)
+		}
+	}
+}
+
+func (b *builder) set() (*Set, error) {
+	if len(b.errs) > 0 {
+		return nil, errors.Join(b.errs...)
+	}
+	return NewSet(b.policies, b.defaults), nil
+}
+
+func (b *builder) add(d Document) error {
+	var key, src string
+	if d.Policy != nil {
+		key, src = "AuthorizationPolicy "+d.Policy.Namespace+"/"+d.Policy.Name, d.Policy.Source
+	} else {
+		key, src = "MeshwardPolicy defaults of namespace "+d.Defaults.Namespace, d.Defaults.Source
+	}
+	if prev, dup := b.seen[key]; dup {
+		return fmt.Errorf("%s: %s is already defined at %s", src, key, prev)
+	}
+	b.seen[key] = src
+	if d.Policy != nil {
+		b.policies = append(b.policies, d.Policy)
+	} else {
+		b.defaults[d.Defaults.Namespace] = d.Defaults.Action
+	}
+	return nil
+}
+
+func expand(paths []string) ([]string, error) {
+	var files []string
+	for _, p := range paths {
+		st, err := os.Stat(p)
+		if err != nil {
+			return nil, err
+		}
+		if !st.IsDir() {
+			files = append(files, p)
+			continue
+		}
+		err = filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if !d.IsDir() && (strings.HasSuffix(path, ".yaml") || strings.HasSuffix(path, ".yml")) && !strings.HasPrefix(d.Name(), ".") {
+				files = append(files, path)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	sort.Strings(files)
+	return files, nil
 }

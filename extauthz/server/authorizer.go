@@ -21,7 +21,7 @@ type Authorizer struct {
 
 // decide runs one decision with the timers and the log line every transport
 // needs.
-func (a *Authorizer) decide(transport string, r policy.Request, start time.Time) decision.Decision {
+func (a *Authorizer) decide(transport string, r *policy.Request, start time.Time) decision.Decision {
 	evalStart := time.Now()
 	d := a.Engine.Decide(r)
 	evalEnd := time.Now()
@@ -31,6 +31,7 @@ func (a *Authorizer) decide(transport string, r policy.Request, start time.Time)
 		ev = a.Log.Info()
 	}
 	ev.Str("transport", transport).Bool("allow", d.Allow).Str("reason", d.Reason).Str("rule", d.Rule).
+		Strs("audit", d.Audit).Str("dry_run", d.DryRun).
 		Str("source", r.SourcePrincipal).Str("destination", r.Destination).
 		Str("method", r.Method).Str("path", r.Path).Msg("decision")
 	return d

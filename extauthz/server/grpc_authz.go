@@ -48,27 +48,38 @@ func (s ExtAuthz) Check(_ context.Context, req *authv3.CheckRequest) (*authv3.Ch
 	}, nil
 }
 
+// Context extensions that name the destination where Envoy's attributes do not.
+const (
+	NamespaceExtension = "meshward_destination_namespace"
+	ServiceExtension   = "meshward_destination_service"
+)
+
 // EnvoyRequest maps Envoy's attribute context onto the engine's facts. Envoy
-// fills source.principal from the peer certificate's URI SAN.
-func EnvoyRequest(req *authv3.CheckRequest) policy.Request {
+// fills source.principal from the peer certificate's URI SAN and
+// destination.labels from the destination workload's node metadata.
+func EnvoyRequest(req *authv3.CheckRequest) *policy.Request {
 	attrs := req.GetAttributes()
 	http := attrs.GetRequest().GetHttp()
-	r := policy.Request{
-		SourcePrincipal: attrs.GetSource().GetPrincipal(),
-		SourceAddress:   socketAddress(attrs.GetSource().GetAddress()),
-		Destination:     attrs.GetDestination().GetPrincipal(),
-		Method:          http.GetMethod(),
-		Path:            http.GetPath(),
+	ext := attrs.GetContextExtensions()
+	r := &policy.Request{
+		SourcePrincipal:      attrs.GetSource().GetPrincipal(),
+		SourceAddress:        socketAddress(attrs.GetSource().GetAddress()),
+		Destination:          attrs.GetDestination().GetPrincipal(),
+		DestinationNamespace: ext[NamespaceExtension],
+		DestinationLabels:    attrs.GetDestination().GetLabels(),
+		DestinationService:   ext[ServiceExtension],
+		DestinationAddress:   socketAddress(attrs.GetDestination().GetAddress()),
+		Host:                 http.GetHost(),
+		Method:               http.GetMethod(),
+		Path:                 http.GetPath(),
+		Headers:              http.GetHeaders(),
+		SNI:                  attrs.GetTlsSession().GetSni(),
 	}
-	if d := attrs.GetContextExtensions()[DestinationExtension]; d != "" {
+	if d := ext[DestinationExtension]; d != "" {
 		r.Destination = d
 	}
 	if r.Destination == "" {
 		r.Destination = http.GetHost()
-	}
-	if r.Method == "" || r.Path == "" {
-		// Not an HTTP check: nothing an allow-list of methods and paths can allow.
-		r.SourcePrincipal = ""
 	}
 	return r
 }

@@ -34,18 +34,26 @@ func (a *Authorizer) ServeCheck(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	d := a.decide("http", PolicyRequest(req), start)
+	d := a.decide("http", PolicyRequest(&req), start)
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(check.Response{Allow: d.Allow, Reason: d.Reason, Rule: d.Rule})
 }
 
 // PolicyRequest maps the filter's wire format onto the engine's facts.
-func PolicyRequest(r check.Request) policy.Request {
-	return policy.Request{
-		SourcePrincipal: r.SourcePrincipal,
-		SourceAddress:   r.SourceAddress,
-		Destination:     r.Destination,
-		Method:          r.Method,
-		Path:            r.Path,
+func PolicyRequest(r *check.Request) *policy.Request {
+	return &policy.Request{
+		SourcePrincipal:      r.SourcePrincipal,
+		SourceAddress:        r.SourceAddress,
+		RemoteAddress:        r.RemoteAddress,
+		Destination:          r.Destination,
+		DestinationNamespace: r.DestinationNamespace,
+		DestinationLabels:    r.DestinationLabels,
+		DestinationService:   r.DestinationService,
+		DestinationAddress:   r.DestinationAddress,
+		Host:                 r.Host,
+		Method:               r.Method,
+		Path:                 r.Path,
+		Headers:              r.Headers,
+		SNI:                  r.SNI,
 	}
 }

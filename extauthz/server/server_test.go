@@ -32,12 +32,15 @@ const (
 func start(t *testing.T) *Running {
 	t.Helper()
 	set, err := policy.Parse("t.yaml", []byte(`
-rules:
-  - name: frontend-reads-orders
-    source: `+frontend+`
-    destination: `+orders+`
-    methods: [GET]
-    paths: ["/orders/*"]
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: frontend-reads-orders, namespace: shop}
+spec:
+  selector: {matchLabels: {app: orders}}
+  rules:
+  - from: [{source: {principals: ["cluster.local/ns/shop/sa/frontend"]}}]
+    to: [{operation: {methods: [GET], paths: ["/orders/*"]}}]
+    when: [{key: "request.headers[x-tenant]", notValues: ["blocked"]}]
 `))
 	if err != nil {
 		t.Fatal(err)
@@ -63,6 +66,7 @@ func dial(t *testing.T, r *Running) *grpc.ClientConn {
 
 func httpCheck(t *testing.T, r *Running, req check.Request) check.Response {
 	t.Helper()
+	req.DestinationLabels = map[string]string{"app": "orders"}
 	body, _ := json.Marshal(req)
 	resp, err := http.Post("http://"+r.HTTPAddr.String()+check.Path, "application/json", bytes.NewReader(body))
 	if err != nil {
@@ -85,9 +89,9 @@ func grpcCheck(t *testing.T, cc *grpc.ClientConn, req check.Request) check.Respo
 	resp, err := authv3.NewAuthorizationClient(cc).Check(context.Background(), &authv3.CheckRequest{
 		Attributes: &authv3.AttributeContext{
 			Source:      &authv3.AttributeContext_Peer{Principal: req.SourcePrincipal},
-			Destination: &authv3.AttributeContext_Peer{Principal: req.Destination},
+			Destination: &authv3.AttributeContext_Peer{Principal: req.Destination, Labels: map[string]string{"app": "orders"}},
 			Request: &authv3.AttributeContext_Request{Http: &authv3.AttributeContext_HttpRequest{
-				Method: req.Method, Path: req.Path, Host: "orders",
+				Method: req.Method, Path: req.Path, Host: "orders", Headers: req.Headers,
 			}},
 		},
 	})
@@ -98,7 +102,7 @@ func grpcCheck(t *testing.T, cc *grpc.ClientConn, req check.Request) check.Respo
 		if resp.GetOkResponse() == nil {
 			t.Fatal("allow without ok_response")
 		}
-		return check.Response{Allow: true, Reason: "allowed"}
+		return check.Response{Allow: true, Reason: "allowed", Rule: "shop/frontend-reads-orders[0]"}
 	}
 	denied := resp.GetDeniedResponse()
 	if denied.GetStatus().GetCode() != 403 {
@@ -135,8 +139,10 @@ func TestTransportsAgree(t *testing.T) {
 	}{
 		{name: "allowed", req: get, allow: true, reason: "allowed"},
 		{name: "wrong method", req: check.Request{SourcePrincipal: frontend, Destination: orders, Method: "DELETE", Path: "/orders/1"}, reason: "no-matching-rule"},
-		{name: "reverse edge", req: check.Request{SourcePrincipal: orders, Destination: frontend, Method: "GET", Path: "/orders/1"}, reason: "no-matching-rule"},
-		{name: "no identity", req: check.Request{Destination: orders, Method: "GET", Path: "/orders/1"}, reason: "unauthenticated"},
+		{name: "header condition", req: check.Request{SourcePrincipal: frontend, Destination: orders, Method: "GET", Path: "/orders/1",
+			Headers: map[string]string{"x-tenant": "blocked"}}, reason: "no-matching-rule"},
+		{name: "other source", req: check.Request{SourcePrincipal: orders, Destination: orders, Method: "GET", Path: "/orders/1"}, reason: "no-matching-rule"},
+		{name: "no identity", req: check.Request{Destination: orders, Method: "GET", Path: "/orders/1"}, reason: "no-matching-rule"},
 		{name: "after verdict", req: get, reason: "quarantined-source", before: func(t *testing.T) {
 			if _, err := report(cc, token, &verdictv1.Verdict{Workload: frontend, Reason: "exec-shell", Score: 1}); err != nil {
 				t.Fatal(err)
@@ -157,7 +163,7 @@ func TestTransportsAgree(t *testing.T) {
 		if h.Allow != s.allow || h.Reason != s.reason {
 			t.Fatalf("%s: http %+v, want allow=%v reason=%s", s.name, h, s.allow, s.reason)
 		}
-		if g.Allow != h.Allow || g.Reason != h.Reason {
+		if g.Allow != h.Allow || g.Reason != h.Reason || g.Rule != h.Rule {
 			t.Fatalf("%s: grpc %+v disagrees with http %+v", s.name, g, h)
 		}
 	}
@@ -239,14 +245,17 @@ func TestHTTPCheckBadRequests(t *testing.T) {
 	}
 }
 
-// Envoy's non-HTTP checks carry no method or path: never allowed.
-func TestEnvoyRequestWithoutHTTP(t *testing.T) {
+func TestEnvoyRequest(t *testing.T) {
 	r := EnvoyRequest(&authv3.CheckRequest{Attributes: &authv3.AttributeContext{
 		Source: &authv3.AttributeContext_Peer{Principal: frontend, Address: &corev3.Address{
 			Address: &corev3.Address_SocketAddress{SocketAddress: &corev3.SocketAddress{
 				Address: "127.0.0.1", PortSpecifier: &corev3.SocketAddress_PortValue{PortValue: 80}}}}},
+		Request:           &authv3.AttributeContext_Request{Http: &authv3.AttributeContext_HttpRequest{Host: "orders.shop"}},
+		ContextExtensions: map[string]string{ServiceExtension: "orders", NamespaceExtension: "shop"},
+		TlsSession:        &authv3.AttributeContext_TLSSession{Sni: "orders.shop.svc"},
 	}})
-	if r.SourcePrincipal != "" || r.SourceAddress != "127.0.0.1:80" {
+	if r.SourcePrincipal != frontend || r.SourceAddress != "127.0.0.1:80" || r.Destination != "orders.shop" ||
+		r.DestinationService != "orders" || r.DestinationNS() != "shop" || r.SNI != "orders.shop.svc" {
 		t.Fatalf("got %+v", r)
 	}
 }

@@ -29,6 +29,12 @@ type Config struct {
 	FailMode FailMode `json:"fail_mode"`
 	// Destination names this workload in checks; empty means the request's :authority.
 	Destination string `json:"destination"`
+	// DestinationNamespace, DestinationLabels and DestinationService tell the
+	// authorizer which policies select this workload (Istio's selector and
+	// targetRefs). The namespace defaults to the one in Destination's SPIFFE ID.
+	DestinationNamespace string            `json:"destination_namespace"`
+	DestinationLabels    map[string]string `json:"destination_labels"`
+	DestinationService   string            `json:"destination_service"`
 }
 
 const (

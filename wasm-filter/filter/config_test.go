@@ -1,6 +1,7 @@
 package filter
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -14,8 +15,10 @@ func TestParseConfig(t *testing.T) {
 	}{
 		{name: "defaults", in: `{"authorizer_cluster":"authz"}`,
 			want: Config{AuthorizerCluster: "authz", AuthorizerAuthority: "meshward-authz", TimeoutMillis: 500, FailMode: FailClosed}},
-		{name: "all fields", in: `{"authorizer_cluster":"a","authorizer_authority":"x","timeout_ms":20,"fail_mode":"open","destination":"orders"}`,
-			want: Config{AuthorizerCluster: "a", AuthorizerAuthority: "x", TimeoutMillis: 20, FailMode: FailOpen, Destination: "orders"}},
+		{name: "all fields", in: `{"authorizer_cluster":"a","authorizer_authority":"x","timeout_ms":20,"fail_mode":"open","destination":"orders",
+			"destination_namespace":"shop","destination_labels":{"app":"orders"},"destination_service":"orders"}`,
+			want: Config{AuthorizerCluster: "a", AuthorizerAuthority: "x", TimeoutMillis: 20, FailMode: FailOpen, Destination: "orders",
+				DestinationNamespace: "shop", DestinationLabels: map[string]string{"app": "orders"}, DestinationService: "orders"}},
 		{name: "empty", in: ``, wantErr: "empty"},
 		{name: "no cluster", in: `{"timeout_ms":5}`, wantErr: `"authorizer_cluster" is required`},
 		{name: "bad fail mode", in: `{"authorizer_cluster":"a","fail_mode":"maybe"}`, wantErr: `"fail_mode" is "maybe"`},
@@ -37,7 +40,7 @@ func TestParseConfig(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got != tc.want {
+			if !reflect.DeepEqual(got, tc.want) {
 				t.Fatalf("got %+v, want %+v", got, tc.want)
 			}
 		})

@@ -5,6 +5,7 @@ package filter
 
 import (
 	"encoding/json"
+	"strings"
 
 	"github.com/meshward/meshward/api/check"
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm"
@@ -86,18 +87,46 @@ func (s *stream) OnHttpRequestHeaders(int, bool) types.Action {
 // cannot claim another identity.
 func (s *stream) facts() check.Request {
 	r := check.Request{
-		SourcePrincipal: property("connection", "uri_san_peer_certificate"),
-		SourceAddress:   property("source", "address"),
-		Destination:     s.cfg.Destination,
+		SourcePrincipal:      property("connection", "uri_san_peer_certificate"),
+		SourceAddress:        property("source", "address"),
+		Destination:          s.cfg.Destination,
+		DestinationNamespace: s.cfg.DestinationNamespace,
+		DestinationLabels:    s.cfg.DestinationLabels,
+		DestinationService:   s.cfg.DestinationService,
+		DestinationAddress:   property("destination", "address"),
+		SNI:                  property("connection", "requested_server_name"),
 	}
-	r.Method, _ = proxywasm.GetHttpRequestHeader(":method")
-	r.Path, _ = proxywasm.GetHttpRequestHeader(":path")
-	r.Host, _ = proxywasm.GetHttpRequestHeader(":authority")
+	headers, _ := proxywasm.GetHttpRequestHeaders()
+	r.Headers = map[string]string{}
+	size := 0
+	for _, h := range headers {
+		switch {
+		case h[0] == ":method":
+			r.Method = h[1]
+		case h[0] == ":path":
+			r.Path = h[1]
+		case h[0] == ":authority":
+			r.Host = h[1]
+		case strings.HasPrefix(h[0], ":") || check.DroppedHeaders[h[0]] || h[0] == RuleHeader:
+		case size+len(h[0])+len(h[1]) <= maxForwardedHeaderBytes:
+			size += len(h[0]) + len(h[1])
+			if prev, ok := r.Headers[h[0]]; ok {
+				r.Headers[h[0]] = prev + "," + h[1]
+			} else {
+				r.Headers[h[0]] = h[1]
+			}
+		}
+	}
 	if r.Destination == "" {
 		r.Destination = r.Host
 	}
 	return r
 }
+
+// maxForwardedHeaderBytes keeps a check within the authorizer's limit
+// (check.MaxRequestBytes) whatever the caller sends; headers past it are not
+// forwarded, and a policy on them does not match.
+const maxForwardedHeaderBytes = 8 << 10
 
 func property(path ...string) string {
 	v, err := proxywasm.GetProperty(path)

@@ -2,6 +2,7 @@ package filter
 
 import (
 	"encoding/json"
+	"reflect"
 	"testing"
 
 	"github.com/meshward/meshward/api/check"
@@ -25,7 +26,8 @@ func newHost(t *testing.T, config string) proxytest.HostEmulator {
 	return host
 }
 
-var requestHeaders = [][2]string{{":method", "GET"}, {":path", "/orders/7"}, {":authority", "orders"}, {RuleHeader, "forged"}}
+var requestHeaders = [][2]string{{":method", "GET"}, {":path", "/orders/7"}, {":authority", "orders"}, {RuleHeader, "forged"},
+	{"authorization", "Bearer secret"}, {"cookie", "s=1"}, {"x-b3", "1"}, {"accept", "a"}, {"accept", "b"}}
 
 // sendRequest runs request headers through the filter and returns the stream
 // id and the one check callout it made.
@@ -58,8 +60,9 @@ func TestCalloutCarriesFacts(t *testing.T) {
 	want := check.Request{
 		SourcePrincipal: "spiffe://cluster.local/ns/shop/sa/frontend", SourceAddress: "127.0.0.1:40000",
 		Destination: "spiffe://cluster.local/ns/shop/sa/orders", Method: "GET", Path: "/orders/7", Host: "orders",
+		Headers: map[string]string{"x-b3": "1", "accept": "a,b"}, // no credentials, no rule header
 	}
-	if got != want {
+	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("check request %+v, want %+v", got, want)
 	}
 }

@@ -30,7 +30,8 @@ func root() *cobra.Command {
 }
 
 func serve() *cobra.Command {
-	var policyFile, grpcAddr, httpAddr, tokenFile, level string
+	var grpcAddr, httpAddr, tokenFile, level string
+	var policyDirs []string
 	c := &cobra.Command{
 		Use:   "serve",
 		Short: "serve ext_authz (gRPC), the filter's HTTP check and the verdict API",
@@ -39,7 +40,7 @@ func serve() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			set, err := policy.LoadFile(policyFile)
+			set, err := policy.Load(policyDirs...)
 			if err != nil {
 				return err
 			}
@@ -63,7 +64,7 @@ func serve() *cobra.Command {
 			}
 		},
 	}
-	c.Flags().StringVar(&policyFile, "policy", "", "policy file (YAML allow-list)")
+	c.Flags().StringArrayVar(&policyDirs, "policy", nil, "policy file or directory of YAML files (AuthorizationPolicy, MeshwardPolicy); repeatable")
 	c.Flags().StringVar(&grpcAddr, "grpc-addr", "127.0.0.1:9191", "address of ext_authz and the verdict API")
 	c.Flags().StringVar(&httpAddr, "http-addr", "127.0.0.1:8181", "address of the HTTP check, /metrics and /healthz")
 	c.Flags().StringVar(&tokenFile, "verdict-token-file", "", "file holding the verdict API's bearer token")
@@ -99,7 +100,7 @@ func lint() *cobra.Command {
 		RunE: func(c *cobra.Command, files []string) error {
 			var errs []error
 			for _, f := range files {
-				if _, err := policy.LoadFile(f); err != nil {
+				if _, err := policy.Load(f); err != nil {
 					fmt.Fprintln(c.ErrOrStderr(), err)
 					errs = append(errs, err)
 				}

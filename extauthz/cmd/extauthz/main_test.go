@@ -12,8 +12,8 @@ func TestLint(t *testing.T) {
 	dir := t.TempDir()
 	good := filepath.Join(dir, "good.yaml")
 	bad := filepath.Join(dir, "bad.yaml")
-	os.WriteFile(good, []byte("rules:\n  - name: a\n    source: x\n    destination: y\n"), 0o600)
-	os.WriteFile(bad, []byte("rules:\n  - name: a\n    source: x\n  - name: b\n    source: x\n    destination: y\n    methods: [FETCH]\n"), 0o600)
+	os.WriteFile(good, []byte("apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: a, namespace: x}\nspec: {rules: [{}]}\n"), 0o600)
+	os.WriteFile(bad, []byte("apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: a}\nspec:\n  rules:\n  - to:\n    - operation:\n        ports: [\"http\"]\n"), 0o600)
 
 	run := func(args ...string) (string, error) {
 		c := root()
@@ -31,7 +31,7 @@ func TestLint(t *testing.T) {
 	if err == nil {
 		t.Fatal("lint of a bad file succeeded")
 	}
-	if !strings.Contains(out, bad+":2: rule \"a\" has no \"destination\"") || !strings.Contains(out, "1 of 2 files invalid") {
+	if !strings.Contains(out, bad+":8: spec.rules[0].to[0].operation.ports[0]: \"http\" is not a port") || !strings.Contains(out, "1 of 2 files invalid") {
 		t.Fatalf("lint output:\n%s", out)
 	}
 }

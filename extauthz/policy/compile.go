@@ -1,0 +1,330 @@
+package policy
+
+import (
+	"fmt"
+	"strings"
+
+	securityv1beta1 "istio.io/api/security/v1beta1"
+	securityv1 "istio.io/client-go/pkg/apis/security/v1"
+)
+
+// Action is what a policy does with the requests its rules match.
+type Action uint8
+
+const (
+	Allow Action = iota
+	Deny
+	Audit
+)
+
+func (a Action) String() string { return [...]string{"ALLOW", "DENY", "AUDIT"}[a] }
+
+// DryRunAnnotation makes a policy evaluated and logged but not enforced.
+const DryRunAnnotation = "istio.io/dry-run"
+
+// Policy is one compiled AuthorizationPolicy.
+type Policy struct {
+	Namespace, Name string
+	Action          Action
+	DryRun          bool
+	selector        map[string]string // nil: every workload of the namespace
+	services        []string          // targetRefs of kind Service
+	Rules           []*Rule
+	Source          string // file:line where it was written
+}
+
+// Rule is one compiled rule: it matches when one of its sources, one of its
+// operations and all of its conditions match.
+type Rule struct {
+	Policy *Policy
+	Index  int
+	from   []*source
+	to     []*operation
+	when   []*condition
+	keys   []string // exact principals, for the index; nil: not indexable
+	order  int      // global declaration order, for deterministic "first match"
+}
+
+// Name is namespace/policy[rule], as logs and explanations give it.
+func (r *Rule) Name() string {
+	return fmt.Sprintf("%s/%s[%d]", r.Policy.Namespace, r.Policy.Name, r.Index)
+}
+
+type source struct {
+	principals, requestPrincipals, namespaces, accounts, trustDomains strField
+	ips, remoteIPs                                                    ipField
+}
+
+type operation struct {
+	hosts, methods, paths strField
+	ports                 portField
+}
+
+// fieldError is a compile error at a path inside the resource.
+type fieldError struct {
+	path []any
+	msg  string
+}
+
+func (e *fieldError) Error() string { return pathString(e.path) + ": " + e.msg }
+
+func pathString(path []any) string {
+	var b strings.Builder
+	for _, p := range path {
+		switch p := p.(type) {
+		case int:
+			fmt.Fprintf(&b, "[%d]", p)
+		default:
+			if b.Len() > 0 {
+				b.WriteByte('.')
+			}
+			fmt.Fprint(&b, p)
+		}
+	}
+	return b.String()
+}
+
+func at(path []any, more ...any) []any {
+	return append(append(make([]any, 0, len(path)+len(more)), path...), more...)
+}
+
+// Compile turns an AuthorizationPolicy into a Policy.
+func Compile(ap *securityv1.AuthorizationPolicy) (*Policy, error) {
+	spec := &ap.Spec
+	p := &Policy{Namespace: ap.Namespace, Name: ap.Name, DryRun: ap.Annotations[DryRunAnnotation] == "true"}
+	if p.Namespace == "" {
+		p.Namespace = "default"
+	}
+	switch spec.GetAction() {
+	case securityv1beta1.AuthorizationPolicy_ALLOW:
+		p.Action = Allow
+	case securityv1beta1.AuthorizationPolicy_DENY:
+		p.Action = Deny
+	case securityv1beta1.AuthorizationPolicy_AUDIT:
+		p.Action = Audit
+	default:
+		return nil, &fieldError{[]any{"spec", "action"}, fmt.Sprintf("%s is not supported: CUSTOM delegates to an ext_authz provider, and meshward is that provider; use ALLOW, DENY or AUDIT", spec.GetAction())}
+	}
+	if err := p.compileTargets(spec); err != nil {
+		return nil, err
+	}
+	for i, r := range spec.GetRules() {
+		rule, err := compileRule(r, p, at([]any{"spec", "rules"}, i))
+		if err != nil {
+			return nil, err
+		}
+		rule.Index = i
+		p.Rules = append(p.Rules, rule)
+	}
+	return p, nil
+}
+
+func (p *Policy) compileTargets(spec *securityv1beta1.AuthorizationPolicy) error {
+	refs := spec.GetTargetRefs()
+	if spec.GetTargetRef() != nil {
+		refs = append(refs, spec.GetTargetRef())
+	}
+	if spec.GetSelector() != nil && len(refs) > 0 {
+		return &fieldError{[]any{"spec", "selector"}, "selector and targetRefs cannot both be set"}
+	}
+	if sel := spec.GetSelector(); sel != nil {
+		p.selector = sel.GetMatchLabels()
+		if p.selector == nil {
+			p.selector = map[string]string{}
+		}
+	}
+	for i, ref := range refs {
+		if ref.GetKind() != "Service" || (ref.GetGroup() != "" && ref.GetGroup() != "core") {
+			return &fieldError{[]any{"spec", "targetRefs", i}, fmt.Sprintf("kind %q: a sidecar enforces targetRefs of kind Service only", ref.GetKind())}
+		}
+		if ref.GetName() == "" {
+			return &fieldError{[]any{"spec", "targetRefs", i, "name"}, "empty"}
+		}
+		if ref.GetNamespace() != "" && ref.GetNamespace() != p.Namespace {
+			return &fieldError{[]any{"spec", "targetRefs", i, "namespace"}, "must be the policy's own namespace"}
+		}
+		p.services = append(p.services, ref.GetName())
+	}
+	return nil
+}
+
+func compileRule(r *securityv1beta1.Rule, p *Policy, path []any) (*Rule, error) {
+	rule := &Rule{Policy: p}
+	indexable := len(r.GetFrom()) > 0
+	for i, f := range r.GetFrom() {
+		s, keys, err := compileSource(f.GetSource(), p.Namespace, at(path, "from", i, "source"))
+		if err != nil {
+			return nil, err
+		}
+		rule.from = append(rule.from, s)
+		if keys == nil {
+			indexable = false
+		}
+		rule.keys = append(rule.keys, keys...)
+	}
+	if !indexable {
+		rule.keys = nil
+	}
+	for i, t := range r.GetTo() {
+		o, err := compileOperation(t.GetOperation(), at(path, "to", i, "operation"))
+		if err != nil {
+			return nil, err
+		}
+		rule.to = append(rule.to, o)
+	}
+	for i, c := range r.GetWhen() {
+		cond, err := compileCondition(c, at(path, "when", i))
+		if err != nil {
+			return nil, err
+		}
+		rule.when = append(rule.when, cond)
+	}
+	return rule, nil
+}
+
+func strs(pos, neg []string, fold bool, path []any, name, notName string, parse func(string, bool) (strMatch, error)) (strField, error) {
+	f := strField{fold: fold, set: len(pos)+len(neg) > 0}
+	for i, v := range pos {
+		m, err := parse(v, fold)
+		if err != nil {
+			return f, &fieldError{at(path, name, i), err.Error()}
+		}
+		f.pos = append(f.pos, m)
+	}
+	for i, v := range neg {
+		m, err := parse(v, fold)
+		if err != nil {
+			return f, &fieldError{at(path, notName, i), err.Error()}
+		}
+		f.neg = append(f.neg, m)
+	}
+	return f, nil
+}
+
+func ips(pos, neg []string, path []any, name, notName string) (ipField, error) {
+	f := ipField{set: len(pos)+len(neg) > 0}
+	for i, v := range pos {
+		p, err := parsePrefix(v)
+		if err != nil {
+			return f, &fieldError{at(path, name, i), err.Error()}
+		}
+		f.pos = append(f.pos, p)
+	}
+	for i, v := range neg {
+		p, err := parsePrefix(v)
+		if err != nil {
+			return f, &fieldError{at(path, notName, i), err.Error()}
+		}
+		f.neg = append(f.neg, p)
+	}
+	return f, nil
+}
+
+func ports(pos, neg []string, path []any, name, notName string) (portField, error) {
+	f := portField{set: len(pos)+len(neg) > 0, pos: map[uint32]bool{}, neg: map[uint32]bool{}}
+	for _, list := range []struct {
+		vals []string
+		into map[uint32]bool
+		name string
+	}{{pos, f.pos, name}, {neg, f.neg, notName}} {
+		for i, v := range list.vals {
+			n, err := parsePort(v)
+			if err != nil {
+				return f, &fieldError{at(path, list.name, i), err.Error()}
+			}
+			list.into[n] = true
+		}
+	}
+	return f, nil
+}
+
+// compileSource also returns the exact principals the index can key the
+// rule by; nil when the source matches principals it cannot list.
+func compileSource(s *securityv1beta1.Source, ns string, path []any) (*source, []string, error) {
+	if s == nil {
+		return nil, nil, &fieldError{path, "from without a source"}
+	}
+	if len(s.GetServiceAccounts())+len(s.GetNotServiceAccounts()) > 0 && len(s.GetPrincipals())+len(s.GetNamespaces()) > 0 {
+		return nil, nil, &fieldError{at(path, "serviceAccounts"), "cannot be set with principals or namespaces"}
+	}
+	out := &source{}
+	var err error
+	if out.principals, err = strs(s.GetPrincipals(), s.GetNotPrincipals(), false, path, "principals", "notPrincipals", parseStrMatch); err != nil {
+		return nil, nil, err
+	}
+	if out.requestPrincipals, err = strs(s.GetRequestPrincipals(), s.GetNotRequestPrincipals(), false, path, "requestPrincipals", "notRequestPrincipals", parseStrMatch); err != nil {
+		return nil, nil, err
+	}
+	if out.namespaces, err = strs(s.GetNamespaces(), s.GetNotNamespaces(), false, path, "namespaces", "notNamespaces", parseStrMatch); err != nil {
+		return nil, nil, err
+	}
+	if out.trustDomains, err = strs(s.GetTrustDomains(), s.GetNotTrustDomains(), false, path, "trustDomains", "notTrustDomains", parseStrMatch); err != nil {
+		return nil, nil, err
+	}
+	if out.accounts, err = strs(qualify(s.GetServiceAccounts(), ns), qualify(s.GetNotServiceAccounts(), ns), false, path, "serviceAccounts", "notServiceAccounts", exactOnly); err != nil {
+		return nil, nil, err
+	}
+	if out.ips, err = ips(s.GetIpBlocks(), s.GetNotIpBlocks(), path, "ipBlocks", "notIpBlocks"); err != nil {
+		return nil, nil, err
+	}
+	if out.remoteIPs, err = ips(s.GetRemoteIpBlocks(), s.GetNotRemoteIpBlocks(), path, "remoteIpBlocks", "notRemoteIpBlocks"); err != nil {
+		return nil, nil, err
+	}
+	return out, indexKeys(out.principals), nil
+}
+
+func indexKeys(f strField) []string {
+	if len(f.pos) == 0 {
+		return nil
+	}
+	keys := make([]string, 0, len(f.pos))
+	for _, m := range f.pos {
+		if m.kind != exact {
+			return nil
+		}
+		keys = append(keys, m.value)
+	}
+	return keys
+}
+
+// qualify writes service accounts as <namespace>/<sa>, the policy's
+// namespace standing in where none is given.
+func qualify(accounts []string, ns string) []string {
+	out := make([]string, len(accounts))
+	for i, a := range accounts {
+		if !strings.Contains(a, "/") {
+			a = ns + "/" + a
+		}
+		out[i] = a
+	}
+	return out
+}
+
+func exactOnly(s string, _ bool) (strMatch, error) {
+	if s == "" || strings.Contains(s, "*") {
+		return strMatch{}, fmt.Errorf("%q: service accounts take no wildcard", s)
+	}
+	return strMatch{kind: exact, value: s}, nil
+}
+
+func compileOperation(o *securityv1beta1.Operation, path []any) (*operation, error) {
+	if o == nil {
+		return nil, &fieldError{path, "to without an operation"}
+	}
+	out := &operation{}
+	var err error
+	if out.hosts, err = strs(o.GetHosts(), o.GetNotHosts(), true, path, "hosts", "notHosts", parseStrMatch); err != nil {
+		return nil, err
+	}
+	if out.methods, err = strs(o.GetMethods(), o.GetNotMethods(), false, path, "methods", "notMethods", parseStrMatch); err != nil {
+		return nil, err
+	}
+	pathParse := func(s string, _ bool) (strMatch, error) { return parsePathMatch(s) }
+	if out.paths, err = strs(o.GetPaths(), o.GetNotPaths(), false, path, "paths", "notPaths", pathParse); err != nil {
+		return nil, err
+	}
+	if out.ports, err = ports(o.GetPorts(), o.GetNotPorts(), path, "ports", "notPorts"); err != nil {
+		return nil, err
+	}
+	return out, nil
+}

@@ -1,0 +1,137 @@
+package policy
+
+import (
+	"fmt"
+	"strings"
+
+	securityv1beta1 "istio.io/api/security/v1beta1"
+)
+
+// condKey is what a `when` condition looks at.
+type condKey uint8
+
+const (
+	keyHeader condKey = iota
+	keySourceIP
+	keyRemoteIP
+	keyDestinationIP
+	keyDestinationPort
+	keySourceNamespace
+	keySourcePrincipal
+	keyRequestPrincipal
+	keySNI
+)
+
+type condition struct {
+	key    condKey
+	header string // for request.headers[...]
+	str    strField
+	ip     ipField
+	port   portField
+}
+
+var condKeys = map[string]condKey{
+	"source.ip":              keySourceIP,
+	"remote.ip":              keyRemoteIP,
+	"destination.ip":         keyDestinationIP,
+	"destination.port":       keyDestinationPort,
+	"source.namespace":       keySourceNamespace,
+	"source.principal":       keySourcePrincipal,
+	"request.auth.principal": keyRequestPrincipal,
+	"connection.sni":         keySNI,
+}
+
+func compileCondition(c *securityv1beta1.Condition, path []any) (*condition, error) {
+	key := c.GetKey()
+	if len(c.GetValues())+len(c.GetNotValues()) == 0 {
+		return nil, &fieldError{at(path, "values"), "a condition needs values or notValues"}
+	}
+	out := &condition{}
+	switch k, known := condKeys[key]; {
+	case strings.HasPrefix(key, "request.headers[") && strings.HasSuffix(key, "]"):
+		out.key, out.header = keyHeader, strings.ToLower(key[len("request.headers["):len(key)-1])
+		if out.header == "" {
+			return nil, &fieldError{at(path, "key"), "request.headers[] names no header"}
+		}
+	case strings.HasPrefix(key, "request.auth.") || strings.HasPrefix(key, "experimental."):
+		return nil, &fieldError{at(path, "key"), fmt.Sprintf("%q is not supported: meshward's checks carry no JWT claims", key)}
+	case !known:
+		return nil, &fieldError{at(path, "key"), fmt.Sprintf("unknown condition key %q", key)}
+	default:
+		out.key = k
+	}
+	var err error
+	switch out.key {
+	case keySourceIP, keyRemoteIP, keyDestinationIP:
+		out.ip, err = ips(c.GetValues(), c.GetNotValues(), path, "values", "notValues")
+	case keyDestinationPort:
+		out.port, err = ports(c.GetValues(), c.GetNotValues(), path, "values", "notValues")
+	default:
+		out.str, err = strs(c.GetValues(), c.GetNotValues(), false, path, "values", "notValues", parseStrMatch)
+	}
+	return out, err
+}
+
+func (c *condition) matches(f *facts) bool {
+	switch c.key {
+	case keyHeader:
+		return c.str.matches(f.Headers[c.header])
+	case keySourceIP:
+		return c.ip.matches(f.sourceIP)
+	case keyRemoteIP:
+		return c.ip.matches(f.remoteIP)
+	case keyDestinationIP:
+		return c.ip.matches(f.destIP)
+	case keyDestinationPort:
+		return c.port.matches(f.destPort)
+	case keySourceNamespace:
+		return c.str.matches(f.namespace)
+	case keySourcePrincipal:
+		return c.str.matches(f.principal)
+	case keyRequestPrincipal:
+		return c.str.matches(f.RequestPrincipal)
+	case keySNI:
+		return c.str.matches(f.SNI)
+	}
+	return false
+}
+
+func (s *source) matches(f *facts) bool {
+	return s.principals.matches(f.principal) && s.namespaces.matches(f.namespace) &&
+		s.accounts.matches(f.account) && s.trustDomains.matches(f.trustDomain) &&
+		s.requestPrincipals.matches(f.RequestPrincipal) &&
+		s.ips.matches(f.sourceIP) && s.remoteIPs.matches(f.remoteIP)
+}
+
+func (o *operation) matches(f *facts) bool {
+	return o.methods.matches(f.Method) && o.paths.matches(f.path) &&
+		o.hosts.matchesAnyForm(f.Host, f.hostNoPort) && o.ports.matches(f.destPort)
+}
+
+// matches: one source (if any are given), one operation (if any), and every
+// condition.
+func (r *Rule) matches(f *facts) bool {
+	if len(r.from) > 0 && !anyOf(r.from, f) {
+		return false
+	}
+	if len(r.to) > 0 && !anyOf(r.to, f) {
+		return false
+	}
+	for _, c := range r.when {
+		if !c.matches(f) {
+			return false
+		}
+	}
+	return true
+}
+
+type matcher interface{ matches(*facts) bool }
+
+func anyOf[T matcher](ms []T, f *facts) bool {
+	for _, m := range ms {
+		if m.matches(f) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,267 @@
+package policy
+
+import (
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+)
+
+// RootNamespace is Istio's default root namespace: its policies apply to
+// every namespace.
+const RootNamespace = "istio-system"
+
+// Reason ids of policy outcomes.
+const (
+	ReasonAllowed          = "allowed"
+	ReasonDeniedByPolicy   = "denied-by-policy"
+	ReasonNoMatchingRule   = "no-matching-rule"
+	ReasonNoAllowPolicy    = "no-allow-policy"
+	ReasonAllowedByDefault = "allowed-by-default"
+)
+
+// Result is a policy outcome.
+type Result struct {
+	Allow  bool
+	Reason string
+	Rule   *Rule   // the deciding rule, if a rule decided
+	Audit  []*Rule // AUDIT rules that matched
+	// DryRun is what the dry-run policies would have decided, if any selects
+	// the workload; it never changes Allow.
+	DryRun *Result
+}
+
+// Set is an immutable set of compiled policies. Build one with NewSet.
+type Set struct {
+	byNS        map[string][]*Policy
+	defaults    map[string]Action // per namespace, for workloads no ALLOW policy selects
+	def         Action
+	policies    int
+	rules       int
+	cache       sync.Map // workload key -> *workloadRules
+	cached      atomic.Int64
+	Diagnostics []string
+}
+
+// maxCachedWorkloads bounds the per-workload cache: workload facts come from
+// the filter's configuration, but a check endpoint must not let callers grow
+// memory without bound.
+const maxCachedWorkloads = 100_000
+
+// NewSet indexes policies. defaults sets the action for workloads that no
+// ALLOW policy selects, per namespace; meshward's default is Deny.
+func NewSet(policies []*Policy, defaults map[string]Action) *Set {
+	s := &Set{byNS: map[string][]*Policy{}, defaults: defaults, def: Deny}
+	order := 0
+	for _, p := range policies {
+		s.byNS[p.Namespace] = append(s.byNS[p.Namespace], p)
+		s.policies++
+		for _, r := range p.Rules {
+			r.order = order
+			order++
+			s.rules++
+		}
+	}
+	return s
+}
+
+// Len is the number of rules; Policies the number of policies.
+func (s *Set) Len() int      { return s.rules }
+func (s *Set) Policies() int { return s.policies }
+
+// ruleIndex finds the first matching rule, in declaration order, looking
+// only at rules keyed by the source principal and rules no key can narrow.
+type ruleIndex struct {
+	byPrincipal map[string][]*Rule
+	rest        []*Rule
+	n           int
+}
+
+func (ix *ruleIndex) add(r *Rule) {
+	ix.n++
+	if r.keys == nil {
+		ix.rest = append(ix.rest, r)
+		return
+	}
+	if ix.byPrincipal == nil {
+		ix.byPrincipal = map[string][]*Rule{}
+	}
+	for _, k := range r.keys {
+		if l := ix.byPrincipal[k]; len(l) == 0 || l[len(l)-1] != r {
+			ix.byPrincipal[k] = append(l, r)
+		}
+	}
+}
+
+func (ix *ruleIndex) first(f *facts) *Rule {
+	keyed, rest := ix.byPrincipal[f.principal], ix.rest
+	for len(keyed) > 0 || len(rest) > 0 {
+		var r *Rule
+		if len(rest) == 0 || (len(keyed) > 0 && keyed[0].order < rest[0].order) {
+			r, keyed = keyed[0], keyed[1:]
+		} else {
+			r, rest = rest[0], rest[1:]
+		}
+		if r.matches(f) {
+			return r
+		}
+	}
+	return nil
+}
+
+func (ix *ruleIndex) all(f *facts) []*Rule {
+	var out []*Rule
+	for _, r := range append(slices.Clone(ix.byPrincipal[f.principal]), ix.rest...) {
+		if r.matches(f) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// workloadRules are the rules of the policies that select one workload.
+type workloadRules struct {
+	deny, allow, audit ruleIndex
+	dryDeny, dryAllow  ruleIndex
+	def                Action
+}
+
+func (s *Set) forWorkload(r *Request) *workloadRules {
+	ns := r.DestinationNS()
+	key := workloadKey(ns, r.DestinationService, r.DestinationLabels)
+	if w, ok := s.cache.Load(key); ok {
+		return w.(*workloadRules)
+	}
+	w := s.collect(ns, r.DestinationService, r.DestinationLabels)
+	if s.cached.Load() < maxCachedWorkloads {
+		if _, loaded := s.cache.LoadOrStore(key, w); !loaded {
+			s.cached.Add(1)
+		}
+	}
+	return w
+}
+
+func workloadKey(ns, svc string, labels map[string]string) string {
+	keys := make([]string, 0, len(labels))
+	for k := range labels {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	b.WriteString(ns)
+	b.WriteByte(0)
+	b.WriteString(svc)
+	for _, k := range keys {
+		b.WriteByte(0)
+		b.WriteString(k)
+		b.WriteByte('=')
+		b.WriteString(labels[k])
+	}
+	return b.String()
+}
+
+func (s *Set) collect(ns, svc string, labels map[string]string) *workloadRules {
+	w := &workloadRules{def: s.def}
+	if d, ok := s.defaults[ns]; ok {
+		w.def = d
+	}
+	var selected []*Policy
+	for _, p := range s.byNS[RootNamespace] {
+		if p.selects(labels, svc, true) {
+			selected = append(selected, p)
+		}
+	}
+	if ns != RootNamespace {
+		for _, p := range s.byNS[ns] {
+			if p.selects(labels, svc, false) {
+				selected = append(selected, p)
+			}
+		}
+	}
+	for _, p := range selected {
+		for _, r := range p.Rules {
+			w.index(p, r)
+		}
+		if len(p.Rules) == 0 && p.Action == Allow { // an ALLOW policy without rules allows nothing, but selects
+			w.index(p, nil)
+		}
+	}
+	return w
+}
+
+func (w *workloadRules) index(p *Policy, r *Rule) {
+	var ix *ruleIndex
+	switch {
+	case p.Action == Audit:
+		ix = &w.audit
+	case p.Action == Deny && p.DryRun:
+		ix = &w.dryDeny
+	case p.Action == Deny:
+		ix = &w.deny
+	case p.DryRun:
+		ix = &w.dryAllow
+	default:
+		ix = &w.allow
+	}
+	if r == nil {
+		ix.n++ // counts as selecting, matches nothing
+		return
+	}
+	ix.add(r)
+}
+
+// selects says whether the policy applies to a workload. A targetRefs policy
+// applies to the workloads of its services; root-namespace policies apply in
+// every namespace.
+func (p *Policy) selects(labels map[string]string, svc string, root bool) bool {
+	if len(p.services) > 0 {
+		return !root && slices.Contains(p.services, svc)
+	}
+	for k, v := range p.selector {
+		if labels[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+// Evaluate decides a request with Istio's order: DENY, then ALLOW; AUDIT
+// rules are reported; a workload that no ALLOW policy selects gets its
+// namespace's default (meshward: deny). Dry-run policies are judged as if
+// they were enforced alongside the others, and reported in DryRun.
+func (s *Set) Evaluate(r *Request) Result {
+	w := s.forWorkload(r)
+	f := derive(r)
+	res := decide([]*ruleIndex{&w.deny}, []*ruleIndex{&w.allow}, w.def, f)
+	if w.audit.n > 0 {
+		res.Audit = w.audit.all(f)
+	}
+	if w.dryDeny.n+w.dryAllow.n > 0 {
+		dry := decide([]*ruleIndex{&w.deny, &w.dryDeny}, []*ruleIndex{&w.allow, &w.dryAllow}, w.def, f)
+		res.DryRun = &dry
+	}
+	return res
+}
+
+func decide(deny, allow []*ruleIndex, def Action, f *facts) Result {
+	for _, ix := range deny {
+		if r := ix.first(f); r != nil {
+			return Result{Reason: ReasonDeniedByPolicy, Rule: r}
+		}
+	}
+	selected := false
+	for _, ix := range allow {
+		selected = selected || ix.n > 0
+		if r := ix.first(f); r != nil {
+			return Result{Allow: true, Reason: ReasonAllowed, Rule: r}
+		}
+	}
+	switch {
+	case selected:
+		return Result{Reason: ReasonNoMatchingRule}
+	case def == Allow:
+		return Result{Allow: true, Reason: ReasonAllowedByDefault}
+	}
+	return Result{Reason: ReasonNoAllowPolicy}
+}
