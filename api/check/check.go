@@ -55,6 +55,9 @@ type Response struct {
 	Reason string `json:"reason"`
 	// Rule names the policy rule that decided, if any.
 	Rule string `json:"rule,omitempty"`
+	// Epoch changes with every policy or quarantine change: a cached
+	// decision from an older epoch is stale.
+	Epoch uint64 `json:"epoch"`
 }
 
 // DecodeRequest parses and validates a check request body. Its errors name the

@@ -32,6 +32,7 @@ type Decision struct {
 // Engine decides with the current policy set and quarantine set.
 type Engine struct {
 	policy     atomic.Pointer[policy.Set]
+	policyGen  atomic.Uint64
 	quarantine *quarantine.Set
 }
 
@@ -44,7 +45,14 @@ func New(set *policy.Set, q *quarantine.Set) *Engine {
 
 // SetPolicy swaps the policy set atomically: a decision sees the old or the
 // new set, never a mix.
-func (e *Engine) SetPolicy(s *policy.Set) { e.policy.Store(s) }
+func (e *Engine) SetPolicy(s *policy.Set) {
+	e.policy.Store(s)
+	e.policyGen.Add(1)
+}
+
+// Epoch changes with every policy or quarantine change; caches of decisions
+// (the filter's) drop their entries when it moves.
+func (e *Engine) Epoch() uint64 { return e.policyGen.Load() + e.quarantine.Epoch() }
 
 // Policy is the current policy set.
 func (e *Engine) Policy() *policy.Set { return e.policy.Load() }

@@ -33,7 +33,13 @@ func (s ExtAuthz) Check(_ context.Context, req *authv3.CheckRequest) (*authv3.Ch
 	if d.Allow {
 		return &authv3.CheckResponse{
 			Status:       &rpcstatus.Status{Code: int32(codes.OK)},
-			HttpResponse: &authv3.CheckResponse_OkResponse{OkResponse: &authv3.OkHttpResponse{}},
+			HttpResponse: &authv3.CheckResponse_OkResponse{OkResponse: &authv3.OkHttpResponse{
+				// The upstream learns which rule allowed the request, as from the filter.
+				Headers: []*corev3.HeaderValueOption{{
+					Header:       &corev3.HeaderValue{Key: "x-meshward-rule", Value: d.Rule},
+					AppendAction: corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD,
+				}},
+			}},
 		}, nil
 	}
 	return &authv3.CheckResponse{

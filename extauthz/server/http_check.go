@@ -34,9 +34,10 @@ func (a *Authorizer) ServeCheck(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
+	epoch := a.Engine.Epoch() // read before deciding: a change during the decision moves it past this
 	d := a.decide("http", PolicyRequest(&req), start)
 	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(check.Response{Allow: d.Allow, Reason: d.Reason, Rule: d.Rule})
+	_ = json.NewEncoder(w).Encode(check.Response{Allow: d.Allow, Reason: d.Reason, Rule: d.Rule, Epoch: epoch})
 }
 
 // PolicyRequest maps the filter's wire format onto the engine's facts.

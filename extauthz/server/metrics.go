@@ -8,19 +8,32 @@ import (
 
 // Metrics are the authorizer's Prometheus series.
 type Metrics struct {
-	decisions   *prometheus.CounterVec
-	handler     *prometheus.HistogramVec
-	eval        *prometheus.HistogramVec
-	verdicts    *prometheus.CounterVec
-	quarantined prometheus.GaugeFunc
+	decisions *prometheus.CounterVec
+	handler   *prometheus.HistogramVec
+	eval      *prometheus.HistogramVec
+	verdicts  *prometheus.CounterVec
+	reloads   *prometheus.CounterVec
+}
+
+// Gauges are read at scrape time.
+type Gauges struct {
+	Quarantined, Rules, Epoch func() float64
+}
+
+func (a *Authorizer) gauges() Gauges {
+	e := a.Engine
+	return Gauges{
+		Quarantined: func() float64 { return float64(e.Quarantine().Len()) },
+		Rules:       func() float64 { return float64(e.Policy().Len()) },
+		Epoch:       func() float64 { return float64(e.Epoch()) },
+	}
 }
 
 // Sub-millisecond buckets: a decision is microseconds; the handler, tens.
 var latencyBuckets = prometheus.ExponentialBuckets(1e-6, 4, 10)
 
-// NewMetrics registers the series on reg; quarantined reports the size of the
-// quarantine set at scrape time.
-func NewMetrics(reg prometheus.Registerer, quarantined func() float64) *Metrics {
+// NewMetrics registers the series on reg.
+func NewMetrics(reg prometheus.Registerer, g Gauges) *Metrics {
 	m := &Metrics{
 		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "meshward_authz_decisions_total", Help: "Decisions by transport, result and reason.",
@@ -34,11 +47,20 @@ func NewMetrics(reg prometheus.Registerer, quarantined func() float64) *Metrics 
 		verdicts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "meshward_authz_verdicts_total", Help: "Verdict API calls by method and outcome.",
 		}, []string{"method", "outcome"}),
-		quarantined: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "meshward_authz_quarantined_workloads", Help: "Workloads in the quarantine set.",
-		}, quarantined),
+		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "meshward_authz_policy_reloads_total", Help: "Policy reloads by result (applied, rejected).",
+		}, []string{"result"}),
 	}
-	reg.MustRegister(m.decisions, m.handler, m.eval, m.verdicts, m.quarantined)
+	reg.MustRegister(m.decisions, m.handler, m.eval, m.verdicts, m.reloads,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "meshward_authz_quarantined_workloads", Help: "Workloads in the quarantine set.",
+		}, g.Quarantined),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "meshward_authz_policy_rules", Help: "Rules in the active policy set.",
+		}, g.Rules),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "meshward_authz_epoch", Help: "Changes with every policy or quarantine change.",
+		}, g.Epoch))
 	return m
 }
 

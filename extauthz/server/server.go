@@ -24,8 +24,12 @@ import (
 
 // Config is what one authorizer process serves.
 type Config struct {
-	Policy       *policy.Set
-	GRPCAddr     string // ext_authz and verdicts
+	// PolicyPaths are files and directories of policies, reloaded when they
+	// change; Policy is a fixed set instead (tests, the demo).
+	PolicyPaths    []string
+	ReloadInterval time.Duration // default 1s
+	Policy         *policy.Set
+	GRPCAddr       string // ext_authz and verdicts
 	HTTPAddr     string // the filter's check, /metrics, /healthz
 	VerdictToken []byte // required: the verdict API is never open
 	Log          zerolog.Logger
@@ -39,6 +43,46 @@ type Running struct {
 	grpc       *grpc.Server
 	http       *http.Server
 	done       chan error
+	stop       chan struct{}
+}
+
+func loadPolicy(cfg *Config) (*policy.Watcher, error) {
+	switch {
+	case cfg.Policy != nil && len(cfg.PolicyPaths) > 0:
+		return nil, errors.New("authorizer: give policy paths or a policy set, not both")
+	case cfg.Policy != nil:
+		return nil, nil
+	case len(cfg.PolicyPaths) == 0:
+		return nil, errors.New("authorizer: no policy")
+	}
+	if cfg.ReloadInterval == 0 {
+		cfg.ReloadInterval = time.Second
+	}
+	w := policy.NewWatcher(cfg.ReloadInterval, cfg.PolicyPaths...)
+	set, err := w.Load()
+	if err != nil {
+		return nil, err
+	}
+	cfg.Policy = set
+	return w, nil
+}
+
+// watch applies policy changes as they come, keeping the active set when a
+// change is invalid.
+func (r *Running) watch(w *policy.Watcher, every time.Duration) {
+	a := r.Authorizer
+	w.OnApply = func(s *policy.Set) {
+		a.Engine.SetPolicy(s)
+		a.Metrics.reloads.WithLabelValues("applied").Inc()
+		a.Log.Info().Int("policies", s.Policies()).Int("rules", s.Len()).Uint64("epoch", a.Engine.Epoch()).Msg("policy reloaded")
+	}
+	w.OnReject = func(err error) {
+		a.Metrics.reloads.WithLabelValues("rejected").Inc()
+		a.Log.Error().Err(err).Msg("policy change rejected; the previous policy stays active")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { <-r.stop; cancel() }()
+	go w.Run(ctx)
 }
 
 // Start opens both listeners and serves until Stop.
@@ -46,8 +90,9 @@ func Start(cfg Config) (*Running, error) {
 	if len(cfg.VerdictToken) == 0 {
 		return nil, errors.New("authorizer: a verdict token is required")
 	}
-	if cfg.Policy == nil {
-		return nil, errors.New("authorizer: no policy")
+	watcher, err := loadPolicy(&cfg)
+	if err != nil {
+		return nil, err
 	}
 	gl, err := net.Listen("tcp", cfg.GRPCAddr)
 	if err != nil {
@@ -61,12 +106,12 @@ func Start(cfg Config) (*Running, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	q := quarantine.New()
-	a := &Authorizer{
-		Engine:  decision.New(cfg.Policy, q),
-		Metrics: NewMetrics(reg, func() float64 { return float64(q.Len()) }),
-		Log:     cfg.Log,
+	a := &Authorizer{Engine: decision.New(cfg.Policy, q), Log: cfg.Log}
+	a.Metrics = NewMetrics(reg, a.gauges())
+	r := &Running{Authorizer: a, GRPCAddr: gl.Addr(), HTTPAddr: hl.Addr(), done: make(chan error, 2), stop: make(chan struct{})}
+	if watcher != nil {
+		r.watch(watcher, cfg.ReloadInterval)
 	}
-	r := &Running{Authorizer: a, GRPCAddr: gl.Addr(), HTTPAddr: hl.Addr(), done: make(chan error, 2)}
 	r.grpc = grpc.NewServer(grpc.ChainUnaryInterceptor(TokenAuth(cfg.VerdictToken)))
 	authv3.RegisterAuthorizationServer(r.grpc, ExtAuthz{A: a})
 	verdictv1.RegisterVerdictsServer(r.grpc, Verdicts{A: a})
@@ -86,6 +131,7 @@ func Start(cfg Config) (*Running, error) {
 
 // Stop drains both servers.
 func (r *Running) Stop() {
+	close(r.stop)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_ = r.http.Shutdown(ctx)

@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
+	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
@@ -102,7 +104,7 @@ func grpcCheck(t *testing.T, cc *grpc.ClientConn, req check.Request) check.Respo
 		if resp.GetOkResponse() == nil {
 			t.Fatal("allow without ok_response")
 		}
-		return check.Response{Allow: true, Reason: "allowed", Rule: "shop/frontend-reads-orders[0]"}
+		return check.Response{Allow: true, Reason: "allowed", Rule: resp.GetOkResponse().GetHeaders()[0].GetHeader().GetValue()}
 	}
 	denied := resp.GetDeniedResponse()
 	if denied.GetStatus().GetCode() != 403 {
@@ -258,4 +260,63 @@ func TestEnvoyRequest(t *testing.T) {
 		r.DestinationService != "orders" || r.DestinationNS() != "shop" || r.SNI != "orders.shop.svc" {
 		t.Fatalf("got %+v", r)
 	}
+}
+
+// A policy file change reaches both transports within the reload interval;
+// an invalid change leaves the active policy in place and is counted.
+func TestHotReload(t *testing.T) {
+	dir := t.TempDir()
+	file := dir + "/p.yaml"
+	policyFor := func(method string) []byte {
+		return []byte("apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: p, namespace: shop}\n" +
+			"spec:\n  selector: {matchLabels: {app: orders}}\n  rules:\n  - to: [{operation: {methods: [" + method + "]}}]\n")
+	}
+	if err := os.WriteFile(file, policyFor("GET"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r, err := Start(Config{PolicyPaths: []string{dir}, ReloadInterval: 10 * time.Millisecond, GRPCAddr: "127.0.0.1:0",
+		HTTPAddr: "127.0.0.1:0", VerdictToken: []byte(token), Log: zerolog.Nop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Stop()
+	cc := dial(t, r)
+	post := check.Request{SourcePrincipal: frontend, Destination: orders, Method: "POST", Path: "/x"}
+	before := httpCheck(t, r, post)
+	if before.Allow {
+		t.Fatal("POST allowed before the change")
+	}
+	os.WriteFile(file, policyFor("POST"), 0o600)
+	waitUntil(t, time.Second, func() bool { return httpCheck(t, r, post).Allow && grpcCheck(t, cc, post).Allow })
+	if after := httpCheck(t, r, post); after.Epoch <= before.Epoch {
+		t.Fatalf("epoch %d -> %d did not move", before.Epoch, after.Epoch)
+	}
+	os.WriteFile(file, append(policyFor("GET"), "    when: [{key: nope, values: [x]}]\n"...), 0o600)
+	waitUntil(t, time.Second, func() bool {
+		return strings.Contains(scrape(t, r), `meshward_authz_policy_reloads_total{result="rejected"} 1`)
+	})
+	if !httpCheck(t, r, post).Allow {
+		t.Fatal("an invalid change replaced the active policy")
+	}
+}
+
+func waitUntil(t *testing.T, limit time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within %v", limit)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func scrape(t *testing.T, r *Running) string {
+	resp, err := http.Get("http://" + r.HTTPAddr.String() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -32,6 +33,7 @@ func root() *cobra.Command {
 func serve() *cobra.Command {
 	var grpcAddr, httpAddr, tokenFile, level string
 	var policyDirs []string
+	var reload time.Duration
 	c := &cobra.Command{
 		Use:   "serve",
 		Short: "serve ext_authz (gRPC), the filter's HTTP check and the verdict API",
@@ -40,15 +42,11 @@ func serve() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			set, err := policy.Load(policyDirs...)
-			if err != nil {
-				return err
-			}
 			token, err := readToken(tokenFile)
 			if err != nil {
 				return err
 			}
-			r, err := server.Start(server.Config{Policy: set, GRPCAddr: grpcAddr, HTTPAddr: httpAddr, VerdictToken: token, Log: log})
+			r, err := server.Start(server.Config{PolicyPaths: policyDirs, ReloadInterval: reload, GRPCAddr: grpcAddr, HTTPAddr: httpAddr, VerdictToken: token, Log: log})
 			if err != nil {
 				return err
 			}
@@ -65,6 +63,7 @@ func serve() *cobra.Command {
 		},
 	}
 	c.Flags().StringArrayVar(&policyDirs, "policy", nil, "policy file or directory of YAML files (AuthorizationPolicy, MeshwardPolicy); repeatable")
+	c.Flags().DurationVar(&reload, "reload-interval", time.Second, "how often to look for policy changes")
 	c.Flags().StringVar(&grpcAddr, "grpc-addr", "127.0.0.1:9191", "address of ext_authz and the verdict API")
 	c.Flags().StringVar(&httpAddr, "http-addr", "127.0.0.1:8181", "address of the HTTP check, /metrics and /healthz")
 	c.Flags().StringVar(&tokenFile, "verdict-token-file", "", "file holding the verdict API's bearer token")
