@@ -32,7 +32,7 @@ func (s ExtAuthz) Check(_ context.Context, req *authv3.CheckRequest) (*authv3.Ch
 	d := s.A.decide("grpc", EnvoyRequest(req), start)
 	if d.Allow {
 		return &authv3.CheckResponse{
-			Status:       &rpcstatus.Status{Code: int32(codes.OK)},
+			Status: &rpcstatus.Status{Code: int32(codes.OK)},
 			HttpResponse: &authv3.CheckResponse_OkResponse{OkResponse: &authv3.OkHttpResponse{
 				// The upstream learns which rule allowed the request, as from the filter.
 				Headers: []*corev3.HeaderValueOption{{

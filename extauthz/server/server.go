@@ -30,9 +30,9 @@ type Config struct {
 	ReloadInterval time.Duration // default 1s
 	Policy         *policy.Set
 	GRPCAddr       string // ext_authz and verdicts
-	HTTPAddr     string // the filter's check, /metrics, /healthz
-	VerdictToken []byte // required: the verdict API is never open
-	Log          zerolog.Logger
+	HTTPAddr       string // the filter's check, /metrics, /healthz
+	VerdictToken   []byte // required: the verdict API is never open
+	Log            zerolog.Logger
 }
 
 // Running is a started authorizer.
