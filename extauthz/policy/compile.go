@@ -304,7 +304,7 @@ func exactOnly(s string, _ bool) (strMatch, error) {
 	if s == "" || strings.Contains(s, "*") {
 		return strMatch{}, fmt.Errorf("%q: service accounts take no wildcard", s)
 	}
-	return strMatch{kind: exact, value: s}, nil
+	return strMatch{raw: s, kind: exact, value: s}, nil
 }
 
 func compileOperation(o *securityv1beta1.Operation, path []any) (*operation, error) {

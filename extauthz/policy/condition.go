@@ -23,6 +23,7 @@ const (
 )
 
 type condition struct {
+	name   string // the key as written
 	key    condKey
 	header string // for request.headers[...]
 	str    strField
@@ -46,7 +47,7 @@ func compileCondition(c *securityv1beta1.Condition, path []any) (*condition, err
 	if len(c.GetValues())+len(c.GetNotValues()) == 0 {
 		return nil, &fieldError{at(path, "values"), "a condition needs values or notValues"}
 	}
-	out := &condition{}
+	out := &condition{name: key}
 	switch k, known := condKeys[key]; {
 	case strings.HasPrefix(key, "request.headers[") && strings.HasSuffix(key, "]"):
 		out.key, out.header = keyHeader, strings.ToLower(key[len("request.headers["):len(key)-1])
@@ -70,6 +71,29 @@ func compileCondition(c *securityv1beta1.Condition, path []any) (*condition, err
 		out.str, err = strs(c.GetValues(), c.GetNotValues(), false, path, "values", "notValues", parseStrMatch)
 	}
 	return out, err
+}
+
+// value is what the condition compares, for explanations.
+func (c *condition) value(f *facts) string {
+	switch c.key {
+	case keyHeader:
+		return f.Headers[c.header]
+	case keySourceIP:
+		return f.sourceIP.String()
+	case keyRemoteIP:
+		return f.remoteIP.String()
+	case keyDestinationIP:
+		return f.destIP.String()
+	case keyDestinationPort:
+		return fmt.Sprint(f.destPort)
+	case keySourceNamespace:
+		return f.namespace
+	case keySourcePrincipal:
+		return f.principal
+	case keyRequestPrincipal:
+		return f.RequestPrincipal
+	}
+	return f.SNI
 }
 
 func (c *condition) matches(f *facts) bool {

@@ -11,6 +11,7 @@ import (
 // strMatch is one of Istio's string forms: exact, prefix "abc*", suffix
 // "*abc", presence "*" (any non-empty value).
 type strMatch struct {
+	raw   string // as written, for explanations
 	kind  matchKind
 	value string
 	re    *regexp.Regexp // path templates ({*}, {**})
@@ -27,6 +28,12 @@ const (
 )
 
 func parseStrMatch(s string, fold bool) (strMatch, error) {
+	m, err := parseStrForm(s, fold)
+	m.raw = s
+	return m, err
+}
+
+func parseStrForm(s string, fold bool) (strMatch, error) {
 	if fold {
 		s = strings.ToLower(s)
 	}
@@ -79,7 +86,7 @@ func parsePathMatch(s string) (strMatch, error) {
 		}
 	}
 	b.WriteString("$")
-	return strMatch{kind: template, value: s, re: regexp.MustCompile(b.String())}, nil
+	return strMatch{raw: s, kind: template, value: s, re: regexp.MustCompile(b.String())}, nil
 }
 
 func (m strMatch) matches(v string) bool {

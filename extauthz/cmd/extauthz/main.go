@@ -14,7 +14,6 @@ import (
 
 	"github.com/meshward/meshward/internal/logging"
 
-	"github.com/meshward/meshward/extauthz/policy"
 	"github.com/meshward/meshward/extauthz/server"
 )
 
@@ -26,7 +25,7 @@ func main() {
 
 func root() *cobra.Command {
 	c := &cobra.Command{Use: "extauthz", Short: "meshward's zero-trust authorizer", SilenceUsage: true}
-	c.AddCommand(serve(), lint())
+	c.AddCommand(serve(), policyCmd())
 	return c
 }
 
@@ -89,25 +88,4 @@ func readToken(path string) ([]byte, error) {
 		return nil, fmt.Errorf("%s: verdict token is %d bytes, want at least 16", path, len(b))
 	}
 	return b, nil
-}
-
-func lint() *cobra.Command {
-	return &cobra.Command{
-		Use:   "lint FILE...",
-		Short: "check policy files; prints file:line: reason for each error",
-		Args:  cobra.MinimumNArgs(1),
-		RunE: func(c *cobra.Command, files []string) error {
-			var errs []error
-			for _, f := range files {
-				if _, err := policy.Load(f); err != nil {
-					fmt.Fprintln(c.ErrOrStderr(), err)
-					errs = append(errs, err)
-				}
-			}
-			if len(errs) > 0 {
-				return fmt.Errorf("%d of %d files invalid", len(errs), len(files))
-			}
-			return nil
-		},
-	}
 }

@@ -6,33 +6,74 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/meshward/meshward/extauthz/policy"
 )
+
+func run(stdin string, args ...string) (string, error) {
+	c := root()
+	var out bytes.Buffer
+	c.SetOut(&out)
+	c.SetErr(&out)
+	c.SetIn(strings.NewReader(stdin))
+	c.SetArgs(args)
+	err := c.Execute()
+	return out.String(), err
+}
 
 func TestLint(t *testing.T) {
 	dir := t.TempDir()
-	good := filepath.Join(dir, "good.yaml")
 	bad := filepath.Join(dir, "bad.yaml")
-	os.WriteFile(good, []byte("apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: a, namespace: x}\nspec: {rules: [{}]}\n"), 0o600)
 	os.WriteFile(bad, []byte("apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: a}\nspec:\n  rules:\n  - to:\n    - operation:\n        ports: [\"http\"]\n"), 0o600)
-
-	run := func(args ...string) (string, error) {
-		c := root()
-		var out bytes.Buffer
-		c.SetOut(&out)
-		c.SetErr(&out)
-		c.SetArgs(args)
-		err := c.Execute()
-		return out.String(), err
-	}
-	if out, err := run("lint", good); err != nil {
+	if out, err := run("", "policy", "lint", "testdata/policies"); err != nil || !strings.Contains(out, "1 paths valid") {
 		t.Fatalf("lint good: %v\n%s", err, out)
 	}
-	out, err := run("lint", good, bad)
+	out, err := run("", "policy", "lint", "testdata/policies", bad)
 	if err == nil {
 		t.Fatal("lint of a bad file succeeded")
 	}
-	if !strings.Contains(out, bad+":8: spec.rules[0].to[0].operation.ports[0]: \"http\" is not a port") || !strings.Contains(out, "1 of 2 files invalid") {
+	if !strings.Contains(out, bad+":8: spec.rules[0].to[0].operation.ports[0]: \"http\" is not a port") || !strings.Contains(out, "1 of 2 paths invalid") {
 		t.Fatalf("lint output:\n%s", out)
+	}
+}
+
+func TestPolicyTest(t *testing.T) {
+	out, err := run("", "policy", "test", "testdata/shop_test.yaml")
+	if err != nil || !strings.Contains(out, "policy test: 3 passed, 0 failed") {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	dir := t.TempDir()
+	wrong := filepath.Join(dir, "wrong_test.yaml")
+	abs, _ := filepath.Abs("testdata/policies")
+	os.WriteFile(wrong, []byte("policies: ["+abs+"]\ncases:\n- name: expects too much\n  request: {source_principal: x, destination: y, method: GET, path: /}\n  allow: true\n"), 0o600)
+	out, err = run("", "policy", "test", wrong)
+	if err == nil || !strings.Contains(out, "FAIL "+wrong+":3 expects too much: allow=false (reason no-allow-policy") || !strings.Contains(out, "0 passed, 1 failed") {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	os.WriteFile(wrong, []byte("policies: ["+abs+"]\ncases:\n- name: bad request\n  request: {destination: y, method: GET, path: nope}\n  allow: true\n"), 0o600)
+	if _, err = run("", "policy", "test", wrong); err == nil || !strings.Contains(err.Error(), wrong+":3: case \"bad request\": check request: field \"path\"") {
+		t.Fatalf("bad case: %v", err)
+	}
+}
+
+func TestExplain(t *testing.T) {
+	req := `{"source_principal":"spiffe://cluster.local/ns/shop/sa/catalog","destination":"spiffe://cluster.local/ns/shop/sa/orders",
+		"destination_labels":{"app":"orders"},"method":"GET","path":"/orders/1"}`
+	out, err := run(req, "policy", "explain", "--policy", "testdata/policies")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"decision: DENY, reason no-matching-rule",
+		"DENY  shop/orders-no-admin, testdata/policies/shop.yaml:10",
+		`rule[0] does not match: to[0]: paths: "/orders/1" matches none of ["/orders/admin*"]`,
+		`rule[0] does not match: from[0]: principals: "cluster.local/ns/shop/sa/catalog" matches none of ["cluster.local/ns/shop/sa/frontend"]`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("explain output lacks %q:\n%s", want, out)
+		}
 	}
 }
 
@@ -47,5 +88,35 @@ func TestReadToken(t *testing.T) {
 	os.WriteFile(ok, []byte("0123456789abcdef0123\n"), 0o600)
 	if b, err := readToken(ok); err != nil || string(b) != "0123456789abcdef0123" {
 		t.Fatalf("token %q, %v", b, err)
+	}
+}
+
+// The policy shipped in manifests/ is one the authorizer accepts.
+func TestManifestPolicy(t *testing.T) {
+	data, err := os.ReadFile("../../../manifests/meshward.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, doc := range strings.Split(string(data), "\n---\n") {
+		var cm struct {
+			Kind     string                `yaml:"kind"`
+			Metadata struct{ Name string } `yaml:"metadata"`
+			Data     map[string]string     `yaml:"data"`
+		}
+		if err := yaml.Unmarshal([]byte(doc), &cm); err != nil {
+			t.Fatal(err)
+		}
+		if cm.Kind != "ConfigMap" || cm.Metadata.Name != "meshward-policy" {
+			continue
+		}
+		found = true
+		set, err := policy.Parse("meshward-policy/policy.yaml", []byte(cm.Data["policy.yaml"]))
+		if err != nil || set.Policies() == 0 {
+			t.Fatalf("manifest policy: %v", err)
+		}
+	}
+	if !found {
+		t.Fatal("no meshward-policy ConfigMap in manifests/meshward.yaml")
 	}
 }
