@@ -58,6 +58,18 @@ type Response struct {
 	// Epoch changes with every policy or quarantine change: a cached
 	// decision from an older epoch is stale.
 	Epoch uint64 `json:"epoch"`
+	// CacheTTLMillis is how long the filter may reuse this answer for the same
+	// source principal, method, path, host and destination (0: not at all).
+	CacheTTLMillis uint32 `json:"cache_ttl_ms,omitempty"`
+}
+
+// EpochPath serves the current epoch ({"epoch": N}), which filters poll to
+// drop cached answers within a second of a change.
+const EpochPath = "/v1/epoch"
+
+// Epoch is the answer of EpochPath.
+type Epoch struct {
+	Epoch uint64 `json:"epoch"`
 }
 
 // DecodeRequest parses and validates a check request body. Its errors name the

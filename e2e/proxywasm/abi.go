@@ -14,19 +14,20 @@ type hostFunc func(ctx context.Context, m api.Module, stack []uint64) uint32
 
 func (h *Host) abi() map[string]hostFunc {
 	return map[string]hostFunc{
-		"proxy_log":                      h.log,
-		"proxy_get_header_map_value":     h.getHeaderMapValue,
-		"proxy_get_header_map_pairs":     h.getHeaderMapPairs,
-		"proxy_set_header_map_pairs":     h.setHeaderMapPairs,
-		"proxy_add_header_map_value":     h.addHeaderMapValue,
-		"proxy_replace_header_map_value": h.replaceHeaderMapValue,
-		"proxy_remove_header_map_value":  h.removeHeaderMapValue,
-		"proxy_get_buffer_bytes":         h.getBufferBytes,
-		"proxy_get_property":             h.getProperty,
-		"proxy_send_local_response":      h.sendLocalResponse,
-		"proxy_http_call":                h.httpCall,
-		"proxy_continue_stream":          h.continueStream,
-		"proxy_set_effective_context":    h.setEffectiveContext,
+		"proxy_log":                          h.log,
+		"proxy_get_header_map_value":         h.getHeaderMapValue,
+		"proxy_get_header_map_pairs":         h.getHeaderMapPairs,
+		"proxy_set_header_map_pairs":         h.setHeaderMapPairs,
+		"proxy_add_header_map_value":         h.addHeaderMapValue,
+		"proxy_replace_header_map_value":     h.replaceHeaderMapValue,
+		"proxy_remove_header_map_value":      h.removeHeaderMapValue,
+		"proxy_get_buffer_bytes":             h.getBufferBytes,
+		"proxy_get_property":                 h.getProperty,
+		"proxy_send_local_response":          h.sendLocalResponse,
+		"proxy_http_call":                    h.httpCall,
+		"proxy_continue_stream":              h.continueStream,
+		"proxy_set_effective_context":        h.setEffectiveContext,
+		"proxy_set_tick_period_milliseconds": h.setTickPeriod,
 	}
 }
 

@@ -63,6 +63,8 @@ type Host struct {
 
 	unimplMu sync.Mutex
 	unimpl   map[string]int
+
+	tickStop chan struct{} // closes the running ticker, if any
 }
 
 // New compiles (or loads from cache) and starts the filter: context create,
@@ -190,5 +192,10 @@ func (h *Host) Exports() []string {
 	return names
 }
 
-// Close releases the VM.
-func (h *Host) Close(ctx context.Context) error { return h.rt.Close(ctx) }
+// Close stops the ticker and releases the VM.
+func (h *Host) Close(ctx context.Context) error {
+	h.mu.Lock()
+	h.stopTicker()
+	h.mu.Unlock()
+	return h.rt.Close(ctx)
+}

@@ -10,16 +10,20 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
+	verdictv1 "github.com/meshward/meshward/api/verdict/v1"
 	"github.com/meshward/meshward/e2e/proxywasm"
 	"github.com/meshward/meshward/e2e/sidecar"
 	"github.com/meshward/meshward/ebpf-agent/agent"
@@ -255,4 +259,39 @@ func (s *System) Close() {
 	if s.Authz != nil {
 		s.Authz.Stop()
 	}
+}
+
+// ReportVerdict sends a verdict over the authorizer's gRPC verdict API, as
+// the eBPF agent (or an operator's tool) does.
+func (s *System) ReportVerdict(ctx context.Context, workload, reason string) error {
+	vc, err := verdict.Dial(s.Authz.GRPCAddr.String(), s.token, "e2e", nil)
+	if err != nil {
+		return err
+	}
+	defer vc.Close()
+	_, err = vc.Report(ctx, &verdictv1.Verdict{Workload: workload, Reason: reason, Score: 1})
+	return err
+}
+
+// Checks is how many decisions the authorizer has made over the filter's
+// HTTP check, read from its /metrics.
+func (s *System) Checks() (int, error) {
+	resp, err := http.Get("http://" + s.Authz.HTTPAddr.String() + "/metrics")
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "meshward_authz_decisions_total{") && strings.Contains(line, `transport="http"`) {
+			f := strings.Fields(line)
+			v, _ := strconv.Atoi(f[len(f)-1])
+			n += v
+		}
+	}
+	return n, nil
 }

@@ -6,6 +6,7 @@ package decision
 
 import (
 	"sync/atomic"
+	"time"
 
 	"github.com/meshward/meshward/extauthz/policy"
 	"github.com/meshward/meshward/extauthz/quarantine"
@@ -27,18 +28,24 @@ type Decision struct {
 	Rule   string   // namespace/policy[rule] of the deciding rule, if one decided
 	Audit  []string // AUDIT rules that matched
 	DryRun string   // what dry-run policies would have decided: "allow (rule)" or "deny (reason)"
+	// Cacheable: a cache keyed by source principal, method, path, host and
+	// destination may reuse this answer until the epoch changes.
+	Cacheable bool
 }
 
 // Engine decides with the current policy set and quarantine set.
 type Engine struct {
 	policy     atomic.Pointer[policy.Set]
 	policyGen  atomic.Uint64
+	epochBase  uint64
 	quarantine *quarantine.Set
 }
 
 // New returns an engine that starts with set.
 func New(set *policy.Set, q *quarantine.Set) *Engine {
-	e := &Engine{quarantine: q}
+	// Starting from the clock keeps epochs growing across restarts, so a filter
+	// never takes a restarted authorizer's answers for old ones.
+	e := &Engine{quarantine: q, epochBase: uint64(time.Now().UnixNano())}
 	e.policy.Store(set)
 	return e
 }
@@ -52,7 +59,7 @@ func (e *Engine) SetPolicy(s *policy.Set) {
 
 // Epoch changes with every policy or quarantine change; caches of decisions
 // (the filter's) drop their entries when it moves.
-func (e *Engine) Epoch() uint64 { return e.policyGen.Load() + e.quarantine.Epoch() }
+func (e *Engine) Epoch() uint64 { return e.epochBase + e.policyGen.Load() + e.quarantine.Epoch() }
 
 // Policy is the current policy set.
 func (e *Engine) Policy() *policy.Set { return e.policy.Load() }
@@ -63,13 +70,13 @@ func (e *Engine) Quarantine() *quarantine.Set { return e.quarantine }
 // Decide answers one request.
 func (e *Engine) Decide(r *policy.Request) Decision {
 	if _, ok := e.quarantine.Lookup(r.SourcePrincipal); ok && r.SourcePrincipal != "" {
-		return Decision{Reason: ReasonQuarantinedSource}
+		return Decision{Reason: ReasonQuarantinedSource, Cacheable: true}
 	}
 	if _, ok := e.quarantine.Lookup(r.Destination); ok {
-		return Decision{Reason: ReasonQuarantinedDestination}
+		return Decision{Reason: ReasonQuarantinedDestination, Cacheable: true}
 	}
 	res := e.policy.Load().Evaluate(r)
-	d := Decision{Allow: res.Allow, Reason: res.Reason, Rule: ruleName(res.Rule)}
+	d := Decision{Allow: res.Allow, Reason: res.Reason, Rule: ruleName(res.Rule), Cacheable: res.Cacheable}
 	for _, a := range res.Audit {
 		d.Audit = append(d.Audit, a.Name())
 	}

@@ -159,3 +159,22 @@ func anyOf[T matcher](ms []T, f *facts) bool {
 	}
 	return false
 }
+
+// keyedByRequestFacts: the rule looks only at what a decision cache keys by
+// (principal, method, path, host, destination address) or what follows from
+// them; no headers, source addresses, SNI or JWTs.
+func (r *Rule) keyedByRequestFacts() bool {
+	for _, c := range r.when {
+		switch c.key {
+		case keySourcePrincipal, keySourceNamespace, keyDestinationIP, keyDestinationPort:
+		default:
+			return false
+		}
+	}
+	for _, s := range r.from {
+		if s.ips.set || s.remoteIPs.set || s.requestPrincipals.set {
+			return false
+		}
+	}
+	return true
+}

@@ -168,11 +168,13 @@ func parseMeshwardPolicy(root *yaml.Node) (*NamespaceDefault, error) {
 
 var quotedField = regexp.MustCompile(`(?:unknown field|field) "?([A-Za-z_]+)"?`)
 
-// cleanProtoErr drops protojson's "(line 1:123)", which counts in the JSON
-// we made, not in the user's file.
+// protoNoise is protojson's "proto: (line 1:123): " prefix; the line counts in
+// the JSON we made, not in the user's file, and protobuf-go varies the space
+// after "proto:" (sometimes U+00A0) so that nobody matches on it.
+var protoNoise = regexp.MustCompile(`^proto:[\s\x{00a0}]*|\(line \d+:\d+\):[\s\x{00a0}]*`)
+
 func cleanProtoErr(err error) string {
-	msg := regexp.MustCompile(`\(line \d+:\d+\): `).ReplaceAllString(err.Error(), "")
-	return strings.TrimPrefix(msg, "proto: ")
+	return protoNoise.ReplaceAllString(err.Error(), "")
 }
 
 // locate turns an error into file:line: message, finding the line from the

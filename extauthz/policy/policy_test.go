@@ -260,3 +260,31 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestCacheable(t *testing.T) {
+	set, err := Parse("shop.yaml", []byte(shopPolicies+`---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: cart, namespace: shop}
+spec:
+  selector: {matchLabels: {app: cart}}
+  rules: [{from: [{source: {principals: [a]}}], to: [{operation: {methods: [GET], hosts: [cart]}}]}]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		req  *Request
+		want bool
+	}{
+		{"orders: a header condition", req(frontend, "/"), false},
+		{"payments: ipBlocks", req(orders, "/", toPayments), false},
+		{"cart: principals, methods, hosts only", req(frontend, "/", func(r *Request) { r.DestinationLabels = map[string]string{"app": "cart"} }), true},
+		{"nothing selects but the root DENY (a destination.port condition)", req(frontend, "/", func(r *Request) { r.DestinationLabels = nil }), true},
+	} {
+		if got := set.Evaluate(tc.req).Cacheable; got != tc.want {
+			t.Errorf("%s: cacheable=%v, want %v", tc.name, got, tc.want)
+		}
+	}
+}

@@ -30,6 +30,9 @@ type Result struct {
 	// DryRun is what the dry-run policies would have decided, if any selects
 	// the workload; it never changes Allow.
 	DryRun *Result
+	// Cacheable: the outcome depends only on the source principal, method,
+	// path, host and destination, so a cache keyed by those may reuse it.
+	Cacheable bool
 }
 
 // Set is an immutable set of compiled policies. Build one with NewSet.
@@ -125,6 +128,7 @@ type workloadRules struct {
 	deny, allow, audit ruleIndex
 	dryDeny, dryAllow  ruleIndex
 	def                Action
+	cacheable          bool
 }
 
 func (s *Set) forWorkload(r *Request) *workloadRules {
@@ -162,7 +166,7 @@ func workloadKey(ns, svc string, labels map[string]string) string {
 }
 
 func (s *Set) collect(ns, svc string, labels map[string]string) *workloadRules {
-	w := &workloadRules{def: s.def}
+	w := &workloadRules{def: s.def, cacheable: true}
 	if d, ok := s.defaults[ns]; ok {
 		w.def = d
 	}
@@ -191,6 +195,11 @@ func (s *Set) collect(ns, svc string, labels map[string]string) *workloadRules {
 }
 
 func (w *workloadRules) index(p *Policy, r *Rule) {
+	// Audit and dry-run outcomes are logged per decision: a cached answer
+	// would skip the log line.
+	if p.Action == Audit || p.DryRun || (r != nil && !r.keyedByRequestFacts()) {
+		w.cacheable = false
+	}
 	var ix *ruleIndex
 	switch {
 	case p.Action == Audit:
@@ -234,6 +243,7 @@ func (s *Set) Evaluate(r *Request) Result {
 	w := s.forWorkload(r)
 	f := derive(r)
 	res := decide([]*ruleIndex{&w.deny}, []*ruleIndex{&w.allow}, w.def, f)
+	res.Cacheable = w.cacheable
 	if w.audit.n > 0 {
 		res.Audit = w.audit.all(f)
 	}

@@ -17,6 +17,8 @@ type Authorizer struct {
 	Engine  *decision.Engine
 	Metrics *Metrics
 	Log     zerolog.Logger
+	// CacheTTL is how long filters may reuse a cacheable answer (0: never).
+	CacheTTL time.Duration
 }
 
 // decide runs one decision with the timers and the log line every transport

@@ -37,7 +37,17 @@ func (a *Authorizer) ServeCheck(w http.ResponseWriter, r *http.Request) {
 	epoch := a.Engine.Epoch() // read before deciding: a change during the decision moves it past this
 	d := a.decide("http", PolicyRequest(&req), start)
 	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(check.Response{Allow: d.Allow, Reason: d.Reason, Rule: d.Rule, Epoch: epoch})
+	resp := check.Response{Allow: d.Allow, Reason: d.Reason, Rule: d.Rule, Epoch: epoch}
+	if d.Cacheable {
+		resp.CacheTTLMillis = uint32(a.CacheTTL.Milliseconds())
+	}
+	_ = json.NewEncoder(w).Encode(resp)
+}
+
+// ServeEpoch answers the filters' epoch polls.
+func (a *Authorizer) ServeEpoch(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(check.Epoch{Epoch: a.Engine.Epoch()})
 }
 
 // PolicyRequest maps the filter's wire format onto the engine's facts.

@@ -32,7 +32,10 @@ type Config struct {
 	GRPCAddr       string // ext_authz and verdicts
 	HTTPAddr       string // the filter's check, /metrics, /healthz
 	VerdictToken   []byte // required: the verdict API is never open
-	Log            zerolog.Logger
+	// CacheTTL is how long filters may reuse a cacheable answer; the epoch
+	// drops it sooner on any change. Negative disables filter caching.
+	CacheTTL time.Duration
+	Log      zerolog.Logger
 }
 
 // Running is a started authorizer.
@@ -44,6 +47,20 @@ type Running struct {
 	http       *http.Server
 	done       chan error
 	stop       chan struct{}
+}
+
+// DefaultCacheTTL bounds how long an answer lives in a filter's cache when no
+// epoch change drops it first.
+const DefaultCacheTTL = 10 * time.Second
+
+func cacheTTL(d time.Duration) time.Duration {
+	switch {
+	case d < 0:
+		return 0
+	case d == 0:
+		return DefaultCacheTTL
+	}
+	return d
 }
 
 func loadPolicy(cfg *Config) (*policy.Watcher, error) {
@@ -106,7 +123,7 @@ func Start(cfg Config) (*Running, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	q := quarantine.New()
-	a := &Authorizer{Engine: decision.New(cfg.Policy, q), Log: cfg.Log}
+	a := &Authorizer{Engine: decision.New(cfg.Policy, q), Log: cfg.Log, CacheTTL: cacheTTL(cfg.CacheTTL)}
 	a.Metrics = NewMetrics(reg, a.gauges())
 	r := &Running{Authorizer: a, GRPCAddr: gl.Addr(), HTTPAddr: hl.Addr(), done: make(chan error, 2), stop: make(chan struct{})}
 	if watcher != nil {
@@ -118,6 +135,7 @@ func Start(cfg Config) (*Running, error) {
 
 	mux := http.NewServeMux()
 	mux.HandleFunc(check.Path, a.ServeCheck)
+	mux.HandleFunc("GET "+check.EpochPath, a.ServeEpoch)
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	r.http = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}

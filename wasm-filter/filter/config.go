@@ -35,12 +35,24 @@ type Config struct {
 	DestinationNamespace string            `json:"destination_namespace"`
 	DestinationLabels    map[string]string `json:"destination_labels"`
 	DestinationService   string            `json:"destination_service"`
+	// DecisionCacheEntries bounds the decision cache (default 10000; 0 turns
+	// it off). EpochPollMillis is how often the filter asks the authorizer for
+	// its epoch (default 250): a cached answer is dropped within about that
+	// long of a policy or quarantine change, and not used at all once the
+	// epoch has not been confirmed for 4 polls.
+	DecisionCacheEntries *int   `json:"decision_cache_entries"`
+	EpochPollMillis      uint32 `json:"epoch_poll_ms"`
 }
 
 const (
 	defaultTimeoutMillis = 500
 	maxTimeoutMillis     = 60_000
 	defaultAuthority     = "meshward-authz"
+	defaultCacheEntries  = 10_000
+	maxCacheEntries      = 1_000_000
+	defaultEpochPoll     = 250
+	minEpochPoll         = 10
+	maxEpochPoll         = 1000
 )
 
 // ParseConfig decodes and validates the plugin configuration, filling in
@@ -73,6 +85,20 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.TimeoutMillis > maxTimeoutMillis {
 		return Config{}, fmt.Errorf("plugin configuration: \"timeout_ms\" is %d, at most %d", c.TimeoutMillis, maxTimeoutMillis)
+	}
+	if c.DecisionCacheEntries == nil {
+		n := defaultCacheEntries
+		c.DecisionCacheEntries = &n
+	}
+	if n := *c.DecisionCacheEntries; n < 0 || n > maxCacheEntries {
+		return Config{}, fmt.Errorf("plugin configuration: \"decision_cache_entries\" is %d, want 0 to %d", n, maxCacheEntries)
+	}
+	if c.EpochPollMillis == 0 {
+		c.EpochPollMillis = defaultEpochPoll
+	}
+	if c.EpochPollMillis < minEpochPoll || c.EpochPollMillis > maxEpochPoll {
+		return Config{}, fmt.Errorf("plugin configuration: \"epoch_poll_ms\" is %d, want %d to %d (a change must reach cached answers within a second)",
+			c.EpochPollMillis, minEpochPoll, maxEpochPoll)
 	}
 	switch c.FailMode {
 	case "":

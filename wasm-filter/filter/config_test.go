@@ -14,11 +14,16 @@ func TestParseConfig(t *testing.T) {
 		wantErr string
 	}{
 		{name: "defaults", in: `{"authorizer_cluster":"authz"}`,
-			want: Config{AuthorizerCluster: "authz", AuthorizerAuthority: "meshward-authz", TimeoutMillis: 500, FailMode: FailClosed}},
+			want: Config{AuthorizerCluster: "authz", AuthorizerAuthority: "meshward-authz", TimeoutMillis: 500, FailMode: FailClosed,
+				DecisionCacheEntries: intp(10000), EpochPollMillis: 250}},
 		{name: "all fields", in: `{"authorizer_cluster":"a","authorizer_authority":"x","timeout_ms":20,"fail_mode":"open","destination":"orders",
-			"destination_namespace":"shop","destination_labels":{"app":"orders"},"destination_service":"orders"}`,
+			"destination_namespace":"shop","destination_labels":{"app":"orders"},"destination_service":"orders",
+			"decision_cache_entries":0,"epoch_poll_ms":100}`,
 			want: Config{AuthorizerCluster: "a", AuthorizerAuthority: "x", TimeoutMillis: 20, FailMode: FailOpen, Destination: "orders",
-				DestinationNamespace: "shop", DestinationLabels: map[string]string{"app": "orders"}, DestinationService: "orders"}},
+				DestinationNamespace: "shop", DestinationLabels: map[string]string{"app": "orders"}, DestinationService: "orders",
+				DecisionCacheEntries: intp(0), EpochPollMillis: 100}},
+		{name: "negative cache", in: `{"authorizer_cluster":"a","decision_cache_entries":-1}`, wantErr: `"decision_cache_entries" is -1`},
+		{name: "slow poll", in: `{"authorizer_cluster":"a","epoch_poll_ms":5000}`, wantErr: `"epoch_poll_ms" is 5000`},
 		{name: "empty", in: ``, wantErr: "empty"},
 		{name: "no cluster", in: `{"timeout_ms":5}`, wantErr: `"authorizer_cluster" is required`},
 		{name: "bad fail mode", in: `{"authorizer_cluster":"a","fail_mode":"maybe"}`, wantErr: `"fail_mode" is "maybe"`},
@@ -56,7 +61,8 @@ func FuzzParseConfig(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if c.AuthorizerCluster == "" || c.TimeoutMillis == 0 || c.TimeoutMillis > maxTimeoutMillis {
+		if c.AuthorizerCluster == "" || c.TimeoutMillis == 0 || c.TimeoutMillis > maxTimeoutMillis ||
+			*c.DecisionCacheEntries < 0 || c.EpochPollMillis < minEpochPoll || c.EpochPollMillis > maxEpochPoll {
 			t.Fatalf("accepted invalid config %+v", c)
 		}
 		if c.FailMode != FailClosed && c.FailMode != FailOpen {
@@ -64,3 +70,5 @@ func FuzzParseConfig(f *testing.F) {
 		}
 	})
 }
+
+func intp(n int) *int { return &n }

@@ -6,6 +6,7 @@ package filter
 import (
 	"encoding/json"
 	"strings"
+	"time"
 
 	"github.com/meshward/meshward/api/check"
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm"
@@ -35,8 +36,13 @@ func (*VM) NewPluginContext(uint32) types.PluginContext { return &plugin{} }
 
 type plugin struct {
 	types.DefaultPluginContext
-	cfg Config
+	cfg     Config
+	cache   *decisionCache
+	polling bool // an epoch poll is in flight
 }
+
+// now is the clock; tests replace it.
+var now = time.Now
 
 func (p *plugin) OnPluginStart(int) types.OnPluginStartStatus {
 	data, err := proxywasm.GetPluginConfiguration()
@@ -50,21 +56,72 @@ func (p *plugin) OnPluginStart(int) types.OnPluginStartStatus {
 		return types.OnPluginStartStatusFailed
 	}
 	p.cfg = cfg
-	proxywasm.LogInfof("meshward: filter started: authorizer cluster %q, timeout %d ms, fail %s",
-		cfg.AuthorizerCluster, cfg.TimeoutMillis, cfg.FailMode)
+	poll := time.Duration(cfg.EpochPollMillis) * time.Millisecond
+	p.cache = newDecisionCache(*cfg.DecisionCacheEntries, 4*poll)
+	if *cfg.DecisionCacheEntries > 0 {
+		if err := proxywasm.SetTickPeriodMilliSeconds(cfg.EpochPollMillis); err != nil {
+			// Without polls the epoch is never confirmed, so the cache stays unused.
+			proxywasm.LogErrorf("meshward: no epoch polls (%v): decision cache off", err)
+		}
+	}
+	proxywasm.LogInfof("meshward: filter started: authorizer cluster %q, timeout %d ms, fail %s, cache %d entries",
+		cfg.AuthorizerCluster, cfg.TimeoutMillis, cfg.FailMode, *cfg.DecisionCacheEntries)
 	return types.OnPluginStartStatusOK
 }
 
-func (p *plugin) NewHttpContext(uint32) types.HttpContext { return &stream{cfg: &p.cfg} }
+// OnTick polls the authorizer's epoch, so that cached answers are dropped
+// soon after a policy or quarantine change.
+func (p *plugin) OnTick() {
+	if p.polling {
+		return
+	}
+	headers := [][2]string{{":method", "GET"}, {":path", check.EpochPath}, {":authority", p.cfg.AuthorizerAuthority}}
+	_, err := proxywasm.DispatchHttpCall(p.cfg.AuthorizerCluster, headers, nil, nil, p.cfg.TimeoutMillis, p.onEpoch)
+	if err != nil {
+		proxywasm.LogDebugf("meshward: epoch poll: %v", err)
+		return
+	}
+	p.polling = true
+}
+
+func (p *plugin) onEpoch(numHeaders, bodySize, _ int) {
+	p.polling = false
+	if numHeaders == 0 {
+		return
+	}
+	body, err := proxywasm.GetHttpCallResponseBody(0, bodySize)
+	if err != nil {
+		return
+	}
+	var e check.Epoch
+	if json.Unmarshal(body, &e) == nil && e.Epoch > 0 {
+		p.cache.observe(e.Epoch, now())
+	}
+}
+
+func (p *plugin) NewHttpContext(uint32) types.HttpContext {
+	return &stream{cfg: &p.cfg, cache: p.cache}
+}
 
 type stream struct {
 	types.DefaultHttpContext
-	cfg *Config
+	cfg   *Config
+	cache *decisionCache
+	key   string
 }
 
 func (s *stream) OnHttpRequestHeaders(int, bool) types.Action {
 	_ = proxywasm.RemoveHttpRequestHeader(RuleHeader)
 	req := s.facts()
+	s.key = cacheKey(&req)
+	if e, ok := s.cache.get(s.key, now()); ok {
+		if e.allow {
+			setRule(e.rule)
+			return types.ActionContinue
+		}
+		deny(e.reason)
+		return types.ActionPause
+	}
 	body, err := json.Marshal(req)
 	if err != nil {
 		return s.failed("encoding check request: " + err.Error())
@@ -153,14 +210,31 @@ func (s *stream) onCheckResponse(numHeaders, bodySize, _ int) {
 		s.resolveFailure(ReasonAuthzBadAnswer, err.Error())
 		return
 	}
+	t := now()
+	if resp.CacheTTLMillis > 0 {
+		s.cache.put(s.key, cached{allow: resp.Allow, reason: resp.Reason, rule: resp.Rule,
+			expires: t.Add(time.Duration(resp.CacheTTLMillis) * time.Millisecond)}, resp.Epoch, t)
+	} else {
+		s.cache.observe(resp.Epoch, t)
+	}
 	if resp.Allow {
-		if resp.Rule != "" {
-			_ = proxywasm.ReplaceHttpRequestHeader(RuleHeader, resp.Rule)
-		}
+		setRule(resp.Rule)
 		_ = proxywasm.ResumeHttpRequest()
 		return
 	}
 	deny(resp.Reason)
+}
+
+func setRule(rule string) {
+	if rule != "" {
+		_ = proxywasm.ReplaceHttpRequestHeader(RuleHeader, rule)
+	}
+}
+
+// cacheKey is what a cacheable answer depends on (the authorizer says which
+// answers are): source principal, method, path, host and destination.
+func cacheKey(r *check.Request) string {
+	return r.SourcePrincipal + "\x00" + r.Method + "\x00" + r.Path + "\x00" + r.Host + "\x00" + r.Destination + "\x00" + r.DestinationAddress
 }
 
 func headerValue(headers [][2]string, key string) string {

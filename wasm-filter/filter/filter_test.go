@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/meshward/meshward/api/check"
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/proxytest"
@@ -137,4 +138,63 @@ func TestBadConfigFailsPluginStart(t *testing.T) {
 	if st := host.StartPlugin(); st != types.OnPluginStartStatusFailed {
 		t.Fatalf("StartPlugin = %v, want Failed", st)
 	}
+}
+
+func TestDecisionCacheInFilter(t *testing.T) {
+	host := newHost(t, testConfig)
+	ok := [][2]string{{":status", "200"}}
+	// 1: a miss goes to the authorizer; its cacheable answer is kept.
+	id, c := sendRequest(t, host)
+	host.CallOnHttpCallResponse(c.CalloutID, ok, nil, answer(t, check.Response{Allow: true, Reason: "allowed", Rule: "r", Epoch: 10, CacheTTLMillis: 5000}))
+	if host.GetCurrentHttpStreamAction(id) != types.ActionContinue {
+		t.Fatal("first request not continued")
+	}
+	// 2: the same facts are answered from the cache, rule header included.
+	id2 := host.InitializeHttpContext()
+	if a := host.CallOnRequestHeaders(id2, requestHeaders, true); a != types.ActionContinue {
+		t.Fatalf("cached request: action %v, want Continue without a callout", a)
+	}
+	if n := len(host.GetCalloutAttributesFromContext(id2)); n != 0 {
+		t.Fatalf("%d callouts for a cached answer", n)
+	}
+	if r := headerValue(host.GetCurrentRequestHeaders(id2), RuleHeader); r != "r" {
+		t.Fatalf("rule header %q", r)
+	}
+	// 3: an epoch poll that reports a change drops the entry.
+	host.Tick()
+	polls := host.GetCalloutAttributesFromContext(proxytest.PluginContextID)
+	if len(polls) != 1 || headerValue(polls[0].Headers, ":path") != check.EpochPath {
+		t.Fatalf("tick made %v", polls)
+	}
+	host.CallOnHttpCallResponse(polls[0].CalloutID, ok, nil, []byte(`{"epoch":11}`))
+	id3, c3 := sendRequest(t, host) // fails unless a callout is made
+	// A denial is cached too, and answered locally.
+	host.CallOnHttpCallResponse(c3.CalloutID, ok, nil, answer(t, check.Response{Reason: "quarantined-source", Epoch: 11, CacheTTLMillis: 5000}))
+	if l := host.GetSentLocalResponse(id3); l == nil || l.StatusCode != 403 {
+		t.Fatal("deny not sent")
+	}
+	id4 := host.InitializeHttpContext()
+	host.CallOnRequestHeaders(id4, requestHeaders, true)
+	if l := host.GetSentLocalResponse(id4); l == nil || l.StatusCode != 403 || len(host.GetCalloutAttributesFromContext(id4)) != 0 {
+		t.Fatal("cached deny not answered locally")
+	}
+}
+
+func TestUncacheableAnswersAreNotReused(t *testing.T) {
+	host := newHost(t, testConfig)
+	for i := 0; i < 2; i++ {
+		_, c := sendRequest(t, host) // each one needs a callout
+		host.CallOnHttpCallResponse(c.CalloutID, [][2]string{{":status", "200"}}, nil, answer(t, check.Response{Allow: true, Reason: "allowed", Epoch: 3}))
+	}
+}
+
+func TestStaleEpochDisablesCache(t *testing.T) {
+	host := newHost(t, testConfig)
+	t0 := time.Now()
+	now = func() time.Time { return t0 }
+	defer func() { now = time.Now }()
+	_, c := sendRequest(t, host)
+	host.CallOnHttpCallResponse(c.CalloutID, [][2]string{{":status", "200"}}, nil, answer(t, check.Response{Allow: true, Reason: "allowed", Epoch: 3, CacheTTLMillis: 60000}))
+	now = func() time.Time { return t0.Add(1500 * time.Millisecond) } // no poll confirmed the epoch for 1.5 s
+	sendRequest(t, host)                                              // needs a callout again
 }
