@@ -41,8 +41,7 @@ type Rule struct {
 	from   []*source
 	to     []*operation
 	when   []*condition
-	keys   []string // exact principals, for the index; nil: not indexable
-	order  int      // global declaration order, for deterministic "first match"
+	order int // global declaration order, for deterministic "first match"
 }
 
 // Name is namespace/policy[rule], as logs and explanations give it.
@@ -150,20 +149,12 @@ func (p *Policy) compileTargets(spec *securityv1beta1.AuthorizationPolicy) error
 
 func compileRule(r *securityv1beta1.Rule, p *Policy, path []any) (*Rule, error) {
 	rule := &Rule{Policy: p}
-	indexable := len(r.GetFrom()) > 0
 	for i, f := range r.GetFrom() {
-		s, keys, err := compileSource(f.GetSource(), p.Namespace, at(path, "from", i, "source"))
+		s, err := compileSource(f.GetSource(), p.Namespace, at(path, "from", i, "source"))
 		if err != nil {
 			return nil, err
 		}
 		rule.from = append(rule.from, s)
-		if keys == nil {
-			indexable = false
-		}
-		rule.keys = append(rule.keys, keys...)
-	}
-	if !indexable {
-		rule.keys = nil
 	}
 	for i, t := range r.GetTo() {
 		o, err := compileOperation(t.GetOperation(), at(path, "to", i, "operation"))
@@ -238,53 +229,37 @@ func ports(pos, neg []string, path []any, name, notName string) (portField, erro
 	return f, nil
 }
 
-// compileSource also returns the exact principals the index can key the
-// rule by; nil when the source matches principals it cannot list.
-func compileSource(s *securityv1beta1.Source, ns string, path []any) (*source, []string, error) {
+func compileSource(s *securityv1beta1.Source, ns string, path []any) (*source, error) {
 	if s == nil {
-		return nil, nil, &fieldError{path, "from without a source"}
+		return nil, &fieldError{path, "from without a source"}
 	}
 	if len(s.GetServiceAccounts())+len(s.GetNotServiceAccounts()) > 0 && len(s.GetPrincipals())+len(s.GetNamespaces()) > 0 {
-		return nil, nil, &fieldError{at(path, "serviceAccounts"), "cannot be set with principals or namespaces"}
+		return nil, &fieldError{at(path, "serviceAccounts"), "cannot be set with principals or namespaces"}
 	}
 	out := &source{}
 	var err error
 	if out.principals, err = strs(s.GetPrincipals(), s.GetNotPrincipals(), false, path, "principals", "notPrincipals", parseStrMatch); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if out.requestPrincipals, err = strs(s.GetRequestPrincipals(), s.GetNotRequestPrincipals(), false, path, "requestPrincipals", "notRequestPrincipals", parseStrMatch); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if out.namespaces, err = strs(s.GetNamespaces(), s.GetNotNamespaces(), false, path, "namespaces", "notNamespaces", parseStrMatch); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if out.trustDomains, err = strs(s.GetTrustDomains(), s.GetNotTrustDomains(), false, path, "trustDomains", "notTrustDomains", parseStrMatch); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if out.accounts, err = strs(qualify(s.GetServiceAccounts(), ns), qualify(s.GetNotServiceAccounts(), ns), false, path, "serviceAccounts", "notServiceAccounts", exactOnly); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if out.ips, err = ips(s.GetIpBlocks(), s.GetNotIpBlocks(), path, "ipBlocks", "notIpBlocks"); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if out.remoteIPs, err = ips(s.GetRemoteIpBlocks(), s.GetNotRemoteIpBlocks(), path, "remoteIpBlocks", "notRemoteIpBlocks"); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	return out, indexKeys(out.principals), nil
-}
-
-func indexKeys(f strField) []string {
-	if len(f.pos) == 0 {
-		return nil
-	}
-	keys := make([]string, 0, len(f.pos))
-	for _, m := range f.pos {
-		if m.kind != exact {
-			return nil
-		}
-		keys = append(keys, m.value)
-	}
-	return keys
+	return out, nil
 }
 
 // qualify writes service accounts as <namespace>/<sa>, the policy's

@@ -73,56 +73,6 @@ func NewSet(policies []*Policy, defaults map[string]Action) *Set {
 func (s *Set) Len() int      { return s.rules }
 func (s *Set) Policies() int { return s.policies }
 
-// ruleIndex finds the first matching rule, in declaration order, looking
-// only at rules keyed by the source principal and rules no key can narrow.
-type ruleIndex struct {
-	byPrincipal map[string][]*Rule
-	rest        []*Rule
-	n           int
-}
-
-func (ix *ruleIndex) add(r *Rule) {
-	ix.n++
-	if r.keys == nil {
-		ix.rest = append(ix.rest, r)
-		return
-	}
-	if ix.byPrincipal == nil {
-		ix.byPrincipal = map[string][]*Rule{}
-	}
-	for _, k := range r.keys {
-		if l := ix.byPrincipal[k]; len(l) == 0 || l[len(l)-1] != r {
-			ix.byPrincipal[k] = append(l, r)
-		}
-	}
-}
-
-func (ix *ruleIndex) first(f *facts) *Rule {
-	keyed, rest := ix.byPrincipal[f.principal], ix.rest
-	for len(keyed) > 0 || len(rest) > 0 {
-		var r *Rule
-		if len(rest) == 0 || (len(keyed) > 0 && keyed[0].order < rest[0].order) {
-			r, keyed = keyed[0], keyed[1:]
-		} else {
-			r, rest = rest[0], rest[1:]
-		}
-		if r.matches(f) {
-			return r
-		}
-	}
-	return nil
-}
-
-func (ix *ruleIndex) all(f *facts) []*Rule {
-	var out []*Rule
-	for _, r := range append(slices.Clone(ix.byPrincipal[f.principal]), ix.rest...) {
-		if r.matches(f) {
-			out = append(out, r)
-		}
-	}
-	return out
-}
-
 // workloadRules are the rules of the policies that select one workload.
 type workloadRules struct {
 	deny, allow, audit ruleIndex

@@ -1,0 +1,172 @@
+package policy
+
+import "strings"
+
+// dim is a fact a rule can be indexed by: the rule lists only exact values
+// of it, so it can match only requests whose fact is one of them.
+type dim uint8
+
+const (
+	dimPrincipal dim = iota
+	dimAccount
+	dimNamespace
+	dimPath
+	dimHost
+	numDims
+)
+
+// indexKeys picks the first dimension, most selective first, in which every
+// source (or every operation) of the rule lists exact values only.
+func (r *Rule) indexKeys() (dim, []string, bool) {
+	for _, d := range []dim{dimPrincipal, dimAccount, dimNamespace} {
+		if keys, ok := exactKeys(r.from, func(s *source) *strField { return s.field(d) }); ok {
+			return d, keys, true
+		}
+	}
+	for _, d := range []dim{dimPath, dimHost} {
+		if keys, ok := exactKeys(r.to, func(o *operation) *strField { return o.field(d) }); ok {
+			return d, keys, true
+		}
+	}
+	return 0, nil, false
+}
+
+func (s *source) field(d dim) *strField {
+	switch d {
+	case dimPrincipal:
+		return &s.principals
+	case dimAccount:
+		return &s.accounts
+	}
+	return &s.namespaces
+}
+
+func (o *operation) field(d dim) *strField {
+	if d == dimPath {
+		return &o.paths
+	}
+	return &o.hosts
+}
+
+func exactKeys[T any](entries []T, field func(T) *strField) ([]string, bool) {
+	if len(entries) == 0 {
+		return nil, false
+	}
+	var keys []string
+	for _, e := range entries {
+		f := field(e)
+		if len(f.pos) == 0 {
+			return nil, false
+		}
+		for _, m := range f.pos {
+			if m.kind != exact {
+				return nil, false
+			}
+			keys = append(keys, m.value)
+		}
+	}
+	return keys, true
+}
+
+// keys are the request's values of a dimension (a host with and without
+// its port).
+func (f *facts) keys(d dim, buf []string) []string {
+	switch d {
+	case dimPrincipal:
+		return append(buf, f.principal)
+	case dimAccount:
+		return append(buf, f.account)
+	case dimNamespace:
+		return append(buf, f.namespace)
+	case dimPath:
+		return append(buf, f.path)
+	}
+	h := strings.ToLower(f.Host)
+	if f.hostNoPort != f.Host {
+		return append(buf, h, strings.ToLower(f.hostNoPort))
+	}
+	return append(buf, h)
+}
+
+// ruleIndex finds the first matching rule in declaration order, looking only
+// at the rules whose keys the request has, and at the few rules no key
+// narrows.
+type ruleIndex struct {
+	by   [numDims]map[string][]*Rule
+	rest []*Rule
+	n    int
+}
+
+func (ix *ruleIndex) add(r *Rule) {
+	ix.n++
+	d, keys, ok := r.indexKeys()
+	if !ok {
+		ix.rest = append(ix.rest, r)
+		return
+	}
+	if ix.by[d] == nil {
+		ix.by[d] = map[string][]*Rule{}
+	}
+	for _, k := range keys {
+		if l := ix.by[d][k]; len(l) == 0 || l[len(l)-1] != r {
+			ix.by[d][k] = append(l, r)
+		}
+	}
+}
+
+// candidates gathers the lists to look at, each sorted by declaration order.
+func (ix *ruleIndex) candidates(f *facts, lists [][]*Rule) [][]*Rule {
+	var keyBuf [2]string
+	for d := dim(0); d < numDims; d++ {
+		if ix.by[d] == nil {
+			continue
+		}
+		for _, k := range f.keys(d, keyBuf[:0]) {
+			if l := ix.by[d][k]; len(l) > 0 {
+				lists = append(lists, l)
+			}
+		}
+	}
+	if len(ix.rest) > 0 {
+		lists = append(lists, ix.rest)
+	}
+	return lists
+}
+
+func (ix *ruleIndex) first(f *facts) *Rule {
+	var buf [numDims + 2][]*Rule
+	lists := ix.candidates(f, buf[:0])
+	var last *Rule
+	for {
+		best := -1
+		for i, l := range lists {
+			if len(l) > 0 && (best < 0 || l[0].order < lists[best][0].order) {
+				best = i
+			}
+		}
+		if best < 0 {
+			return nil
+		}
+		r := lists[best][0]
+		lists[best] = lists[best][1:]
+		if r != last && r.matches(f) {
+			return r
+		}
+		last = r
+	}
+}
+
+func (ix *ruleIndex) all(f *facts) []*Rule {
+	var buf [numDims + 2][]*Rule
+	seen := map[*Rule]bool{}
+	var out []*Rule
+	for _, l := range ix.candidates(f, buf[:0]) {
+		for _, r := range l {
+			if !seen[r] && r.matches(f) {
+				seen[r] = true
+				out = append(out, r)
+			}
+		}
+	}
+	return out
+}

@@ -1,0 +1,81 @@
+package policy
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"testing"
+)
+
+// randomPolicies writes ALLOW rules over a small vocabulary, so that index
+// keys collide, overlap and mix with unindexable rules.
+func randomPolicies(rng *rand.Rand, rules int) string {
+	pick := func(opts ...string) string { return opts[rng.IntN(len(opts))] }
+	var b strings.Builder
+	b.WriteString("apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: r, namespace: shop}\nspec:\n  rules:\n")
+	for i := 0; i < rules; i++ {
+		b.WriteString("  - ")
+		var parts []string
+		switch rng.IntN(5) {
+		case 0:
+			parts = append(parts, fmt.Sprintf("from: [{source: {principals: [%q, %q]}}]", pick("cluster.local/ns/shop/sa/a", "cluster.local/ns/shop/sa/b"), pick("cluster.local/ns/dmz/sa/c", "cluster.local/ns/shop/sa/*")))
+		case 1:
+			parts = append(parts, fmt.Sprintf("from: [{source: {namespaces: [%q]}}, {source: {serviceAccounts: [%q]}}]", pick("shop", "dmz"), pick("a", "dmz/c")))
+		case 2:
+			parts = append(parts, fmt.Sprintf("from: [{source: {serviceAccounts: [%q], notPrincipals: [%q]}}]", pick("a", "b", "dmz/c"), pick("cluster.local/ns/shop/sa/a", "x")))
+		}
+		switch rng.IntN(4) {
+		case 0:
+			parts = append(parts, fmt.Sprintf("to: [{operation: {paths: [%q, %q]}}]", pick("/a", "/b"), pick("/c", "/a/*")))
+		case 1:
+			parts = append(parts, fmt.Sprintf("to: [{operation: {hosts: [%q], methods: [%q]}}]", pick("Orders", "orders:8080", "*.shop"), pick("GET", "POST")))
+		case 2:
+			parts = append(parts, fmt.Sprintf("to: [{operation: {methods: [%q]}}]", pick("GET", "PUT")))
+		}
+		if len(parts) == 0 {
+			b.WriteString("{}\n")
+			continue
+		}
+		b.WriteString(strings.Join(parts, "\n    ") + "\n")
+	}
+	return b.String()
+}
+
+// The index finds the same first rule as a scan of every rule in order.
+func TestIndexAgreesWithScan(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	principals := []string{"spiffe://cluster.local/ns/shop/sa/a", "spiffe://cluster.local/ns/shop/sa/b", "spiffe://cluster.local/ns/dmz/sa/c", ""}
+	for round := 0; round < 200; round++ {
+		set, err := Parse("random.yaml", []byte(randomPolicies(rng, 1+rng.IntN(30))))
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := set.byNS["shop"][0]
+		for q := 0; q < 50; q++ {
+			r := &Request{
+				SourcePrincipal: principals[rng.IntN(len(principals))], Destination: orders,
+				Method: []string{"GET", "POST", "PUT"}[rng.IntN(3)], Path: []string{"/a", "/b", "/c", "/a/x"}[rng.IntN(4)],
+				Host: []string{"orders", "ORDERS:8080", "x.shop", "orders:8080"}[rng.IntN(4)],
+			}
+			f := derive(r)
+			var want *Rule
+			for _, rl := range p.Rules {
+				if rl.matches(f) {
+					want = rl
+					break
+				}
+			}
+			got := set.Evaluate(r).Rule
+			if got != want {
+				t.Fatalf("round %d: index found %v, scan %v, for %+v", round, name(got), name(want), r)
+			}
+		}
+	}
+}
+
+func name(r *Rule) string {
+	if r == nil {
+		return "none"
+	}
+	return r.Name()
+}
