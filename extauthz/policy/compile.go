@@ -41,7 +41,7 @@ type Rule struct {
 	from   []*source
 	to     []*operation
 	when   []*condition
-	order int // global declaration order, for deterministic "first match"
+	order  int // global declaration order, for deterministic "first match"
 }
 
 // Name is namespace/policy[rule], as logs and explanations give it.

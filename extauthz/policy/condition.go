@@ -79,13 +79,13 @@ func (c *condition) value(f *facts) string {
 	case keyHeader:
 		return f.Headers[c.header]
 	case keySourceIP:
-		return f.sourceIP.String()
+		return f.srcIP().String()
 	case keyRemoteIP:
-		return f.remoteIP.String()
+		return f.rmtIP().String()
 	case keyDestinationIP:
-		return f.destIP.String()
+		return f.dstIP().String()
 	case keyDestinationPort:
-		return fmt.Sprint(f.destPort)
+		return fmt.Sprint(f.dstPort())
 	case keySourceNamespace:
 		return f.namespace
 	case keySourcePrincipal:
@@ -101,13 +101,13 @@ func (c *condition) matches(f *facts) bool {
 	case keyHeader:
 		return c.str.matches(f.Headers[c.header])
 	case keySourceIP:
-		return c.ip.matches(f.sourceIP)
+		return c.ip.matches(f.srcIP())
 	case keyRemoteIP:
-		return c.ip.matches(f.remoteIP)
+		return c.ip.matches(f.rmtIP())
 	case keyDestinationIP:
-		return c.ip.matches(f.destIP)
+		return c.ip.matches(f.dstIP())
 	case keyDestinationPort:
-		return c.port.matches(f.destPort)
+		return c.port.matches(f.dstPort())
 	case keySourceNamespace:
 		return c.str.matches(f.namespace)
 	case keySourcePrincipal:
@@ -122,24 +122,44 @@ func (c *condition) matches(f *facts) bool {
 
 func (s *source) matches(f *facts) bool {
 	return s.principals.matches(f.principal) && s.namespaces.matches(f.namespace) &&
-		s.accounts.matches(f.account) && s.trustDomains.matches(f.trustDomain) &&
+		(!s.accounts.set || s.accounts.matches(f.account())) && s.trustDomains.matches(f.trustDomain) &&
 		s.requestPrincipals.matches(f.RequestPrincipal) &&
-		s.ips.matches(f.sourceIP) && s.remoteIPs.matches(f.remoteIP)
+		(!s.ips.set || s.ips.matches(f.srcIP())) && (!s.remoteIPs.set || s.remoteIPs.matches(f.rmtIP()))
 }
 
 func (o *operation) matches(f *facts) bool {
 	return o.methods.matches(f.Method) && o.paths.matches(f.path) &&
-		o.hosts.matchesAnyForm(f.Host, f.hostNoPort) && o.ports.matches(f.destPort)
+		o.hosts.matchesAnyForm(f.Host, f.hostNoPort) && (!o.ports.set || o.ports.matches(f.dstPort()))
 }
 
 // matches: one source (if any are given), one operation (if any), and every
 // condition.
+//
+// The loops are written out, not shared through a generic helper: generic
+// calls go through a dictionary that makes f escape, and a decision must not
+// allocate.
 func (r *Rule) matches(f *facts) bool {
-	if len(r.from) > 0 && !anyOf(r.from, f) {
-		return false
+	if len(r.from) > 0 {
+		ok := false
+		for _, s := range r.from {
+			if ok = s.matches(f); ok {
+				break
+			}
+		}
+		if !ok {
+			return false
+		}
 	}
-	if len(r.to) > 0 && !anyOf(r.to, f) {
-		return false
+	if len(r.to) > 0 {
+		ok := false
+		for _, o := range r.to {
+			if ok = o.matches(f); ok {
+				break
+			}
+		}
+		if !ok {
+			return false
+		}
 	}
 	for _, c := range r.when {
 		if !c.matches(f) {
@@ -147,17 +167,6 @@ func (r *Rule) matches(f *facts) bool {
 		}
 	}
 	return true
-}
-
-type matcher interface{ matches(*facts) bool }
-
-func anyOf[T matcher](ms []T, f *facts) bool {
-	for _, m := range ms {
-		if m.matches(f) {
-			return true
-		}
-	}
-	return false
 }
 
 // keyedByRequestFacts: the rule looks only at what a decision cache keys by

@@ -33,7 +33,8 @@ type Explanation struct {
 // explain`), not the hot path.
 func (s *Set) Explain(r *Request) Explanation {
 	ns := r.DestinationNS()
-	f := derive(r)
+	f := &facts{}
+	derive(r, f)
 	e := Explanation{Namespace: ns, Result: s.Evaluate(r)}
 	var selected []*Policy
 	for _, p := range s.byNS[RootNamespace] {
@@ -106,11 +107,11 @@ func (s *source) explain(f *facts) string {
 	return firstOf(
 		s.principals.explain("principals", f.principal),
 		s.namespaces.explain("namespaces", f.namespace),
-		s.accounts.explain("serviceAccounts", f.account),
+		s.accounts.explain("serviceAccounts", f.account()),
 		s.trustDomains.explain("trustDomains", f.trustDomain),
 		s.requestPrincipals.explain("requestPrincipals", f.RequestPrincipal),
-		s.ips.explain("ipBlocks", f.sourceIP),
-		s.remoteIPs.explain("remoteIpBlocks", f.remoteIP),
+		s.ips.explain("ipBlocks", f.srcIP()),
+		s.remoteIPs.explain("remoteIpBlocks", f.rmtIP()),
 	)
 }
 
@@ -126,7 +127,7 @@ func (o *operation) explain(f *facts) string {
 		o.methods.explain("methods", f.Method),
 		o.paths.explain("paths", f.path),
 		host,
-		o.ports.explain("ports", f.destPort),
+		o.ports.explain("ports", f.dstPort()),
 	)
 }
 

@@ -75,7 +75,7 @@ func (f *facts) keys(d dim, buf []string) []string {
 	case dimPrincipal:
 		return append(buf, f.principal)
 	case dimAccount:
-		return append(buf, f.account)
+		return append(buf, f.account())
 	case dimNamespace:
 		return append(buf, f.namespace)
 	case dimPath:

@@ -57,7 +57,8 @@ func TestIndexAgreesWithScan(t *testing.T) {
 				Method: []string{"GET", "POST", "PUT"}[rng.IntN(3)], Path: []string{"/a", "/b", "/c", "/a/x"}[rng.IntN(4)],
 				Host: []string{"orders", "ORDERS:8080", "x.shop", "orders:8080"}[rng.IntN(4)],
 			}
-			f := derive(r)
+			f := &facts{}
+			derive(r, f)
 			var want *Rule
 			for _, rl := range p.Rules {
 				if rl.matches(f) {

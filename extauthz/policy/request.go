@@ -5,8 +5,8 @@
 package policy
 
 import (
-	"net"
 	"net/netip"
+	"strconv"
 	"strings"
 )
 
@@ -36,7 +36,8 @@ type facts struct {
 	principal   string // Istio's form: the SPIFFE ID without "spiffe://"
 	trustDomain string
 	namespace   string
-	account     string // <namespace>/<serviceaccount>
+	sa          string // service account name
+	addrs       bool   // the addresses below are parsed (on first use: most rules need none)
 	sourceIP    netip.Addr
 	remoteIP    netip.Addr
 	destIP      netip.Addr
@@ -45,8 +46,9 @@ type facts struct {
 	hostNoPort  string
 }
 
-func derive(r *Request) *facts {
-	f := &facts{Request: r, path: r.Path}
+// derive fills f; it allocates nothing, since it runs on every decision.
+func derive(r *Request, f *facts) {
+	*f = facts{Request: r, path: r.Path}
 	if i := strings.IndexAny(f.path, "?#"); i >= 0 {
 		f.path = f.path[:i]
 	}
@@ -54,35 +56,69 @@ func derive(r *Request) *facts {
 	if td, rest, ok := strings.Cut(f.principal, "/ns/"); ok {
 		f.trustDomain = td
 		if ns, sa, ok := strings.Cut(rest, "/sa/"); ok {
-			f.namespace, f.account = ns, ns+"/"+sa
+			f.namespace, f.sa = ns, sa
 		}
 	}
-	f.sourceIP, _ = parseHostAddr(r.SourceAddress)
-	f.remoteIP, _ = parseHostAddr(r.RemoteAddress)
+	f.hostNoPort = stripPort(r.Host)
+}
+
+func (f *facts) parseAddrs() {
+	if f.addrs {
+		return
+	}
+	f.addrs = true
+	f.sourceIP, _ = parseHostAddr(f.SourceAddress)
+	f.remoteIP, _ = parseHostAddr(f.RemoteAddress)
 	if !f.remoteIP.IsValid() {
 		f.remoteIP = f.sourceIP
 	}
-	f.destIP, f.destPort = parseHostAddr(r.DestinationAddress)
-	f.hostNoPort = r.Host
-	if h, _, err := net.SplitHostPort(r.Host); err == nil {
-		f.hostNoPort = h
-	}
-	return f
+	f.destIP, f.destPort = parseHostAddr(f.DestinationAddress)
 }
 
-// parseHostAddr accepts "ip", "ip:port" and "[ip]:port".
+func (f *facts) srcIP() netip.Addr { f.parseAddrs(); return f.sourceIP }
+func (f *facts) rmtIP() netip.Addr { f.parseAddrs(); return f.remoteIP }
+func (f *facts) dstIP() netip.Addr { f.parseAddrs(); return f.destIP }
+func (f *facts) dstPort() uint32   { f.parseAddrs(); return f.destPort }
+
+// account is <namespace>/<serviceaccount>, built only for the few rules and
+// index lookups that need it.
+func (f *facts) account() string {
+	if f.namespace == "" {
+		return ""
+	}
+	return f.namespace + "/" + f.sa
+}
+
+// stripPort drops a trailing :port from a host (and the brackets of [v6]).
+func stripPort(h string) string {
+	i := strings.LastIndexByte(h, ':')
+	if i < 0 || strings.IndexByte(h[i+1:], ']') >= 0 {
+		return h
+	}
+	if strings.IndexByte(h[:i], ':') >= 0 && (h[0] != '[' || h[i-1] != ']') {
+		return h // a bare IPv6 address has no port
+	}
+	return strings.TrimSuffix(strings.TrimPrefix(h[:i], "["), "]")
+}
+
+// parseHostAddr accepts "ip", "ip:port" and "[ip]:port" without allocating
+// (error values allocate, so the common forms are tried by shape first).
 func parseHostAddr(s string) (netip.Addr, uint32) {
-	if ap, err := netip.ParseAddrPort(s); err == nil {
-		return ap.Addr().Unmap(), uint32(ap.Port())
+	if s == "" {
+		return netip.Addr{}, 0
 	}
-	if a, err := netip.ParseAddr(strings.Trim(s, "[]")); err == nil {
-		return a.Unmap(), 0
+	host, port := s, uint32(0)
+	if i := strings.LastIndexByte(s, ':'); i >= 0 && (strings.IndexByte(s[:i], ':') < 0 || s[0] == '[') {
+		host = strings.TrimSuffix(strings.TrimPrefix(s[:i], "["), "]")
+		if p, err := strconv.ParseUint(s[i+1:], 10, 16); err == nil {
+			port = uint32(p)
+		}
 	}
-	if h, _, err := net.SplitHostPort(s); err == nil {
-		a, _ := netip.ParseAddr(h)
-		return a, 0
+	a, err := netip.ParseAddr(host)
+	if err != nil {
+		return netip.Addr{}, 0
 	}
-	return netip.Addr{}, 0
+	return a.Unmap(), port
 }
 
 // DestinationNS is the namespace of the destination workload.

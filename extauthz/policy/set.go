@@ -97,6 +97,12 @@ func (s *Set) forWorkload(r *Request) *workloadRules {
 }
 
 func workloadKey(ns, svc string, labels map[string]string) string {
+	if len(labels) <= 1 { // the common case: one allocation, no sort
+		for k, v := range labels {
+			return ns + "\x00" + svc + "\x00" + k + "=" + v
+		}
+		return ns + "\x00" + svc
+	}
 	keys := make([]string, 0, len(labels))
 	for k := range labels {
 		keys = append(keys, k)
@@ -191,27 +197,36 @@ func (p *Policy) selects(labels map[string]string, svc string, root bool) bool {
 // they were enforced alongside the others, and reported in DryRun.
 func (s *Set) Evaluate(r *Request) Result {
 	w := s.forWorkload(r)
-	f := derive(r)
-	res := decide([]*ruleIndex{&w.deny}, []*ruleIndex{&w.allow}, w.def, f)
+	var f facts
+	derive(r, &f)
+	res := decide(&w.deny, nil, &w.allow, nil, w.def, &f)
 	res.Cacheable = w.cacheable
 	if w.audit.n > 0 {
-		res.Audit = w.audit.all(f)
+		res.Audit = w.audit.all(&f)
 	}
 	if w.dryDeny.n+w.dryAllow.n > 0 {
-		dry := decide([]*ruleIndex{&w.deny, &w.dryDeny}, []*ruleIndex{&w.allow, &w.dryAllow}, w.def, f)
+		dry := decide(&w.deny, &w.dryDeny, &w.allow, &w.dryAllow, w.def, &f)
 		res.DryRun = &dry
 	}
 	return res
 }
 
-func decide(deny, allow []*ruleIndex, def Action, f *facts) Result {
-	for _, ix := range deny {
+// decide applies DENY then ALLOW; the second index of each (dry-run
+// policies) may be nil.
+func decide(deny, deny2, allow, allow2 *ruleIndex, def Action, f *facts) Result {
+	for _, ix := range [2]*ruleIndex{deny, deny2} {
+		if ix == nil {
+			continue
+		}
 		if r := ix.first(f); r != nil {
 			return Result{Reason: ReasonDeniedByPolicy, Rule: r}
 		}
 	}
 	selected := false
-	for _, ix := range allow {
+	for _, ix := range [2]*ruleIndex{allow, allow2} {
+		if ix == nil {
+			continue
+		}
 		selected = selected || ix.n > 0
 		if r := ix.first(f); r != nil {
 			return Result{Allow: true, Reason: ReasonAllowed, Rule: r}
