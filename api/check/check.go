@@ -55,6 +55,9 @@ type Response struct {
 	Reason string `json:"reason"`
 	// Rule names the policy rule that decided, if any.
 	Rule string `json:"rule,omitempty"`
+	// Status is the HTTP status a denial is answered with (403 when 0; 429
+	// when rate limited).
+	Status int `json:"status,omitempty"`
 	// Epoch changes with every policy or quarantine change: a cached
 	// decision from an older epoch is stale.
 	Epoch uint64 `json:"epoch"`

@@ -55,7 +55,9 @@ func Policies(n int) string {
 }
 
 // Set parses Policies(n).
-func Set(n int) (*policy.Set, error) { return policy.Parse(fmt.Sprintf("generated-%d.yaml", n), []byte(Policies(n))) }
+func Set(n int) (*policy.Set, error) {
+	return policy.Parse(fmt.Sprintf("generated-%d.yaml", n), []byte(Policies(n)))
+}
 
 // AllowAll is the baseline: one policy that allows every request, built by the
 // same code.

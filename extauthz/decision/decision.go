@@ -10,6 +10,7 @@ import (
 
 	"github.com/meshward/meshward/extauthz/policy"
 	"github.com/meshward/meshward/extauthz/quarantine"
+	"github.com/meshward/meshward/extauthz/ratelimit"
 )
 
 // Reason ids, stable: they reach callers in the x-meshward-reason header and
@@ -18,6 +19,7 @@ const (
 	ReasonAllowed                = policy.ReasonAllowed
 	ReasonQuarantinedSource      = "quarantined-source"
 	ReasonQuarantinedDestination = "quarantined-destination"
+	ReasonRateLimited            = "rate-limited"
 	ReasonBadRequest             = "bad-request"
 )
 
@@ -31,6 +33,8 @@ type Decision struct {
 	// Cacheable: a cache keyed by source principal, method, path, host and
 	// destination may reuse this answer until the epoch changes.
 	Cacheable bool
+	// Status is the HTTP status of a denial: 403, or 429 when rate limited.
+	Status int
 }
 
 // Engine decides with the current policy set and quarantine set.
@@ -39,13 +43,17 @@ type Engine struct {
 	policyGen  atomic.Uint64
 	epochBase  uint64
 	quarantine *quarantine.Set
+	limiter    *ratelimit.Limiter
 }
+
+// maxBuckets bounds the rate limiter's memory.
+const maxBuckets = 1 << 20
 
 // New returns an engine that starts with set.
 func New(set *policy.Set, q *quarantine.Set) *Engine {
 	// Starting from the clock keeps epochs growing across restarts, so a filter
 	// never takes a restarted authorizer's answers for old ones.
-	e := &Engine{quarantine: q, epochBase: uint64(time.Now().UnixNano())}
+	e := &Engine{quarantine: q, epochBase: uint64(time.Now().UnixNano()), limiter: ratelimit.New(maxBuckets)}
 	e.policy.Store(set)
 	return e
 }
@@ -67,16 +75,26 @@ func (e *Engine) Policy() *policy.Set { return e.policy.Load() }
 // Quarantine is the engine's quarantine set.
 func (e *Engine) Quarantine() *quarantine.Set { return e.quarantine }
 
-// Decide answers one request.
+// Decide answers one request: quarantine, then rate limits (a flood is shed
+// before any policy is evaluated), then policies.
 func (e *Engine) Decide(r *policy.Request) Decision {
 	if _, ok := e.quarantine.Lookup(r.SourcePrincipal); ok && r.SourcePrincipal != "" {
-		return Decision{Reason: ReasonQuarantinedSource, Cacheable: true}
+		return Decision{Reason: ReasonQuarantinedSource, Cacheable: true, Status: 403}
 	}
 	if _, ok := e.quarantine.Lookup(r.Destination); ok {
-		return Decision{Reason: ReasonQuarantinedDestination, Cacheable: true}
+		return Decision{Reason: ReasonQuarantinedDestination, Cacheable: true, Status: 403}
 	}
-	res := e.policy.Load().Evaluate(r)
-	d := Decision{Allow: res.Allow, Reason: res.Reason, Rule: ruleName(res.Rule), Cacheable: res.Cacheable}
+	set := e.policy.Load()
+	for _, rl := range set.RateLimits(r.DestinationNS()) {
+		if rl.Applies(r.SourcePrincipal) && !e.limiter.Allow(rl.Name+"\x00"+r.SourcePrincipal, rl.RequestsPerSecond, rl.Burst) {
+			return Decision{Reason: ReasonRateLimited, Rule: rl.Name, Status: 429}
+		}
+	}
+	res := set.Evaluate(r)
+	d := Decision{Allow: res.Allow, Reason: res.Reason, Rule: ruleName(res.Rule), Cacheable: res.Cacheable && len(set.RateLimits(r.DestinationNS())) == 0}
+	if !d.Allow {
+		d.Status = 403
+	}
 	for _, a := range res.Audit {
 		d.Audit = append(d.Audit, a.Name())
 	}

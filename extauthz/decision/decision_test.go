@@ -65,3 +65,36 @@ spec:
 		}
 	}
 }
+
+func TestRateLimits(t *testing.T) {
+	set, err := policy.Parse("t.yaml", []byte(`
+apiVersion: meshward.io/v1alpha1
+kind: MeshwardPolicy
+metadata: {name: limits, namespace: shop}
+spec:
+  defaultAction: ALLOW
+  rateLimits:
+  - sources: ["cluster.local/ns/shop/sa/a"]
+    requestsPerSecond: 0.001
+    burst: 3
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := New(set, quarantine.New())
+	call := func(src string) Decision {
+		return e.Decide(&policy.Request{SourcePrincipal: src, Destination: b, Method: "GET", Path: "/"})
+	}
+	for i := 0; i < 3; i++ {
+		if d := call(a); !d.Allow || d.Cacheable {
+			t.Fatalf("call %d within the burst: %+v (and never cacheable: a cache would skip the bucket)", i, d)
+		}
+	}
+	d := call(a)
+	if d.Allow || d.Reason != ReasonRateLimited || d.Status != 429 || d.Rule != "shop/limits/rateLimits[0]" {
+		t.Fatalf("over the burst: %+v", d)
+	}
+	if d := call(b); !d.Allow {
+		t.Fatalf("a source the limit does not name: %+v", d)
+	}
+}

@@ -24,14 +24,7 @@ import (
 // Document is one parsed resource of a policy file.
 type Document struct {
 	Policy   *Policy
-	Defaults *NamespaceDefault
-}
-
-// NamespaceDefault is a MeshwardPolicy's default action for a namespace.
-type NamespaceDefault struct {
-	Namespace string
-	Action    Action
-	Source    string
+	Settings *Settings
 }
 
 type header struct {
@@ -89,12 +82,12 @@ func parseDocument(file string, root *yaml.Node) (Document, error) {
 		p.Source = where(root)
 		return Document{Policy: p}, nil
 	case h.Kind == meshwardv1alpha1.Kind && h.APIVersion == meshwardv1alpha1.APIVersion:
-		d, err := parseMeshwardPolicy(root)
+		st, err := parseMeshwardPolicy(root)
 		if err != nil {
 			return Document{}, locate(file, root, err)
 		}
-		d.Source = where(root)
-		return Document{Defaults: d}, nil
+		st.Source = where(root)
+		return Document{Settings: st}, nil
 	}
 	return Document{}, fmt.Errorf("%s: %s %q is not a policy kind (want AuthorizationPolicy of security.istio.io/v1 or %s of %s)",
 		where(root), h.APIVersion, h.Kind, meshwardv1alpha1.Kind, meshwardv1alpha1.APIVersion)
@@ -142,7 +135,7 @@ func parseAuthorizationPolicy(root *yaml.Node) (*Policy, error) {
 	return Compile(ap)
 }
 
-func parseMeshwardPolicy(root *yaml.Node) (*NamespaceDefault, error) {
+func parseMeshwardPolicy(root *yaml.Node) (*Settings, error) {
 	js, err := toJSON(root)
 	if err != nil {
 		return nil, err
@@ -151,19 +144,7 @@ func parseMeshwardPolicy(root *yaml.Node) (*NamespaceDefault, error) {
 	if err := sigsyaml.UnmarshalStrict(js, &mp); err != nil {
 		return nil, err
 	}
-	d := &NamespaceDefault{Namespace: mp.Namespace}
-	if d.Namespace == "" {
-		d.Namespace = "default"
-	}
-	switch mp.Spec.DefaultAction {
-	case "", "DENY":
-		d.Action = Deny
-	case "ALLOW":
-		d.Action = Allow
-	default:
-		return nil, &fieldError{[]any{"spec", "defaultAction"}, fmt.Sprintf("%q: want DENY or ALLOW", mp.Spec.DefaultAction)}
-	}
-	return d, nil
+	return compileSettings(&mp)
 }
 
 var quotedField = regexp.MustCompile(`(?:unknown field|field) "?([A-Za-z_]+)"?`)
@@ -269,13 +250,13 @@ func Parse(name string, data []byte) (*Set, error) {
 
 type builder struct {
 	policies []*Policy
-	defaults map[string]Action
+	settings []*Settings
 	seen     map[string]string
 	errs     []error
 }
 
 func newBuilder() *builder {
-	return &builder{defaults: map[string]Action{}, seen: map[string]string{}}
+	return &builder{seen: map[string]string{}}
 }
 
 func (b *builder) parse(name string, data []byte) {
@@ -295,7 +276,7 @@ func (b *builder) set() (*Set, error) {
 	if len(b.errs) > 0 {
 		return nil, errors.Join(b.errs...)
 	}
-	return NewSet(b.policies, b.defaults), nil
+	return NewSet(b.policies, b.settings), nil
 }
 
 func (b *builder) add(d Document) error {
@@ -303,7 +284,7 @@ func (b *builder) add(d Document) error {
 	if d.Policy != nil {
 		key, src = "AuthorizationPolicy "+d.Policy.Namespace+"/"+d.Policy.Name, d.Policy.Source
 	} else {
-		key, src = "MeshwardPolicy defaults of namespace "+d.Defaults.Namespace, d.Defaults.Source
+		key, src = "MeshwardPolicy of namespace "+d.Settings.Namespace, d.Settings.Source
 	}
 	if prev, dup := b.seen[key]; dup {
 		return fmt.Errorf("%s: %s is already defined at %s", src, key, prev)
@@ -312,7 +293,7 @@ func (b *builder) add(d Document) error {
 	if d.Policy != nil {
 		b.policies = append(b.policies, d.Policy)
 	} else {
-		b.defaults[d.Defaults.Namespace] = d.Defaults.Action
+		b.settings = append(b.settings, d.Settings)
 	}
 	return nil
 }

@@ -288,3 +288,26 @@ spec:
 		}
 	}
 }
+
+func TestRateLimitSettings(t *testing.T) {
+	mp := "apiVersion: meshward.io/v1alpha1\nkind: MeshwardPolicy\nmetadata: {name: m, namespace: shop}\nspec:\n  rateLimits:\n"
+	set, err := Parse("m.yaml", []byte(mp+"  - {requestsPerSecond: 2.5}\n  - {sources: [\"*/sa/batch\"], requestsPerSecond: 100, burst: 7}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rls := set.RateLimits("shop")
+	if len(rls) != 2 || rls[0].Burst != 3 || !rls[0].Applies(frontend) || rls[1].Burst != 7 ||
+		rls[1].Applies(frontend) || !rls[1].Applies("spiffe://cluster.local/ns/jobs/sa/batch") || set.RateLimits("other") != nil {
+		t.Fatalf("limits %+v", rls)
+	}
+	for in, want := range map[string]string{
+		"  - {requestsPerSecond: 0}\n":                     "m.yaml:6: spec.rateLimits[0].requestsPerSecond: 0: want more than 0",
+		"  - {requestsPerSecond: 1, burst: -1}\n":          "m.yaml:6: spec.rateLimits[0].burst: -1",
+		"  - {requestsPerSecond: 1, sources: [\"a*b\"]}\n": "spec.rateLimits[0].sources[0]",
+		"  - {rps: 1}\n":                                   `unknown field "rps"`,
+	} {
+		if _, err := Parse("m.yaml", []byte(mp+in)); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: err %v, want %q", in, err, want)
+		}
+	}
+}

@@ -38,7 +38,7 @@ type Result struct {
 // Set is an immutable set of compiled policies. Build one with NewSet.
 type Set struct {
 	byNS        map[string][]*Policy
-	defaults    map[string]Action // per namespace, for workloads no ALLOW policy selects
+	settings    map[string]*Settings // per namespace (MeshwardPolicy)
 	def         Action
 	policies    int
 	rules       int
@@ -52,10 +52,14 @@ type Set struct {
 // memory without bound.
 const maxCachedWorkloads = 100_000
 
-// NewSet indexes policies. defaults sets the action for workloads that no
-// ALLOW policy selects, per namespace; meshward's default is Deny.
-func NewSet(policies []*Policy, defaults map[string]Action) *Set {
-	s := &Set{byNS: map[string][]*Policy{}, defaults: defaults, def: Deny}
+// NewSet indexes policies, with at most one Settings per namespace (the
+// action for workloads no ALLOW policy selects, meshward's default being Deny;
+// rate limits).
+func NewSet(policies []*Policy, settings []*Settings) *Set {
+	s := &Set{byNS: map[string][]*Policy{}, settings: map[string]*Settings{}, def: Deny}
+	for _, st := range settings {
+		s.settings[st.Namespace] = st
+	}
 	order := 0
 	for _, p := range policies {
 		s.byNS[p.Namespace] = append(s.byNS[p.Namespace], p)
@@ -123,8 +127,8 @@ func workloadKey(ns, svc string, labels map[string]string) string {
 
 func (s *Set) collect(ns, svc string, labels map[string]string) *workloadRules {
 	w := &workloadRules{def: s.def, cacheable: true}
-	if d, ok := s.defaults[ns]; ok {
-		w.def = d
+	if st, ok := s.settings[ns]; ok {
+		w.def = st.DefaultAction
 	}
 	var selected []*Policy
 	for _, p := range s.byNS[RootNamespace] {

@@ -42,10 +42,14 @@ func (s ExtAuthz) Check(_ context.Context, req *authv3.CheckRequest) (*authv3.Ch
 			}},
 		}, nil
 	}
+	code, status := codes.PermissionDenied, typev3.StatusCode_Forbidden
+	if d.Status == 429 {
+		code, status = codes.ResourceExhausted, typev3.StatusCode_TooManyRequests
+	}
 	return &authv3.CheckResponse{
-		Status: &rpcstatus.Status{Code: int32(codes.PermissionDenied), Message: d.Reason},
+		Status: &rpcstatus.Status{Code: int32(code), Message: d.Reason},
 		HttpResponse: &authv3.CheckResponse_DeniedResponse{DeniedResponse: &authv3.DeniedHttpResponse{
-			Status: &typev3.HttpStatus{Code: typev3.StatusCode_Forbidden},
+			Status: &typev3.HttpStatus{Code: status},
 			Headers: []*corev3.HeaderValueOption{{
 				Header: &corev3.HeaderValue{Key: "x-meshward-reason", Value: d.Reason},
 			}},

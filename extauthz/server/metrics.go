@@ -13,6 +13,7 @@ type Metrics struct {
 	eval      *prometheus.HistogramVec
 	verdicts  *prometheus.CounterVec
 	reloads   *prometheus.CounterVec
+	shed      *prometheus.CounterVec
 }
 
 // Gauges are read at scrape time.
@@ -51,7 +52,10 @@ func NewMetrics(reg prometheus.Registerer, g Gauges) *Metrics {
 			Name: "meshward_authz_policy_reloads_total", Help: "Policy reloads by result (applied, rejected).",
 		}, []string{"result"}),
 	}
-	reg.MustRegister(m.decisions, m.handler, m.eval, m.verdicts, m.reloads,
+	m.shed = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "meshward_authz_shed_total", Help: "Checks refused unread because too many were in flight, by transport.",
+	}, []string{"transport"})
+	reg.MustRegister(m.decisions, m.handler, m.eval, m.verdicts, m.reloads, m.shed,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "meshward_authz_quarantined_workloads", Help: "Workloads in the quarantine set.",
 		}, g.Quarantined),

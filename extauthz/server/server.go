@@ -35,8 +35,14 @@ type Config struct {
 	// CacheTTL is how long filters may reuse a cacheable answer; the epoch
 	// drops it sooner on any change. Negative disables filter caching.
 	CacheTTL time.Duration
-	Log      zerolog.Logger
+	// MaxInFlight bounds the checks being served at once (default 512); more
+	// are shed unread with a clear status (gRPC RESOURCE_EXHAUSTED, HTTP 503).
+	MaxInFlight int
+	Log         zerolog.Logger
 }
+
+// DefaultMaxInFlight is enough to keep every core busy with queueing to spare.
+const DefaultMaxInFlight = 512
 
 // Running is a started authorizer.
 type Running struct {
@@ -129,12 +135,16 @@ func Start(cfg Config) (*Running, error) {
 	if watcher != nil {
 		r.watch(watcher, cfg.ReloadInterval)
 	}
-	r.grpc = grpc.NewServer(grpc.ChainUnaryInterceptor(TokenAuth(cfg.VerdictToken)))
+	if cfg.MaxInFlight <= 0 {
+		cfg.MaxInFlight = DefaultMaxInFlight
+	}
+	shed := newShedder(cfg.MaxInFlight, a.Metrics)
+	r.grpc = grpc.NewServer(grpc.InTapHandle(shed.tap), grpc.ChainUnaryInterceptor(shed.unary, TokenAuth(cfg.VerdictToken)))
 	authv3.RegisterAuthorizationServer(r.grpc, ExtAuthz{A: a})
 	verdictv1.RegisterVerdictsServer(r.grpc, Verdicts{A: a})
 
 	mux := http.NewServeMux()
-	mux.HandleFunc(check.Path, a.ServeCheck)
+	mux.HandleFunc(check.Path, shed.http(a.ServeCheck))
 	mux.HandleFunc("GET "+check.EpochPath, a.ServeEpoch)
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })

@@ -222,7 +222,7 @@ func (s *stream) onCheckResponse(numHeaders, bodySize, _ int) {
 		_ = proxywasm.ResumeHttpRequest()
 		return
 	}
-	deny(resp.Reason)
+	denyWith(resp.Status, resp.Reason)
 }
 
 func setRule(rule string) {
@@ -267,9 +267,16 @@ func (s *stream) resolveFailure(reason, msg string) {
 	deny(reason)
 }
 
-func deny(reason string) {
+func deny(reason string) { denyWith(403, reason) }
+
+// denyWith answers with the authorizer's status (403, or 429 when rate
+// limited); anything else it might send becomes 403.
+func denyWith(status int, reason string) {
+	if status != 429 {
+		status = 403
+	}
 	headers := [][2]string{{ReasonHeader, reason}, {"content-type", "text/plain"}}
-	if err := proxywasm.SendHttpResponse(403, headers, []byte("meshward: denied: "+reason+"\n"), -1); err != nil {
+	if err := proxywasm.SendHttpResponse(uint32(status), headers, []byte("meshward: denied: "+reason+"\n"), -1); err != nil {
 		proxywasm.LogErrorf("meshward: sending 403: %v", err)
 	}
 }

@@ -25,4 +25,17 @@ type MeshwardPolicySpec struct {
 	// ALLOW AuthorizationPolicy selects: DENY (meshward's default, zero trust)
 	// or ALLOW (Istio's behaviour, for namespaces being migrated).
 	DefaultAction string `json:"defaultAction,omitempty"`
+	// RateLimits cap how often each source may call the namespace's
+	// workloads: a token bucket per source principal and limit.
+	RateLimits []RateLimit `json:"rateLimits,omitempty"`
+}
+
+// RateLimit is one token bucket per matching source.
+type RateLimit struct {
+	// Sources are principals (Istio's form, cluster.local/ns/x/sa/y) with
+	// exact, prefix "*", suffix and presence "*" matching; empty means every
+	// source, each with its own bucket.
+	Sources           []string `json:"sources,omitempty"`
+	RequestsPerSecond float64  `json:"requestsPerSecond"`
+	Burst             int      `json:"burst,omitempty"`
 }

@@ -33,6 +33,7 @@ func serve() *cobra.Command {
 	var grpcAddr, httpAddr, tokenFile, level string
 	var policyDirs []string
 	var reload, cacheTTL time.Duration
+	var maxInFlight int
 	c := &cobra.Command{
 		Use:   "serve",
 		Short: "serve ext_authz (gRPC), the filter's HTTP check and the verdict API",
@@ -45,7 +46,7 @@ func serve() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			r, err := server.Start(server.Config{PolicyPaths: policyDirs, ReloadInterval: reload, CacheTTL: cacheTTL, GRPCAddr: grpcAddr, HTTPAddr: httpAddr, VerdictToken: token, Log: log})
+			r, err := server.Start(server.Config{PolicyPaths: policyDirs, ReloadInterval: reload, CacheTTL: cacheTTL, MaxInFlight: maxInFlight, GRPCAddr: grpcAddr, HTTPAddr: httpAddr, VerdictToken: token, Log: log})
 			if err != nil {
 				return err
 			}
@@ -63,6 +64,7 @@ func serve() *cobra.Command {
 	}
 	c.Flags().StringArrayVar(&policyDirs, "policy", nil, "policy file or directory of YAML files (AuthorizationPolicy, MeshwardPolicy); repeatable")
 	c.Flags().DurationVar(&cacheTTL, "filter-cache-ttl", server.DefaultCacheTTL, "how long filters may reuse a cacheable answer (negative: never); any policy or quarantine change drops it within a second")
+	c.Flags().IntVar(&maxInFlight, "max-in-flight", server.DefaultMaxInFlight, "checks served at once; more are shed unread (RESOURCE_EXHAUSTED, HTTP 503) and fail closed")
 	c.Flags().DurationVar(&reload, "reload-interval", time.Second, "how often to look for policy changes")
 	c.Flags().StringVar(&grpcAddr, "grpc-addr", "127.0.0.1:9191", "address of ext_authz and the verdict API")
 	c.Flags().StringVar(&httpAddr, "http-addr", "127.0.0.1:8181", "address of the HTTP check, /metrics and /healthz")

@@ -1,0 +1,78 @@
+package policy
+
+import (
+	"fmt"
+
+	meshwardv1alpha1 "github.com/meshward/meshward/api/meshward/v1alpha1"
+)
+
+// Settings is what a MeshwardPolicy says for its namespace.
+type Settings struct {
+	Namespace     string
+	DefaultAction Action
+	RateLimits    []*RateLimit
+	Source        string
+}
+
+// RateLimit is one token bucket per matching source principal.
+type RateLimit struct {
+	Name              string // namespace/policy/rateLimits[i], the bucket family
+	sources           strField
+	RequestsPerSecond float64
+	Burst             int
+}
+
+// Applies says whether the limit counts calls from this source (a SPIFFE ID).
+func (rl *RateLimit) Applies(sourcePrincipal string) bool {
+	p := sourcePrincipal
+	if len(p) > 9 && p[:9] == "spiffe://" {
+		p = p[9:]
+	}
+	return rl.sources.matches(p)
+}
+
+// maxRate bounds a rate limit to something a token bucket can represent.
+const maxRate = 1e7
+
+func compileSettings(mp *meshwardv1alpha1.MeshwardPolicy) (*Settings, error) {
+	st := &Settings{Namespace: mp.Namespace}
+	if st.Namespace == "" {
+		st.Namespace = "default"
+	}
+	switch mp.Spec.DefaultAction {
+	case "", "DENY":
+		st.DefaultAction = Deny
+	case "ALLOW":
+		st.DefaultAction = Allow
+	default:
+		return nil, &fieldError{[]any{"spec", "defaultAction"}, fmt.Sprintf("%q: want DENY or ALLOW", mp.Spec.DefaultAction)}
+	}
+	for i, l := range mp.Spec.RateLimits {
+		path := []any{"spec", "rateLimits", i}
+		if !(l.RequestsPerSecond > 0 && l.RequestsPerSecond <= maxRate) {
+			return nil, &fieldError{at(path, "requestsPerSecond"), fmt.Sprintf("%v: want more than 0 and at most %g", l.RequestsPerSecond, float64(maxRate))}
+		}
+		if l.Burst < 0 {
+			return nil, &fieldError{at(path, "burst"), fmt.Sprintf("%d: want 0 (the rate, rounded up) or more", l.Burst)}
+		}
+		rl := &RateLimit{Name: fmt.Sprintf("%s/%s/rateLimits[%d]", st.Namespace, mp.Name, i),
+			RequestsPerSecond: l.RequestsPerSecond, Burst: l.Burst}
+		if rl.Burst == 0 {
+			rl.Burst = int(l.RequestsPerSecond + 0.999)
+		}
+		var err error
+		if rl.sources, err = strs(l.Sources, nil, false, path, "sources", "", parseStrMatch); err != nil {
+			return nil, err
+		}
+		st.RateLimits = append(st.RateLimits, rl)
+	}
+	return st, nil
+}
+
+// RateLimits are the limits on calls to workloads of a namespace.
+func (s *Set) RateLimits(namespace string) []*RateLimit {
+	if st, ok := s.settings[namespace]; ok {
+		return st.RateLimits
+	}
+	return nil
+}
