@@ -2,6 +2,7 @@ package policy
 
 import (
 	"fmt"
+	"time"
 
 	meshwardv1alpha1 "github.com/meshward/meshward/api/meshward/v1alpha1"
 )
@@ -11,8 +12,15 @@ type Settings struct {
 	Namespace     string
 	DefaultAction Action
 	RateLimits    []*RateLimit
-	Source        string
+	// EnforceLateral quarantines a source of this namespace suspected of
+	// lateral movement, for QuarantineFor; otherwise it is only alerted.
+	EnforceLateral bool
+	QuarantineFor  time.Duration
+	Source         string
 }
+
+// DefaultLateralQuarantine is how long an enforced quarantine lasts.
+const DefaultLateralQuarantine = 10 * time.Minute
 
 // RateLimit is one token bucket per matching source principal.
 type RateLimit struct {
@@ -47,6 +55,9 @@ func compileSettings(mp *meshwardv1alpha1.MeshwardPolicy) (*Settings, error) {
 	default:
 		return nil, &fieldError{[]any{"spec", "defaultAction"}, fmt.Sprintf("%q: want DENY or ALLOW", mp.Spec.DefaultAction)}
 	}
+	if err := st.compileLateral(mp.Spec.LateralMovement); err != nil {
+		return nil, err
+	}
 	for i, l := range mp.Spec.RateLimits {
 		path := []any{"spec", "rateLimits", i}
 		if !(l.RequestsPerSecond > 0 && l.RequestsPerSecond <= maxRate) {
@@ -67,6 +78,36 @@ func compileSettings(mp *meshwardv1alpha1.MeshwardPolicy) (*Settings, error) {
 		st.RateLimits = append(st.RateLimits, rl)
 	}
 	return st, nil
+}
+
+func (st *Settings) compileLateral(lm *meshwardv1alpha1.LateralMovement) error {
+	st.QuarantineFor = DefaultLateralQuarantine
+	if lm == nil {
+		return nil
+	}
+	switch lm.Mode {
+	case "", "alert":
+	case "enforce":
+		st.EnforceLateral = true
+	default:
+		return &fieldError{[]any{"spec", "lateralMovement", "mode"}, fmt.Sprintf("%q: want alert or enforce", lm.Mode)}
+	}
+	switch {
+	case lm.QuarantineSeconds < 0 || lm.QuarantineSeconds > 7*24*3600:
+		return &fieldError{[]any{"spec", "lateralMovement", "quarantineSeconds"}, fmt.Sprintf("%d: want 0 (600) to 604800", lm.QuarantineSeconds)}
+	case lm.QuarantineSeconds > 0:
+		st.QuarantineFor = time.Duration(lm.QuarantineSeconds) * time.Second
+	}
+	return nil
+}
+
+// Lateral says whether suspected lateral movement by sources of a namespace
+// is enforced (quarantined) and for how long.
+func (s *Set) Lateral(namespace string) (enforce bool, quarantineFor time.Duration) {
+	if st, ok := s.settings[namespace]; ok {
+		return st.EnforceLateral, st.QuarantineFor
+	}
+	return false, DefaultLateralQuarantine
 }
 
 // RateLimits are the limits on calls to workloads of a namespace.

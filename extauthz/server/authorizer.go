@@ -19,6 +19,7 @@ type Authorizer struct {
 	Log     zerolog.Logger
 	// CacheTTL is how long filters may reuse a cacheable answer (0: never).
 	CacheTTL time.Duration
+	lateral  *lateralFeed
 }
 
 // decide runs one decision with the timers and the log line every transport
@@ -28,6 +29,9 @@ func (a *Authorizer) decide(transport string, r *policy.Request, start time.Time
 	d := a.Engine.Decide(r)
 	evalEnd := time.Now()
 	a.Metrics.observe(transport, d.Allow, d.Reason, start, evalStart, evalEnd)
+	if a.lateral != nil {
+		a.lateral.observe(r, evalEnd)
+	}
 	ev := a.Log.Debug()
 	if !d.Allow {
 		ev = a.Log.Info()

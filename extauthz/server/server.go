@@ -18,6 +18,7 @@ import (
 	"github.com/meshward/meshward/api/check"
 	verdictv1 "github.com/meshward/meshward/api/verdict/v1"
 	"github.com/meshward/meshward/extauthz/decision"
+	"github.com/meshward/meshward/extauthz/lateral"
 	"github.com/meshward/meshward/extauthz/policy"
 	"github.com/meshward/meshward/extauthz/quarantine"
 )
@@ -38,7 +39,11 @@ type Config struct {
 	// MaxInFlight bounds the checks being served at once (default 512); more
 	// are shed unread with a clear status (gRPC RESOURCE_EXHAUSTED, HTTP 503).
 	MaxInFlight int
-	Log         zerolog.Logger
+	// Lateral configures the lateral-movement detector; LateralLearnFor is
+	// how long it learns normal edges before unseen ones raise alerts.
+	Lateral         lateral.Config
+	LateralLearnFor time.Duration
+	Log             zerolog.Logger
 }
 
 // DefaultMaxInFlight is enough to keep every core busy with queueing to spare.
@@ -135,6 +140,13 @@ func Start(cfg Config) (*Running, error) {
 	if watcher != nil {
 		r.watch(watcher, cfg.ReloadInterval)
 	}
+	if cfg.Lateral.Window == 0 {
+		cfg.Lateral = lateral.DefaultConfig
+	}
+	if cfg.LateralLearnFor == 0 {
+		cfg.LateralLearnFor = 10 * time.Minute
+	}
+	a.lateral = newLateralFeed(a, cfg.Lateral, cfg.LateralLearnFor, reg, r.stop)
 	if cfg.MaxInFlight <= 0 {
 		cfg.MaxInFlight = DefaultMaxInFlight
 	}

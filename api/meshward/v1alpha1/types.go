@@ -28,6 +28,18 @@ type MeshwardPolicySpec struct {
 	// RateLimits cap how often each source may call the namespace's
 	// workloads: a token bucket per source principal and limit.
 	RateLimits []RateLimit `json:"rateLimits,omitempty"`
+	// LateralMovement says what happens when a source in this namespace is
+	// suspected of lateral movement.
+	LateralMovement *LateralMovement `json:"lateralMovement,omitempty"`
+}
+
+// LateralMovement is the response to a suspected lateral movement.
+type LateralMovement struct {
+	// Mode is "alert" (log and count; the default) or "enforce" (also
+	// quarantine the source).
+	Mode string `json:"mode,omitempty"`
+	// QuarantineSeconds is how long an enforced quarantine lasts (default 600).
+	QuarantineSeconds int64 `json:"quarantineSeconds,omitempty"`
 }
 
 // RateLimit is one token bucket per matching source.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/meshward/meshward/internal/logging"
 
+	"github.com/meshward/meshward/extauthz/lateral"
 	"github.com/meshward/meshward/extauthz/server"
 )
 
@@ -34,6 +35,8 @@ func serve() *cobra.Command {
 	var policyDirs []string
 	var reload, cacheTTL time.Duration
 	var maxInFlight int
+	lat := lateral.DefaultConfig
+	learnFor := 10 * time.Minute
 	c := &cobra.Command{
 		Use:   "serve",
 		Short: "serve ext_authz (gRPC), the filter's HTTP check and the verdict API",
@@ -46,7 +49,7 @@ func serve() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			r, err := server.Start(server.Config{PolicyPaths: policyDirs, ReloadInterval: reload, CacheTTL: cacheTTL, MaxInFlight: maxInFlight, GRPCAddr: grpcAddr, HTTPAddr: httpAddr, VerdictToken: token, Log: log})
+			r, err := server.Start(server.Config{PolicyPaths: policyDirs, ReloadInterval: reload, CacheTTL: cacheTTL, MaxInFlight: maxInFlight, Lateral: lat, LateralLearnFor: learnFor, GRPCAddr: grpcAddr, HTTPAddr: httpAddr, VerdictToken: token, Log: log})
 			if err != nil {
 				return err
 			}
@@ -65,6 +68,11 @@ func serve() *cobra.Command {
 	c.Flags().StringArrayVar(&policyDirs, "policy", nil, "policy file or directory of YAML files (AuthorizationPolicy, MeshwardPolicy); repeatable")
 	c.Flags().DurationVar(&cacheTTL, "filter-cache-ttl", server.DefaultCacheTTL, "how long filters may reuse a cacheable answer (negative: never); any policy or quarantine change drops it within a second")
 	c.Flags().IntVar(&maxInFlight, "max-in-flight", server.DefaultMaxInFlight, "checks served at once; more are shed unread (RESOURCE_EXHAUSTED, HTTP 503) and fail closed")
+	c.Flags().DurationVar(&learnFor, "lateral-learn-for", learnFor, "how long the lateral-movement detector learns normal edges")
+	c.Flags().DurationVar(&lat.Window, "lateral-window", lat.Window, "window of the fan-out counts")
+	c.Flags().IntVar(&lat.MaxDestinations, "lateral-max-destinations", lat.MaxDestinations, "distinct destinations per source per window before an alert")
+	c.Flags().IntVar(&lat.MaxPorts, "lateral-max-ports", lat.MaxPorts, "distinct destination ports per source per window before an alert")
+	c.Flags().IntVar(&lat.MaxNewEdges, "lateral-max-new-edges", lat.MaxNewEdges, "edges unseen while learning, per source per window, before an alert")
 	c.Flags().DurationVar(&reload, "reload-interval", time.Second, "how often to look for policy changes")
 	c.Flags().StringVar(&grpcAddr, "grpc-addr", "127.0.0.1:9191", "address of ext_authz and the verdict API")
 	c.Flags().StringVar(&httpAddr, "http-addr", "127.0.0.1:8181", "address of the HTTP check, /metrics and /healthz")
