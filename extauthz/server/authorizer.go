@@ -4,11 +4,14 @@
 package server
 
 import (
+	"fmt"
+	"net/http"
 	"time"
 
 	"github.com/rs/zerolog"
 
 	"github.com/meshward/meshward/extauthz/decision"
+	"github.com/meshward/meshward/extauthz/learn"
 	"github.com/meshward/meshward/extauthz/policy"
 )
 
@@ -20,6 +23,7 @@ type Authorizer struct {
 	// CacheTTL is how long filters may reuse a cacheable answer (0: never).
 	CacheTTL time.Duration
 	lateral  *lateralFeed
+	learner  *learn.Learner // nil unless in learn mode
 }
 
 // decide runs one decision with the timers and the log line every transport
@@ -32,6 +36,9 @@ func (a *Authorizer) decide(transport string, r *policy.Request, start time.Time
 	if a.lateral != nil {
 		a.lateral.observe(r, evalEnd)
 	}
+	if a.learner != nil && d.Allow {
+		a.learner.Observe(r)
+	}
 	ev := a.Log.Debug()
 	if !d.Allow {
 		ev = a.Log.Info()
@@ -41,4 +48,22 @@ func (a *Authorizer) decide(transport string, r *policy.Request, start time.Time
 		Str("source", r.SourcePrincipal).Str("destination", r.Destination).
 		Str("method", r.Method).Str("path", r.Path).Msg("decision")
 	return d
+}
+
+// ServeLearned writes the least-privilege policies learned so far (learn
+// mode), as AuthorizationPolicy YAML.
+func (a *Authorizer) ServeLearned(w http.ResponseWriter, _ *http.Request) {
+	if a.learner == nil {
+		http.Error(w, "learn mode is off: start the authorizer with --learn", http.StatusNotFound)
+		return
+	}
+	b, err := a.learner.Policies()
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	ws, es, dropped := a.learner.Stats()
+	w.Header().Set("Content-Type", "application/yaml")
+	fmt.Fprintf(w, "# learned by meshward: %d workloads, %d edges, %d observations not recorded (memory bound)\n", ws, es, dropped)
+	_, _ = w.Write(b)
 }

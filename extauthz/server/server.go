@@ -19,6 +19,7 @@ import (
 	verdictv1 "github.com/meshward/meshward/api/verdict/v1"
 	"github.com/meshward/meshward/extauthz/decision"
 	"github.com/meshward/meshward/extauthz/lateral"
+	"github.com/meshward/meshward/extauthz/learn"
 	"github.com/meshward/meshward/extauthz/policy"
 	"github.com/meshward/meshward/extauthz/quarantine"
 )
@@ -43,7 +44,9 @@ type Config struct {
 	// how long it learns normal edges before unseen ones raise alerts.
 	Lateral         lateral.Config
 	LateralLearnFor time.Duration
-	Log             zerolog.Logger
+	// Learn records allowed traffic for GET /v1/learned (least-privilege policies).
+	Learn bool
+	Log   zerolog.Logger
 }
 
 // DefaultMaxInFlight is enough to keep every core busy with queueing to spare.
@@ -147,6 +150,9 @@ func Start(cfg Config) (*Running, error) {
 		cfg.LateralLearnFor = 10 * time.Minute
 	}
 	a.lateral = newLateralFeed(a, cfg.Lateral, cfg.LateralLearnFor, reg, r.stop)
+	if cfg.Learn {
+		a.learner = learn.New()
+	}
 	if cfg.MaxInFlight <= 0 {
 		cfg.MaxInFlight = DefaultMaxInFlight
 	}
@@ -158,6 +164,7 @@ func Start(cfg Config) (*Running, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc(check.Path, shed.http(a.ServeCheck))
 	mux.HandleFunc("GET "+check.EpochPath, a.ServeEpoch)
+	mux.HandleFunc("GET /v1/learned", a.ServeLearned)
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	r.http = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}

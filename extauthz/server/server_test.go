@@ -320,3 +320,36 @@ func scrape(t *testing.T, r *Running) string {
 	b, _ := io.ReadAll(resp.Body)
 	return string(b)
 }
+
+// Learn mode over the real HTTP check: the policies it writes load, and
+// allow what it saw and nothing else.
+func TestLearnMode(t *testing.T) {
+	set, err := policy.Parse("t.yaml", []byte("apiVersion: meshward.io/v1alpha1\nkind: MeshwardPolicy\nmetadata: {name: m, namespace: shop}\nspec: {defaultAction: ALLOW}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := Start(Config{Policy: set, Learn: true, GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", VerdictToken: []byte(token), Log: zerolog.Nop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Stop()
+	seen := check.Request{SourcePrincipal: frontend, Destination: orders, Method: "GET", Path: "/orders/1"}
+	httpCheck(t, r, seen)
+	resp, err := http.Get("http://" + r.HTTPAddr.String() + "/v1/learned")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	learned, err := policy.Parse("learned.yaml", b)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, b)
+	}
+	labels := map[string]string{"app": "orders"}
+	if !learned.Evaluate(&policy.Request{SourcePrincipal: frontend, Destination: orders, DestinationLabels: labels, Method: "GET", Path: "/orders/2"}).Allow {
+		t.Fatalf("the learned edge is denied:\n%s", b)
+	}
+	if learned.Evaluate(&policy.Request{SourcePrincipal: "spiffe://cluster.local/ns/shop/sa/catalog", Destination: orders, DestinationLabels: labels, Method: "GET", Path: "/orders/2"}).Allow {
+		t.Fatalf("a new edge is allowed:\n%s", b)
+	}
+}
