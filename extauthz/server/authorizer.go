@@ -24,6 +24,7 @@ type Authorizer struct {
 	CacheTTL time.Duration
 	lateral  *lateralFeed
 	learner  *learn.Learner // nil unless in learn mode
+	dlog     *decisionLog
 }
 
 // decide runs one decision with the timers and the log line every transport
@@ -39,14 +40,9 @@ func (a *Authorizer) decide(transport string, r *policy.Request, start time.Time
 	if a.learner != nil && d.Allow {
 		a.learner.Observe(r)
 	}
-	ev := a.Log.Debug()
-	if !d.Allow {
-		ev = a.Log.Info()
+	if a.dlog != nil {
+		a.dlog.write(transport, r, d, evalEnd.Sub(start))
 	}
-	ev.Str("transport", transport).Bool("allow", d.Allow).Str("reason", d.Reason).Str("rule", d.Rule).
-		Strs("audit", d.Audit).Str("dry_run", d.DryRun).
-		Str("source", r.SourcePrincipal).Str("destination", r.Destination).
-		Str("method", r.Method).Str("path", r.Path).Msg("decision")
 	return d
 }
 

@@ -46,7 +46,11 @@ type Config struct {
 	LateralLearnFor time.Duration
 	// Learn records allowed traffic for GET /v1/learned (least-privilege policies).
 	Learn bool
-	Log   zerolog.Logger
+	// DecisionLog samples decisions into JSON lines on DecisionLogger
+	// (nil: DefaultDecisionLog; the logger defaults to Log).
+	DecisionLog    *DecisionLogConfig
+	DecisionLogger *zerolog.Logger
+	Log            zerolog.Logger
 }
 
 // DefaultMaxInFlight is enough to keep every core busy with queueing to spare.
@@ -153,6 +157,14 @@ func Start(cfg Config) (*Running, error) {
 	if cfg.Learn {
 		a.learner = learn.New()
 	}
+	dlCfg, dlLog := DefaultDecisionLog, cfg.Log
+	if cfg.DecisionLog != nil {
+		dlCfg = *cfg.DecisionLog
+	}
+	if cfg.DecisionLogger != nil {
+		dlLog = *cfg.DecisionLogger
+	}
+	a.dlog = newDecisionLog(dlCfg, dlLog, reg)
 	if cfg.MaxInFlight <= 0 {
 		cfg.MaxInFlight = DefaultMaxInFlight
 	}

@@ -36,6 +36,7 @@ func serve() *cobra.Command {
 	var reload, cacheTTL time.Duration
 	var maxInFlight int
 	var learnMode bool
+	dlog := server.DefaultDecisionLog
 	lat := lateral.DefaultConfig
 	learnFor := 10 * time.Minute
 	c := &cobra.Command{
@@ -50,7 +51,7 @@ func serve() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			r, err := server.Start(server.Config{PolicyPaths: policyDirs, ReloadInterval: reload, CacheTTL: cacheTTL, MaxInFlight: maxInFlight, Lateral: lat, LateralLearnFor: learnFor, Learn: learnMode, GRPCAddr: grpcAddr, HTTPAddr: httpAddr, VerdictToken: token, Log: log})
+			r, err := server.Start(server.Config{PolicyPaths: policyDirs, ReloadInterval: reload, CacheTTL: cacheTTL, MaxInFlight: maxInFlight, Lateral: lat, LateralLearnFor: learnFor, Learn: learnMode, DecisionLog: &dlog, GRPCAddr: grpcAddr, HTTPAddr: httpAddr, VerdictToken: token, Log: log})
 			if err != nil {
 				return err
 			}
@@ -69,6 +70,8 @@ func serve() *cobra.Command {
 	c.Flags().StringArrayVar(&policyDirs, "policy", nil, "policy file or directory of YAML files (AuthorizationPolicy, MeshwardPolicy); repeatable")
 	c.Flags().DurationVar(&cacheTTL, "filter-cache-ttl", server.DefaultCacheTTL, "how long filters may reuse a cacheable answer (negative: never); any policy or quarantine change drops it within a second")
 	c.Flags().IntVar(&maxInFlight, "max-in-flight", server.DefaultMaxInFlight, "checks served at once; more are shed unread (RESOURCE_EXHAUSTED, HTTP 503) and fail closed")
+	c.Flags().Float64Var(&dlog.AllowSample, "decision-log-allow-sample", dlog.AllowSample, "share of allowed decisions written to the decision log")
+	c.Flags().Float64Var(&dlog.DeniesPerSecond, "decision-log-denies-per-second", dlog.DeniesPerSecond, "cap on denials written to the decision log")
 	c.Flags().BoolVar(&learnMode, "learn", false, "record allowed traffic; GET /v1/learned writes least-privilege AuthorizationPolicies for it")
 	c.Flags().DurationVar(&learnFor, "lateral-learn-for", learnFor, "how long the lateral-movement detector learns normal edges")
 	c.Flags().DurationVar(&lat.Window, "lateral-window", lat.Window, "window of the fan-out counts")
