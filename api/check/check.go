@@ -58,6 +58,9 @@ type Response struct {
 	// Status is the HTTP status a denial is answered with (403 when 0; 429
 	// when rate limited).
 	Status int `json:"status,omitempty"`
+	// Obligations the filter must fulfil on an allowed request ("encrypt":
+	// the body is encrypted by Encryption as a Service).
+	Obligations []string `json:"obligations,omitempty"`
 	// Epoch changes with every policy or quarantine change: a cached
 	// decision from an older epoch is stale.
 	Epoch uint64 `json:"epoch"`

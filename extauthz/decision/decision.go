@@ -20,6 +20,8 @@ const (
 	ReasonQuarantinedSource      = "quarantined-source"
 	ReasonQuarantinedDestination = "quarantined-destination"
 	ReasonRateLimited            = "rate-limited"
+	ReasonDeniedByCondition      = "denied-by-condition"
+	ReasonConditionError         = "condition-error"
 	ReasonBadRequest             = "bad-request"
 )
 
@@ -35,6 +37,8 @@ type Decision struct {
 	Cacheable bool
 	// Status is the HTTP status of a denial: 403, or 429 when rate limited.
 	Status int
+	// Obligations the filter must fulfil on an allowed request ("encrypt").
+	Obligations []string
 }
 
 // Engine decides with the current policy set and quarantine set.
@@ -78,22 +82,35 @@ func (e *Engine) Quarantine() *quarantine.Set { return e.quarantine }
 // Decide answers one request: quarantine, then rate limits (a flood is shed
 // before any policy is evaluated), then policies.
 func (e *Engine) Decide(r *policy.Request) Decision {
-	if _, ok := e.quarantine.Lookup(r.SourcePrincipal); ok && r.SourcePrincipal != "" {
-		return Decision{Reason: ReasonQuarantinedSource, Cacheable: true, Status: 403}
-	}
-	if _, ok := e.quarantine.Lookup(r.Destination); ok {
-		return Decision{Reason: ReasonQuarantinedDestination, Cacheable: true, Status: 403}
-	}
 	set := e.policy.Load()
-	for _, rl := range set.RateLimits(r.DestinationNS()) {
+	if d, stop := e.quarantined(set, r); stop {
+		return d
+	}
+	ns := r.DestinationNS()
+	for _, rl := range set.RateLimits(ns) {
 		if rl.Applies(r.SourcePrincipal) && !e.limiter.Allow(rl.Name+"\x00"+r.SourcePrincipal, rl.RequestsPerSecond, rl.Burst) {
 			return Decision{Reason: ReasonRateLimited, Rule: rl.Name, Status: 429}
 		}
 	}
+	conds := set.Conditions(ns)
+	for _, c := range conds {
+		denies, err := c.Denies(r)
+		switch {
+		case err != nil:
+			return Decision{Reason: ReasonConditionError, Rule: c.Name, Status: 403}
+		case denies:
+			return Decision{Reason: ReasonDeniedByCondition, Rule: c.Name, Status: 403}
+		}
+	}
 	res := set.Evaluate(r)
-	d := Decision{Allow: res.Allow, Reason: res.Reason, Rule: ruleName(res.Rule), Cacheable: res.Cacheable && len(set.RateLimits(r.DestinationNS())) == 0}
+	// Rate limits count every call and conditions may read headers: such
+	// answers are not for a cache keyed by principal, method, path and host.
+	cacheable := res.Cacheable && len(set.RateLimits(ns)) == 0 && len(conds) == 0
+	d := Decision{Allow: res.Allow, Reason: res.Reason, Rule: ruleName(res.Rule), Cacheable: cacheable}
 	if !d.Allow {
 		d.Status = 403
+	} else if set.MustEncrypt(r) {
+		d.Obligations = []string{"encrypt"}
 	}
 	for _, a := range res.Audit {
 		d.Audit = append(d.Audit, a.Name())
@@ -106,6 +123,21 @@ func (e *Engine) Decide(r *policy.Request) Decision {
 		}
 	}
 	return d
+}
+
+// quarantined denies a request from or to a quarantined workload, unless the
+// destination's namespace exempts it (health checks, say).
+func (e *Engine) quarantined(set *policy.Set, r *policy.Request) (Decision, bool) {
+	_, src := e.quarantine.Lookup(r.SourcePrincipal)
+	src = src && r.SourcePrincipal != ""
+	_, dst := e.quarantine.Lookup(r.Destination)
+	if !src && !dst || set.QuarantineExempt(r) {
+		return Decision{}, false
+	}
+	if src {
+		return Decision{Reason: ReasonQuarantinedSource, Cacheable: true, Status: 403}, true
+	}
+	return Decision{Reason: ReasonQuarantinedDestination, Cacheable: true, Status: 403}, true
 }
 
 func ruleName(r *policy.Rule) string {

@@ -98,3 +98,69 @@ spec:
 		t.Fatalf("a source the limit does not name: %+v", d)
 	}
 }
+
+func TestMeshwardPolicyConditionsExemptionsObligations(t *testing.T) {
+	set, err := policy.Parse("t.yaml", []byte(`
+apiVersion: meshward.io/v1alpha1
+kind: MeshwardPolicy
+metadata: {name: shop, namespace: shop}
+spec:
+  defaultAction: ALLOW
+  conditions:
+  - name: writes-need-a-ticket
+    expression: 'request.method in ["POST", "DELETE"] && !("x-change-ticket" in request.headers)'
+  - name: only-orders-app-on-port
+    action: REQUIRE
+    expression: '"app" in destination.labels || request.path.startsWith("/public")'
+  - name: a-missing-key-is-an-error
+    expression: 'request.path == "/boom" && destination.labels["team"] == "x"'
+  quarantineExemptions:
+  - {paths: ["/healthz"], methods: [GET]}
+  encrypt:
+  - sources: ["cluster.local/ns/shop/sa/a"]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := quarantine.New()
+	e := New(set, q)
+	req := func(src, method, path string, headers map[string]string, labels map[string]string) *policy.Request {
+		return &policy.Request{SourcePrincipal: src, Destination: b, DestinationLabels: labels, Method: method, Path: path, Headers: headers}
+	}
+	app := map[string]string{"app": "b"}
+	steps := []struct {
+		name   string
+		r      *policy.Request
+		allow  bool
+		reason string
+	}{
+		{"read", req(b, "GET", "/x", nil, app), true, "allowed-by-default"},
+		{"write without a ticket", req(b, "POST", "/x", nil, app), false, ReasonDeniedByCondition},
+		{"write with a ticket", req(b, "POST", "/x", map[string]string{"x-change-ticket": "CHG-1"}, app), true, "allowed-by-default"},
+		{"REQUIRE false", req(b, "GET", "/x", nil, nil), false, ReasonDeniedByCondition},
+		{"REQUIRE true by path", req(b, "GET", "/public/x", nil, nil), true, "allowed-by-default"},
+		{"an evaluation error denies", req(b, "GET", "/boom", nil, app), false, ReasonConditionError},
+	}
+	for _, s := range steps {
+		d := e.Decide(s.r)
+		if d.Allow != s.allow || d.Reason != s.reason || d.Cacheable {
+			t.Fatalf("%s: %+v (never cacheable: conditions read headers)", s.name, d)
+		}
+	}
+	if d := e.Decide(req(b, "POST", "/x", nil, app)); d.Rule != "shop/shop/conditions[0] (writes-need-a-ticket)" {
+		t.Fatalf("rule %q", d.Rule)
+	}
+	if d := e.Decide(req(a, "GET", "/x", nil, app)); len(d.Obligations) != 1 || d.Obligations[0] != "encrypt" {
+		t.Fatalf("encrypt obligation: %+v", d)
+	}
+	if d := e.Decide(req(b, "GET", "/x", nil, app)); len(d.Obligations) != 0 {
+		t.Fatalf("obligation for a source not named: %+v", d)
+	}
+	q.Add(quarantine.Entry{Workload: a}, 0)
+	if d := e.Decide(req(a, "GET", "/healthz", nil, app)); !d.Allow {
+		t.Fatalf("an exempt health check was stopped by the quarantine: %+v", d)
+	}
+	if d := e.Decide(req(a, "GET", "/x", nil, app)); d.Reason != ReasonQuarantinedSource {
+		t.Fatalf("quarantine: %+v", d)
+	}
+}

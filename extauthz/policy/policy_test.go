@@ -311,3 +311,23 @@ func TestRateLimitSettings(t *testing.T) {
 		}
 	}
 }
+
+func TestMeshwardPolicyErrors(t *testing.T) {
+	mp := "apiVersion: meshward.io/v1alpha1\nkind: MeshwardPolicy\nmetadata: {name: m, namespace: shop}\nspec:\n"
+	for in, want := range map[string]string{
+		"  conditions:\n  - {name: c, expression: 'request.method =='}\n":   "m.yaml:6: spec.conditions[0].expression: CEL: ",
+		"  conditions:\n  - {name: c, expression: 'request.method'}\n":      "the expression is dyn, want bool",
+		"  conditions:\n  - {name: c, expression: 'nope.x == 1'}\n":         "undeclared reference to 'nope'",
+		"  conditions:\n  - {expression: 'true'}\n":                         "spec.conditions[0].name: empty",
+		"  conditions:\n  - {name: c, action: ALLOW, expression: 'true'}\n": `"ALLOW": want DENY or REQUIRE`,
+		"  quarantineExemptions:\n  - {}\n":                                 "an exemption needs paths or methods",
+		"  quarantineExemptions:\n  - {paths: [\"/a/*/b\"]}\n":              "spec.quarantineExemptions[0].paths[0]",
+		"  encrypt:\n  - {sources: []}\n":                                   "spec.encrypt[0].sources: empty",
+		"  lateralMovement: {mode: block}\n":                                `spec.lateralMovement.mode: "block": want alert or enforce`,
+		"  lateralMovement: {quarantineSeconds: -1}\n":                      "spec.lateralMovement.quarantineSeconds: -1",
+	} {
+		if _, err := Parse("m.yaml", []byte(mp+in)); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: err %v, want %q", in, err, want)
+		}
+	}
+}

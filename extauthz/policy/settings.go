@@ -2,6 +2,7 @@ package policy
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	meshwardv1alpha1 "github.com/meshward/meshward/api/meshward/v1alpha1"
@@ -16,6 +17,9 @@ type Settings struct {
 	// lateral movement, for QuarantineFor; otherwise it is only alerted.
 	EnforceLateral bool
 	QuarantineFor  time.Duration
+	Conditions     []*Condition
+	exemptions     []*operation
+	encrypt        strField
 	Source         string
 }
 
@@ -57,6 +61,40 @@ func compileSettings(mp *meshwardv1alpha1.MeshwardPolicy) (*Settings, error) {
 	}
 	if err := st.compileLateral(mp.Spec.LateralMovement); err != nil {
 		return nil, err
+	}
+	for i, c := range mp.Spec.Conditions {
+		cond, err := compileCELCondition(c, st.Namespace, mp.Name, i)
+		if err != nil {
+			return nil, err
+		}
+		st.Conditions = append(st.Conditions, cond)
+	}
+	for i, e := range mp.Spec.QuarantineExemptions {
+		path := []any{"spec", "quarantineExemptions", i}
+		if len(e.Paths)+len(e.Methods) == 0 {
+			return nil, &fieldError{path, "an exemption needs paths or methods (an empty one would exempt everything)"}
+		}
+		op := &operation{}
+		var err error
+		pathParse := func(s string, _ bool) (strMatch, error) { return parsePathMatch(s) }
+		if op.paths, err = strs(e.Paths, nil, false, path, "paths", "", pathParse); err != nil {
+			return nil, err
+		}
+		if op.methods, err = strs(e.Methods, nil, false, path, "methods", "", parseStrMatch); err != nil {
+			return nil, err
+		}
+		st.exemptions = append(st.exemptions, op)
+	}
+	for i, e := range mp.Spec.Encrypt {
+		f, err := strs(e.Sources, nil, false, []any{"spec", "encrypt", i}, "sources", "", parseStrMatch)
+		if err != nil {
+			return nil, err
+		}
+		if len(f.pos) == 0 {
+			return nil, &fieldError{[]any{"spec", "encrypt", i, "sources"}, "empty"}
+		}
+		st.encrypt.pos = append(st.encrypt.pos, f.pos...)
+		st.encrypt.set = true
 	}
 	for i, l := range mp.Spec.RateLimits {
 		path := []any{"spec", "rateLimits", i}
@@ -116,4 +154,31 @@ func (s *Set) RateLimits(namespace string) []*RateLimit {
 		return st.RateLimits
 	}
 	return nil
+}
+
+// QuarantineExempt says whether a request may pass a quarantine: it matches
+// an exemption of the destination's namespace.
+func (s *Set) QuarantineExempt(r *Request) bool {
+	st, ok := s.settings[r.DestinationNS()]
+	if !ok || len(st.exemptions) == 0 {
+		return false
+	}
+	var f facts
+	derive(r, &f)
+	for _, e := range st.exemptions {
+		if e.matches(&f) {
+			return true
+		}
+	}
+	return false
+}
+
+// MustEncrypt says whether the request's body must be encrypted (an EaaS
+// obligation of the destination's namespace).
+func (s *Set) MustEncrypt(r *Request) bool {
+	st, ok := s.settings[r.DestinationNS()]
+	if !ok || !st.encrypt.set || r.SourcePrincipal == "" {
+		return false
+	}
+	return st.encrypt.matches(strings.TrimPrefix(r.SourcePrincipal, "spiffe://"))
 }

@@ -37,7 +37,7 @@ func (a *Authorizer) ServeCheck(w http.ResponseWriter, r *http.Request) {
 	epoch := a.Engine.Epoch() // read before deciding: a change during the decision moves it past this
 	d := a.decide("http", PolicyRequest(&req), start)
 	w.Header().Set("Content-Type", "application/json")
-	resp := check.Response{Allow: d.Allow, Reason: d.Reason, Rule: d.Rule, Epoch: epoch, Status: d.Status}
+	resp := check.Response{Allow: d.Allow, Reason: d.Reason, Rule: d.Rule, Epoch: epoch, Status: d.Status, Obligations: d.Obligations}
 	if d.Cacheable {
 		resp.CacheTTLMillis = uint32(a.CacheTTL.Milliseconds())
 	}

@@ -31,6 +31,36 @@ type MeshwardPolicySpec struct {
 	// LateralMovement says what happens when a source in this namespace is
 	// suspected of lateral movement.
 	LateralMovement *LateralMovement `json:"lateralMovement,omitempty"`
+	// Conditions are CEL expressions over the request's facts, for what
+	// AuthorizationPolicy cannot say; evaluated after rate limits and before
+	// the namespace's AuthorizationPolicies.
+	Conditions []Condition `json:"conditions,omitempty"`
+	// QuarantineExemptions are requests a quarantine does not stop, to or
+	// from the namespace's workloads (health checks, say).
+	QuarantineExemptions []Exemption `json:"quarantineExemptions,omitempty"`
+	// Encrypt lists the sources whose requests to the namespace's workloads
+	// must have their bodies encrypted (Encryption as a Service).
+	Encrypt []EncryptObligation `json:"encrypt,omitempty"`
+}
+
+// Condition is a CEL expression and what it does.
+type Condition struct {
+	Name string `json:"name"`
+	// Action is DENY (deny when the expression is true; the default) or
+	// REQUIRE (deny when it is false).
+	Action     string `json:"action,omitempty"`
+	Expression string `json:"expression"`
+}
+
+// Exemption matches requests by Istio's path and method forms.
+type Exemption struct {
+	Paths   []string `json:"paths,omitempty"`
+	Methods []string `json:"methods,omitempty"`
+}
+
+// EncryptObligation names source principals (Istio's forms).
+type EncryptObligation struct {
+	Sources []string `json:"sources"`
 }
 
 // LateralMovement is the response to a suspected lateral movement.
