@@ -144,7 +144,7 @@ func parseMeshwardPolicy(root *yaml.Node) (*Settings, error) {
 	if err := sigsyaml.UnmarshalStrict(js, &mp); err != nil {
 		return nil, err
 	}
-	return compileSettings(&mp)
+	return CompileSettings(&mp)
 }
 
 var quotedField = regexp.MustCompile(`(?:unknown field|field) "?([A-Za-z_]+)"?`)

@@ -46,7 +46,8 @@ func (rl *RateLimit) Applies(sourcePrincipal string) bool {
 // maxRate bounds a rate limit to something a token bucket can represent.
 const maxRate = 1e7
 
-func compileSettings(mp *meshwardv1alpha1.MeshwardPolicy) (*Settings, error) {
+// CompileSettings turns a MeshwardPolicy into the Settings of its namespace.
+func CompileSettings(mp *meshwardv1alpha1.MeshwardPolicy) (*Settings, error) {
 	st := &Settings{Namespace: mp.Namespace}
 	if st.Namespace == "" {
 		st.Namespace = "default"

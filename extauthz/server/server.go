@@ -14,10 +14,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rs/zerolog"
 	"google.golang.org/grpc"
+	"k8s.io/client-go/rest"
 
 	"github.com/meshward/meshward/api/check"
 	verdictv1 "github.com/meshward/meshward/api/verdict/v1"
 	"github.com/meshward/meshward/extauthz/decision"
+	"github.com/meshward/meshward/extauthz/kube"
 	"github.com/meshward/meshward/extauthz/lateral"
 	"github.com/meshward/meshward/extauthz/learn"
 	"github.com/meshward/meshward/extauthz/policy"
@@ -27,8 +29,10 @@ import (
 // Config is what one authorizer process serves.
 type Config struct {
 	// PolicyPaths are files and directories of policies, reloaded when they
-	// change; Policy is a fixed set instead (tests, the demo).
+	// change; Kube reads them from a cluster's AuthorizationPolicies and
+	// MeshwardPolicies instead; Policy is a fixed set (tests, the demo).
 	PolicyPaths    []string
+	Kube           *rest.Config
 	ReloadInterval time.Duration // default 1s
 	Policy         *policy.Set
 	GRPCAddr       string // ext_authz and verdicts
@@ -82,9 +86,18 @@ func cacheTTL(d time.Duration) time.Duration {
 }
 
 func loadPolicy(cfg *Config) (*policy.Watcher, error) {
+	sources := 0
+	for _, given := range []bool{cfg.Policy != nil, len(cfg.PolicyPaths) > 0, cfg.Kube != nil} {
+		if given {
+			sources++
+		}
+	}
 	switch {
-	case cfg.Policy != nil && len(cfg.PolicyPaths) > 0:
-		return nil, errors.New("authorizer: give policy paths or a policy set, not both")
+	case sources > 1:
+		return nil, errors.New("authorizer: give one policy source: paths, a cluster, or a set")
+	case cfg.Kube != nil:
+		cfg.Policy = policy.NewSet(nil, nil) // deny all until the informers have synced
+		return nil, nil
 	case cfg.Policy != nil:
 		return nil, nil
 	case len(cfg.PolicyPaths) == 0:
@@ -102,19 +115,46 @@ func loadPolicy(cfg *Config) (*policy.Watcher, error) {
 	return w, nil
 }
 
+// applyPolicy makes s the active set.
+func (a *Authorizer) applyPolicy(s *policy.Set, from string) {
+	a.Engine.SetPolicy(s)
+	a.Metrics.reloads.WithLabelValues("applied").Inc()
+	a.Log.Info().Str("from", from).Int("policies", s.Policies()).Int("rules", s.Len()).
+		Uint64("epoch", a.Engine.Epoch()).Msg("policy set applied")
+}
+
+func (a *Authorizer) rejectPolicy(err error, msg string) {
+	a.Metrics.reloads.WithLabelValues("rejected").Inc()
+	a.Log.Error().Err(err).Msg(msg)
+}
+
+// watchKube applies the cluster's policies as informers report them.
+func (r *Running) watchKube(cfg *rest.Config) error {
+	a := r.Authorizer
+	src, err := kube.New(cfg, 10*time.Minute)
+	if err != nil {
+		return err
+	}
+	src.Apply = func(s *policy.Set) { a.applyPolicy(s, "cluster") }
+	src.Reject = func(obj string, err error) {
+		a.rejectPolicy(err, "policy object "+obj+" rejected; its last good version stays in force")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { <-r.stop; cancel() }()
+	go func() {
+		if err := src.Run(ctx); err != nil {
+			a.Log.Error().Err(err).Msg("kubernetes policy source stopped")
+		}
+	}()
+	return nil
+}
+
 // watch applies policy changes as they come, keeping the active set when a
 // change is invalid.
 func (r *Running) watch(w *policy.Watcher, every time.Duration) {
 	a := r.Authorizer
-	w.OnApply = func(s *policy.Set) {
-		a.Engine.SetPolicy(s)
-		a.Metrics.reloads.WithLabelValues("applied").Inc()
-		a.Log.Info().Int("policies", s.Policies()).Int("rules", s.Len()).Uint64("epoch", a.Engine.Epoch()).Msg("policy reloaded")
-	}
-	w.OnReject = func(err error) {
-		a.Metrics.reloads.WithLabelValues("rejected").Inc()
-		a.Log.Error().Err(err).Msg("policy change rejected; the previous policy stays active")
-	}
+	w.OnApply = func(s *policy.Set) { a.applyPolicy(s, "files") }
+	w.OnReject = func(err error) { a.rejectPolicy(err, "policy change rejected; the previous policy stays active") }
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() { <-r.stop; cancel() }()
 	go w.Run(ctx)
@@ -146,6 +186,12 @@ func Start(cfg Config) (*Running, error) {
 	r := &Running{Authorizer: a, GRPCAddr: gl.Addr(), HTTPAddr: hl.Addr(), done: make(chan error, 2), stop: make(chan struct{})}
 	if watcher != nil {
 		r.watch(watcher, cfg.ReloadInterval)
+	}
+	if cfg.Kube != nil {
+		if err := r.watchKube(cfg.Kube); err != nil {
+			r.Stop()
+			return nil, err
+		}
 	}
 	if cfg.Lateral.Window == 0 {
 		cfg.Lateral = lateral.DefaultConfig

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/meshward/meshward/internal/logging"
 
@@ -35,7 +37,8 @@ func serve() *cobra.Command {
 	var policyDirs []string
 	var reload, cacheTTL time.Duration
 	var maxInFlight int
-	var learnMode bool
+	var learnMode, inCluster bool
+	var kubeconfig string
 	dlog := server.DefaultDecisionLog
 	lat := lateral.DefaultConfig
 	learnFor := 10 * time.Minute
@@ -51,7 +54,11 @@ func serve() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			r, err := server.Start(server.Config{PolicyPaths: policyDirs, ReloadInterval: reload, CacheTTL: cacheTTL, MaxInFlight: maxInFlight, Lateral: lat, LateralLearnFor: learnFor, Learn: learnMode, DecisionLog: &dlog, GRPCAddr: grpcAddr, HTTPAddr: httpAddr, VerdictToken: token, Log: log})
+			kcfg, err := kubeConfig(kubeconfig, inCluster)
+			if err != nil {
+				return err
+			}
+			r, err := server.Start(server.Config{PolicyPaths: policyDirs, Kube: kcfg, ReloadInterval: reload, CacheTTL: cacheTTL, MaxInFlight: maxInFlight, Lateral: lat, LateralLearnFor: learnFor, Learn: learnMode, DecisionLog: &dlog, GRPCAddr: grpcAddr, HTTPAddr: httpAddr, VerdictToken: token, Log: log})
 			if err != nil {
 				return err
 			}
@@ -72,6 +79,8 @@ func serve() *cobra.Command {
 	c.Flags().IntVar(&maxInFlight, "max-in-flight", server.DefaultMaxInFlight, "checks served at once; more are shed unread (RESOURCE_EXHAUSTED, HTTP 503) and fail closed")
 	c.Flags().Float64Var(&dlog.AllowSample, "decision-log-allow-sample", dlog.AllowSample, "share of allowed decisions written to the decision log")
 	c.Flags().Float64Var(&dlog.DeniesPerSecond, "decision-log-denies-per-second", dlog.DeniesPerSecond, "cap on denials written to the decision log")
+	c.Flags().StringVar(&kubeconfig, "kubeconfig", "", "read AuthorizationPolicies and MeshwardPolicies from this cluster instead of --policy")
+	c.Flags().BoolVar(&inCluster, "in-cluster", false, "read policies from the cluster the authorizer runs in")
 	c.Flags().BoolVar(&learnMode, "learn", false, "record allowed traffic; GET /v1/learned writes least-privilege AuthorizationPolicies for it")
 	c.Flags().DurationVar(&learnFor, "lateral-learn-for", learnFor, "how long the lateral-movement detector learns normal edges")
 	c.Flags().DurationVar(&lat.Window, "lateral-window", lat.Window, "window of the fan-out counts")
@@ -83,7 +92,6 @@ func serve() *cobra.Command {
 	c.Flags().StringVar(&httpAddr, "http-addr", "127.0.0.1:8181", "address of the HTTP check, /metrics and /healthz")
 	c.Flags().StringVar(&tokenFile, "verdict-token-file", "", "file holding the verdict API's bearer token")
 	c.Flags().StringVar(&level, "log-level", "info", "debug, info, warn or error")
-	_ = c.MarkFlagRequired("policy")
 	_ = c.MarkFlagRequired("verdict-token-file")
 	return c
 }
@@ -104,4 +112,16 @@ func readToken(path string) ([]byte, error) {
 		return nil, fmt.Errorf("%s: verdict token is %d bytes, want at least 16", path, len(b))
 	}
 	return b, nil
+}
+
+func kubeConfig(path string, inCluster bool) (*rest.Config, error) {
+	switch {
+	case path != "" && inCluster:
+		return nil, fmt.Errorf("give --kubeconfig or --in-cluster, not both")
+	case inCluster:
+		return rest.InClusterConfig()
+	case path != "":
+		return clientcmd.BuildConfigFromFlags("", path)
+	}
+	return nil, nil
 }
