@@ -19,7 +19,7 @@ define apt_need
 	fi
 endef
 
-.PHONY: all demo test deps wasm build vet fuzz bench-authz bpf proto generate clean
+.PHONY: all demo test deps wasm build vet fuzz bench-authz kube-apiserver etcd bpf proto generate clean
 
 all: build wasm
 
@@ -47,12 +47,23 @@ vet: deps
 	$(GO) vet ./...
 	cd wasm-filter && $(GO) vet -mod=mod ./...
 
+# A real kube-apiserver for the Kubernetes tests, built from k8s.io/kubernetes
+# (its own small module; about 9 minutes cold, seconds with the build cache).
+KUBE_APISERVER := $(BUILD)/kube-apiserver
+kube-apiserver: $(KUBE_APISERVER)
+$(KUBE_APISERVER): e2e/kube/apiserver/go.mod e2e/kube/apiserver/go.sum e2e/kube/apiserver/main.go
+	@mkdir -p $(BUILD)
+	cd e2e/kube/apiserver && $(GO) build -o $(KUBE_APISERVER) .
+
+etcd:
+	$(call apt_need,etcd-server,etcd)
+
 # Every test: unit, fuzz seeds, the filter's proxytest tests, and end-to-end
-# tests over the built .wasm, real gRPC, grpc-go's xDS client and (as root)
-# real eBPF programs.
-test: vet wasm
+# tests over the built .wasm, real gRPC, grpc-go's xDS client, a real
+# kube-apiserver and (as root) real eBPF programs.
+test: vet wasm kube-apiserver etcd
 	cd wasm-filter && $(GOTEST) -mod=mod ./...
-	MESHWARD_WASM=$(WASM) $(GOTEST) ./...
+	MESHWARD_WASM=$(WASM) MESHWARD_KUBE_APISERVER=$(KUBE_APISERVER) $(GOTEST) ./...
 
 # Run every fuzz target for FUZZTIME each.
 fuzz: deps
