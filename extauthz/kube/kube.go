@@ -12,9 +12,9 @@ import (
 	"sync"
 	"time"
 
+	securityv1 "istio.io/client-go/pkg/apis/security/v1"
 	istioclient "istio.io/client-go/pkg/clientset/versioned"
 	istioinformers "istio.io/client-go/pkg/informers/externalversions"
-	securityv1 "istio.io/client-go/pkg/apis/security/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -35,14 +35,14 @@ type Source struct {
 	Apply  func(*policy.Set)
 	Reject func(object string, err error) // an object that does not compile
 
-	istio   istioinformers.SharedInformerFactory
-	dyn     dynamicinformer.DynamicSharedInformerFactory
-	aps     cache.SharedIndexInformer
-	mps     cache.SharedIndexInformer
-	mu      sync.Mutex
-	good    map[string]any // last good compiled object by kind/namespace/name
-	kick    chan struct{}
-	resync  time.Duration
+	istio  istioinformers.SharedInformerFactory
+	dyn    dynamicinformer.DynamicSharedInformerFactory
+	aps    cache.SharedIndexInformer
+	mps    cache.SharedIndexInformer
+	mu     sync.Mutex
+	good   map[string]any // last good compiled object by kind/namespace/name
+	kick   chan struct{}
+	resync time.Duration
 }
 
 // New makes a source for the cluster cfg reaches.
