@@ -6,10 +6,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"gopkg.in/yaml.v3"
-
-	"github.com/meshward/meshward/extauthz/policy"
 )
 
 func run(stdin string, args ...string) (string, error) {
@@ -91,32 +87,9 @@ func TestReadToken(t *testing.T) {
 	}
 }
 
-// The policy shipped in manifests/ is one the authorizer accepts.
-func TestManifestPolicy(t *testing.T) {
-	data, err := os.ReadFile("../../../manifests/meshward.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	found := false
-	for _, doc := range strings.Split(string(data), "\n---\n") {
-		var cm struct {
-			Kind     string                `yaml:"kind"`
-			Metadata struct{ Name string } `yaml:"metadata"`
-			Data     map[string]string     `yaml:"data"`
-		}
-		if err := yaml.Unmarshal([]byte(doc), &cm); err != nil {
-			t.Fatal(err)
-		}
-		if cm.Kind != "ConfigMap" || cm.Metadata.Name != "meshward-policy" {
-			continue
-		}
-		found = true
-		set, err := policy.Parse("meshward-policy/policy.yaml", []byte(cm.Data["policy.yaml"]))
-		if err != nil || set.Policies() == 0 {
-			t.Fatalf("manifest policy: %v", err)
-		}
-	}
-	if !found {
-		t.Fatal("no meshward-policy ConfigMap in manifests/meshward.yaml")
+// The example policies shipped in manifests/ are ones the authorizer accepts.
+func TestManifestPolicies(t *testing.T) {
+	if out, err := run("", "policy", "lint", "../../../manifests/examples"); err != nil {
+		t.Fatalf("%v\n%s", err, out)
 	}
 }
