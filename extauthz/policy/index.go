@@ -12,6 +12,7 @@ const (
 	dimNamespace
 	dimPath
 	dimHost
+	dimSegment // the first path segment, for prefix and template paths
 	numDims
 )
 
@@ -28,7 +29,68 @@ func (r *Rule) indexKeys() (dim, []string, bool) {
 			return d, keys, true
 		}
 	}
+	if keys, ok := segmentKeys(r.to); ok {
+		return dimSegment, keys, true
+	}
 	return 0, nil, false
+}
+
+// segmentKeys keys a rule by the first path segment of every path it allows,
+// when each of its patterns spells that segment out in full ("/healthz/*",
+// "/v1/{*}/charge", "/a"): a request under another first segment cannot match.
+func segmentKeys(ops []*operation) ([]string, bool) {
+	if len(ops) == 0 {
+		return nil, false
+	}
+	var keys []string
+	for _, o := range ops {
+		if len(o.paths.pos) == 0 {
+			return nil, false
+		}
+		for _, m := range o.paths.pos {
+			var lit string
+			switch m.kind {
+			case exact:
+				lit = m.value + "/" // the whole path is literal
+			case prefix:
+				lit = m.value
+			case template:
+				lit = m.value[:strings.IndexByte(m.value, '{')]
+			default:
+				return nil, false
+			}
+			seg, ok := firstSegment(lit)
+			if !ok {
+				return nil, false
+			}
+			keys = append(keys, seg)
+		}
+	}
+	return keys, true
+}
+
+// firstSegment returns "/a" from "/a/..." when the segment is complete (a
+// second '/' follows it).
+func firstSegment(p string) (string, bool) {
+	if len(p) < 2 || p[0] != '/' {
+		return "", false
+	}
+	i := strings.IndexByte(p[1:], '/')
+	if i < 0 {
+		return "", false
+	}
+	return p[:i+1], true
+}
+
+// requestSegment is the request path's first segment ("/a" for "/a/b" and "/a").
+func requestSegment(p string) string {
+	if len(p) < 1 || p[0] != '/' {
+		return p
+	}
+	if i := strings.IndexByte(p[1:], '/'); i >= 0 {
+		return p[:i+1]
+	}
+	return p
 }
 
 func (s *source) field(d dim) *strField {
@@ -80,6 +142,8 @@ func (f *facts) keys(d dim, buf []string) []string {
 		return append(buf, f.namespace)
 	case dimPath:
 		return append(buf, f.path)
+	case dimSegment:
+		return append(buf, requestSegment(f.path))
 	}
 	h := strings.ToLower(f.Host)
 	if f.hostNoPort != f.Host {

@@ -24,13 +24,15 @@ func randomPolicies(rng *rand.Rand, rules int) string {
 		case 2:
 			parts = append(parts, fmt.Sprintf("from: [{source: {serviceAccounts: [%q], notPrincipals: [%q]}}]", pick("a", "b", "dmz/c"), pick("cluster.local/ns/shop/sa/a", "x")))
 		}
-		switch rng.IntN(4) {
+		switch rng.IntN(5) {
 		case 0:
-			parts = append(parts, fmt.Sprintf("to: [{operation: {paths: [%q, %q]}}]", pick("/a", "/b"), pick("/c", "/a/*")))
+			parts = append(parts, fmt.Sprintf("to: [{operation: {paths: [%q, %q]}}]", pick("/a", "/b", "/b/{*}"), pick("/c", "/a/*", "/c*")))
 		case 1:
 			parts = append(parts, fmt.Sprintf("to: [{operation: {hosts: [%q], methods: [%q]}}]", pick("Orders", "orders:8080", "*.shop"), pick("GET", "POST")))
 		case 2:
 			parts = append(parts, fmt.Sprintf("to: [{operation: {methods: [%q]}}]", pick("GET", "PUT")))
+		case 3:
+			parts = append(parts, fmt.Sprintf("to: [{operation: {paths: [%q]}}, {operation: {paths: [%q], methods: [GET]}}]", pick("/a/*", "/b/{**}"), pick("/c/x", "/a/{*}/z")))
 		}
 		if len(parts) == 0 {
 			b.WriteString("{}\n")
@@ -54,7 +56,7 @@ func TestIndexAgreesWithScan(t *testing.T) {
 		for q := 0; q < 50; q++ {
 			r := &Request{
 				SourcePrincipal: principals[rng.IntN(len(principals))], Destination: orders,
-				Method: []string{"GET", "POST", "PUT"}[rng.IntN(3)], Path: []string{"/a", "/b", "/c", "/a/x"}[rng.IntN(4)],
+				Method: []string{"GET", "POST", "PUT"}[rng.IntN(3)], Path: []string{"/a", "/b", "/c", "/a/x", "/b/x", "/cx", "/c/x", "/a/q/z", "/b/x/y?z"}[rng.IntN(9)],
 				Host: []string{"orders", "ORDERS:8080", "x.shop", "orders:8080"}[rng.IntN(4)],
 			}
 			f := &facts{}
