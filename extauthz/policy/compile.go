@@ -42,6 +42,12 @@ type Rule struct {
 	to     []*operation
 	when   []*condition
 	order  int // global declaration order, for deterministic "first match"
+	// keyDim is the index dimension the rule is keyed by; fromIsKey says its
+	// sources say nothing but that key, so a lookup by key has already
+	// matched them (and the cold memory behind them need not be read).
+	keyDim    dim
+	keyed     bool
+	fromIsKey bool
 }
 
 // Name is namespace/policy[rule], as logs and explanations give it.
@@ -57,6 +63,27 @@ type source struct {
 type operation struct {
 	hosts, methods, paths strField
 	ports                 portField
+	// methodMask holds the methods when they are all standard ones: a bit
+	// test instead of reading the strings (cold memory in a large set).
+	methodMask uint16
+}
+
+var methodBits = map[string]uint16{"GET": 1, "HEAD": 2, "POST": 4, "PUT": 8, "DELETE": 16,
+	"PATCH": 32, "OPTIONS": 64, "CONNECT": 128, "TRACE": 256}
+
+func (o *operation) compileMethodMask() {
+	if len(o.methods.neg) > 0 || len(o.methods.pos) == 0 {
+		return
+	}
+	var mask uint16
+	for _, m := range o.methods.pos {
+		bit, ok := methodBits[m.value]
+		if m.kind != exact || !ok {
+			return
+		}
+		mask |= bit
+	}
+	o.methodMask = mask
 }
 
 // fieldError is a compile error at a path inside the resource.
@@ -301,5 +328,6 @@ func compileOperation(o *securityv1beta1.Operation, path []any) (*operation, err
 	if out.ports, err = ports(o.GetPorts(), o.GetNotPorts(), path, "ports", "notPorts"); err != nil {
 		return nil, err
 	}
+	out.compileMethodMask()
 	return out, nil
 }

@@ -128,7 +128,14 @@ func (s *source) matches(f *facts) bool {
 }
 
 func (o *operation) matches(f *facts) bool {
-	return o.methods.matches(f.Method) && o.paths.matches(f.path) &&
+	if o.methodMask != 0 {
+		if methodBits[f.Method]&o.methodMask == 0 {
+			return false
+		}
+	} else if !o.methods.matches(f.Method) {
+		return false
+	}
+	return o.paths.matches(f.path) &&
 		o.hosts.matchesAnyForm(f.Host, f.hostNoPort) && (!o.ports.set || o.ports.matches(f.dstPort()))
 }
 
@@ -138,8 +145,11 @@ func (o *operation) matches(f *facts) bool {
 // The loops are written out, not shared through a generic helper: generic
 // calls go through a dictionary that makes f escape, and a decision must not
 // allocate.
-func (r *Rule) matches(f *facts) bool {
-	if len(r.from) > 0 {
+func (r *Rule) matches(f *facts) bool { return r.matchesFrom(f, true) }
+
+// matchesFrom is matches, skipping the sources when the caller knows they match.
+func (r *Rule) matchesFrom(f *facts, checkFrom bool) bool {
+	if checkFrom && len(r.from) > 0 {
 		ok := false
 		for _, s := range r.from {
 			if ok = s.matches(f); ok {

@@ -168,6 +168,7 @@ func (ix *ruleIndex) add(r *Rule) {
 		ix.rest = append(ix.rest, r)
 		return
 	}
+	r.keyDim, r.keyed, r.fromIsKey = d, true, d <= dimNamespace && r.sourcesOnlyKey(d)
 	if ix.by[d] == nil {
 		ix.by[d] = map[string][]*Rule{}
 	}
@@ -176,6 +177,47 @@ func (ix *ruleIndex) add(r *Rule) {
 			ix.by[d][k] = append(l, r)
 		}
 	}
+}
+
+// sourcesOnlyKey: every source sets only the key dimension's field, with no
+// not-values.
+func (r *Rule) sourcesOnlyKey(d dim) bool {
+	for _, s := range r.from {
+		k := s.field(d)
+		if len(k.neg) > 0 {
+			return false
+		}
+		for _, f := range []*strField{&s.principals, &s.namespaces, &s.accounts, &s.trustDomains, &s.requestPrincipals} {
+			if f != k && f.set {
+				return false
+			}
+		}
+		if s.ips.set || s.remoteIPs.set {
+			return false
+		}
+	}
+	return true
+}
+
+// candidatesWithDims is candidates, also saying which dimension each keyed
+// list came from (the unkeyed rest has none).
+func (ix *ruleIndex) candidatesWithDims(f *facts, lists [][]*Rule, dims []dim) ([][]*Rule, []dim) {
+	var keyBuf [2]string
+	for d := dim(0); d < numDims; d++ {
+		if ix.by[d] == nil {
+			continue
+		}
+		for _, k := range f.keys(d, keyBuf[:0]) {
+			if l := ix.by[d][k]; len(l) > 0 {
+				lists = append(lists, l)
+				dims = append(dims, d)
+			}
+		}
+	}
+	if len(ix.rest) > 0 {
+		lists = append(lists, ix.rest)
+	}
+	return lists, dims
 }
 
 // candidates gathers the lists to look at, each sorted by declaration order.
@@ -199,7 +241,8 @@ func (ix *ruleIndex) candidates(f *facts, lists [][]*Rule) [][]*Rule {
 
 func (ix *ruleIndex) first(f *facts) *Rule {
 	var buf [numDims + 2][]*Rule
-	lists := ix.candidates(f, buf[:0])
+	var dimBuf [numDims + 2]dim
+	lists, dims := ix.candidatesWithDims(f, buf[:0], dimBuf[:0])
 	var last *Rule
 	for {
 		best := -1
@@ -213,7 +256,9 @@ func (ix *ruleIndex) first(f *facts) *Rule {
 		}
 		r := lists[best][0]
 		lists[best] = lists[best][1:]
-		if r != last && r.matches(f) {
+		// A rule found under its own key has its sources matched already.
+		keyHit := r.fromIsKey && best < len(dims) && dims[best] == r.keyDim
+		if r != last && r.matchesFrom(f, !keyHit) {
 			return r
 		}
 		last = r
