@@ -136,7 +136,7 @@ func (o *operation) matches(f *facts) bool {
 		return false
 	}
 	return o.paths.matches(f.path) &&
-		o.hosts.matchesAnyForm(f.Host, f.hostNoPort) && (!o.ports.set || o.ports.matches(f.dstPort()))
+		(!o.hosts.set || o.hosts.matchesAnyForm(f.Host, f.hostBare())) && (!o.ports.set || o.ports.matches(f.dstPort()))
 }
 
 // matches: one source (if any are given), one operation (if any), and every

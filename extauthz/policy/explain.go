@@ -117,7 +117,7 @@ func (s *source) explain(f *facts) string {
 
 func (o *operation) explain(f *facts) string {
 	host := ""
-	if !o.hosts.matchesAnyForm(f.Host, f.hostNoPort) {
+	if !o.hosts.matchesAnyForm(f.Host, f.hostBare()) {
 		host = o.hosts.explain("hosts", f.Host)
 		if host == "" {
 			host = fmt.Sprintf("hosts: %q does not match", f.Host)

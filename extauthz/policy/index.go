@@ -146,8 +146,8 @@ func (f *facts) keys(d dim, buf []string) []string {
 		return append(buf, requestSegment(f.path))
 	}
 	h := strings.ToLower(f.Host)
-	if f.hostNoPort != f.Host {
-		return append(buf, h, strings.ToLower(f.hostNoPort))
+	if f.hostBare() != f.Host {
+		return append(buf, h, strings.ToLower(f.hostBare()))
 	}
 	return append(buf, h)
 }
@@ -156,9 +156,54 @@ func (f *facts) keys(d dim, buf []string) []string {
 // at the rules whose keys the request has, and at the few rules no key
 // narrows.
 type ruleIndex struct {
-	by   [numDims]map[string][]*Rule
+	by   [numDims]map[string]keyEntry
 	rest []*Rule
 	n    int
+}
+
+// keyEntry is what one key finds. The map holds it by value, so that the
+// common case, one simple rule under the key, is decided from the map's own
+// memory, without reading the rule (cold in a large set).
+type keyEntry struct {
+	rules []*Rule
+	fast  fastRule // for rules[0], when it is the only rule and simple
+}
+
+// fastRule is a rule whose sources are its key, with at most one operation
+// of standard methods and one exact or prefix path.
+type fastRule struct {
+	ok      bool
+	methods uint16 // 0: any method
+	path    strMatch
+	anyPath bool
+}
+
+func (r *Rule) fastShape() fastRule {
+	if !r.fromIsKey || len(r.when) > 0 || len(r.to) > 1 {
+		return fastRule{}
+	}
+	if len(r.to) == 0 {
+		return fastRule{ok: true, anyPath: true}
+	}
+	o := r.to[0]
+	if o.hosts.set || o.ports.set || (o.methods.set && o.methodMask == 0) || len(o.paths.neg) > 0 || len(o.paths.pos) > 1 {
+		return fastRule{}
+	}
+	fr := fastRule{ok: true, methods: o.methodMask, anyPath: len(o.paths.pos) == 0}
+	if !fr.anyPath {
+		fr.path = o.paths.pos[0]
+		if fr.path.kind == template {
+			return fastRule{}
+		}
+	}
+	return fr
+}
+
+func (fr *fastRule) matches(f *facts) bool {
+	if fr.methods != 0 && methodBits[f.Method]&fr.methods == 0 {
+		return false
+	}
+	return fr.anyPath || fr.path.matches(f.path)
 }
 
 func (ix *ruleIndex) add(r *Rule) {
@@ -170,12 +215,19 @@ func (ix *ruleIndex) add(r *Rule) {
 	}
 	r.keyDim, r.keyed, r.fromIsKey = d, true, d <= dimNamespace && r.sourcesOnlyKey(d)
 	if ix.by[d] == nil {
-		ix.by[d] = map[string][]*Rule{}
+		ix.by[d] = map[string]keyEntry{}
 	}
 	for _, k := range keys {
-		if l := ix.by[d][k]; len(l) == 0 || l[len(l)-1] != r {
-			ix.by[d][k] = append(l, r)
+		e := ix.by[d][k]
+		if len(e.rules) > 0 && e.rules[len(e.rules)-1] == r {
+			continue
 		}
+		e.rules = append(e.rules, r)
+		e.fast = fastRule{}
+		if len(e.rules) == 1 {
+			e.fast = r.fastShape()
+		}
+		ix.by[d][k] = e
 	}
 }
 
@@ -201,23 +253,27 @@ func (r *Rule) sourcesOnlyKey(d dim) bool {
 
 // candidatesWithDims is candidates, also saying which dimension each keyed
 // list came from (the unkeyed rest has none).
-func (ix *ruleIndex) candidatesWithDims(f *facts, lists [][]*Rule, dims []dim) ([][]*Rule, []dim) {
+// The fast rule it returns is the last keyed entry's, when that entry is a
+// single simple rule found under its own key.
+func (ix *ruleIndex) candidatesWithDims(f *facts, lists [][]*Rule, dims []dim) ([][]*Rule, []dim, fastRule) {
 	var keyBuf [2]string
+	var fast fastRule
 	for d := dim(0); d < numDims; d++ {
 		if ix.by[d] == nil {
 			continue
 		}
 		for _, k := range f.keys(d, keyBuf[:0]) {
-			if l := ix.by[d][k]; len(l) > 0 {
-				lists = append(lists, l)
+			if e, ok := ix.by[d][k]; ok {
+				lists = append(lists, e.rules)
 				dims = append(dims, d)
+				fast = e.fast
 			}
 		}
 	}
 	if len(ix.rest) > 0 {
 		lists = append(lists, ix.rest)
 	}
-	return lists, dims
+	return lists, dims, fast
 }
 
 // candidates gathers the lists to look at, each sorted by declaration order.
@@ -228,8 +284,8 @@ func (ix *ruleIndex) candidates(f *facts, lists [][]*Rule) [][]*Rule {
 			continue
 		}
 		for _, k := range f.keys(d, keyBuf[:0]) {
-			if l := ix.by[d][k]; len(l) > 0 {
-				lists = append(lists, l)
+			if e := ix.by[d][k]; len(e.rules) > 0 {
+				lists = append(lists, e.rules)
 			}
 		}
 	}
@@ -242,7 +298,14 @@ func (ix *ruleIndex) candidates(f *facts, lists [][]*Rule) [][]*Rule {
 func (ix *ruleIndex) first(f *facts) *Rule {
 	var buf [numDims + 2][]*Rule
 	var dimBuf [numDims + 2]dim
-	lists, dims := ix.candidatesWithDims(f, buf[:0], dimBuf[:0])
+	lists, dims, fast := ix.candidatesWithDims(f, buf[:0], dimBuf[:0])
+	if fast.ok && len(lists) == 1 {
+		// The one candidate is a simple rule under its key: decide from the entry.
+		if fast.matches(f) {
+			return lists[0][0]
+		}
+		return nil
+	}
 	var last *Rule
 	for {
 		best := -1

@@ -44,6 +44,7 @@ type facts struct {
 	destPort    uint32
 	path        string // without query and fragment
 	hostNoPort  string
+	hostDone    bool
 }
 
 // derive fills f; it allocates nothing, since it runs on every decision.
@@ -59,7 +60,14 @@ func derive(r *Request, f *facts) {
 			f.namespace, f.sa = ns, sa
 		}
 	}
-	f.hostNoPort = stripPort(r.Host)
+}
+
+// hostBare is the host without its port, computed on first use.
+func (f *facts) hostBare() string {
+	if !f.hostDone {
+		f.hostNoPort, f.hostDone = stripPort(f.Host), true
+	}
+	return f.hostNoPort
 }
 
 func (f *facts) parseAddrs() {

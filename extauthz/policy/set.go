@@ -5,7 +5,6 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"sync/atomic"
 )
 
 // RootNamespace is Istio's default root namespace: its policies apply to
@@ -42,8 +41,8 @@ type Set struct {
 	def         Action
 	policies    int
 	rules       int
-	cache       sync.Map // workload key -> *workloadRules
-	cached      atomic.Int64
+	cacheMu     sync.RWMutex
+	cache       map[wkey]*workloadRules
 	Diagnostics []string
 }
 
@@ -85,37 +84,48 @@ type workloadRules struct {
 	cacheable          bool
 }
 
+// wkey names a destination workload without allocating: up to one label
+// inline (the common case), more labels folded into rest.
+type wkey struct {
+	ns, svc, k, v, rest string
+}
+
 func (s *Set) forWorkload(r *Request) *workloadRules {
 	ns := r.DestinationNS()
-	key := workloadKey(ns, r.DestinationService, r.DestinationLabels)
-	if w, ok := s.cache.Load(key); ok {
-		return w.(*workloadRules)
-	}
-	w := s.collect(ns, r.DestinationService, r.DestinationLabels)
-	if s.cached.Load() < maxCachedWorkloads {
-		if _, loaded := s.cache.LoadOrStore(key, w); !loaded {
-			s.cached.Add(1)
+	key := wkey{ns: ns, svc: r.DestinationService}
+	if len(r.DestinationLabels) == 1 {
+		for k, v := range r.DestinationLabels {
+			key.k, key.v = k, v
 		}
+	} else if len(r.DestinationLabels) > 1 {
+		key.rest = labelsKey(r.DestinationLabels)
 	}
+	s.cacheMu.RLock()
+	w, ok := s.cache[key]
+	s.cacheMu.RUnlock()
+	if ok {
+		return w
+	}
+	w = s.collect(ns, r.DestinationService, r.DestinationLabels)
+	s.cacheMu.Lock()
+	if s.cache == nil {
+		s.cache = map[wkey]*workloadRules{}
+	}
+	if len(s.cache) < maxCachedWorkloads {
+		s.cache[key] = w
+	}
+	s.cacheMu.Unlock()
 	return w
 }
 
-func workloadKey(ns, svc string, labels map[string]string) string {
-	if len(labels) <= 1 { // the common case: one allocation, no sort
-		for k, v := range labels {
-			return ns + "\x00" + svc + "\x00" + k + "=" + v
-		}
-		return ns + "\x00" + svc
-	}
+// labelsKey writes several labels in a stable order.
+func labelsKey(labels map[string]string) string {
 	keys := make([]string, 0, len(labels))
 	for k := range labels {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
 	var b strings.Builder
-	b.WriteString(ns)
-	b.WriteByte(0)
-	b.WriteString(svc)
 	for _, k := range keys {
 		b.WriteByte(0)
 		b.WriteString(k)
