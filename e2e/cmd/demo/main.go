@@ -126,7 +126,19 @@ func verdictSteps(ctx context.Context, s *system.System, step *int, call func(st
 	}
 	fmt.Printf("%d. frontend's container ran /bin/sh: the eBPF agent's verdict (%s: %s) reached the authorizer over gRPC %v later\n",
 		*step, e.Reason, strings.Join(e.Evidence, "; "), e.Since.Sub(exec).Round(time.Microsecond))
-	return call(system.Frontend, "GET", "/orders/42", fmt.Sprintf(": %v after the shell", time.Since(exec).Round(time.Millisecond)))
+	// The filter may still hold the frontend's earlier allow in its decision
+	// cache; its next epoch poll drops it. Call until the denial arrives.
+	for time.Since(exec) < 2*time.Second {
+		r, err := s.Call(ctx, system.Frontend, "GET", "/orders/42")
+		if err != nil {
+			return err
+		}
+		if r.Status == 403 {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return call(system.Frontend, "GET", "/orders/42", fmt.Sprintf(": denied within %v of the shell, through the filter's warm cache", time.Since(exec).Round(time.Millisecond)))
 }
 
 func awaitQuarantine(s *system.System, limit time.Duration) (quarantine.Entry, error) {
