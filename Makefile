@@ -67,7 +67,8 @@ test: vet wasm kube-apiserver etcd
 
 # Run every fuzz target for FUZZTIME each.
 fuzz: deps
-	@for t in api/check:FuzzDecodeRequest extauthz/policy:FuzzParse xds/catalog:FuzzParse e2e/proxywasm:FuzzDecodePairs; do \
+	@for t in api/check:FuzzDecodeRequest extauthz/policy:FuzzParse xds/catalog:FuzzParse e2e/proxywasm:FuzzDecodePairs \
+	  ebpf-agent/trace:FuzzReadADFA ebpf-agent/trace:FuzzReadJSONL ebpf-agent/trace:FuzzReadNative; do \
 	  pkg=$${t%%:*}; fn=$${t##*:}; echo "fuzz $$pkg $$fn"; \
 	  $(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) ./$$pkg || exit 1; done
 	cd wasm-filter && $(GO) test -mod=mod -run '^$$' -fuzz '^FuzzParseConfig$$' -fuzztime $(FUZZTIME) ./filter

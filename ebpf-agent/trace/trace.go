@@ -1,0 +1,270 @@
+// Package trace reads and writes system-call traces: the ADFA-LD format (one
+// trace per file, syscall numbers separated by white space), JSON lines (at
+// least "pid" and "syscall_num"; one trace per pid, pids interleaved), and
+// the agent's own record format. Every reader reports where input is bad.
+package trace
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+)
+
+// Trace is the syscalls of one process, in order.
+type Trace struct {
+	ID       string // file, or file#pid
+	Syscalls []uint32
+}
+
+// Format names an input format.
+type Format string
+
+const (
+	Auto   Format = "auto"
+	ADFA   Format = "adfa"
+	JSONL  Format = "jsonl"
+	Native Format = "native"
+)
+
+// ParseFormat checks a --format value.
+func ParseFormat(s string) (Format, error) {
+	switch f := Format(s); f {
+	case Auto, ADFA, JSONL, Native:
+		return f, nil
+	}
+	return "", fmt.Errorf("format %q: want auto, adfa, jsonl or native", s)
+}
+
+// maxSyscall bounds syscall numbers: anything larger is not a syscall.
+const maxSyscall = 1 << 16
+
+// ReadADFA reads one trace: syscall numbers separated by white space.
+func ReadADFA(r io.Reader, name string) (Trace, error) {
+	t := Trace{ID: name}
+	s := bufio.NewScanner(r)
+	s.Buffer(make([]byte, 64<<10), 1<<20)
+	s.Split(bufio.ScanWords)
+	for i := 1; s.Scan(); i++ {
+		n, err := strconv.ParseUint(s.Text(), 10, 32)
+		if err != nil || n >= maxSyscall {
+			return Trace{}, fmt.Errorf("%s: word %d: %q is not a syscall number", name, i, truncate(s.Text()))
+		}
+		t.Syscalls = append(t.Syscalls, uint32(n))
+	}
+	if err := s.Err(); err != nil {
+		return Trace{}, fmt.Errorf("%s: %w", name, err)
+	}
+	return t, nil
+}
+
+func truncate(s string) string {
+	if len(s) > 32 {
+		return s[:32] + "..."
+	}
+	return s
+}
+
+type jsonEvent struct {
+	PID        *int64 `json:"pid"`
+	SyscallNum *int64 `json:"syscall_num"`
+}
+
+// ReadJSONL reads JSON lines, one trace per pid, in order of first appearance.
+func ReadJSONL(r io.Reader, name string) ([]Trace, error) {
+	byPID := map[int64]*Trace{}
+	var order []int64
+	s := bufio.NewScanner(r)
+	s.Buffer(make([]byte, 64<<10), 1<<20)
+	for line := 1; s.Scan(); line++ {
+		b := bytes.TrimSpace(s.Bytes())
+		if len(b) == 0 {
+			continue
+		}
+		var e jsonEvent
+		if err := json.Unmarshal(b, &e); err != nil {
+			return nil, fmt.Errorf("%s:%d: %v", name, line, err)
+		}
+		switch {
+		case e.PID == nil || e.SyscallNum == nil:
+			return nil, fmt.Errorf("%s:%d: want fields \"pid\" and \"syscall_num\"", name, line)
+		case *e.SyscallNum < 0 || *e.SyscallNum >= maxSyscall:
+			return nil, fmt.Errorf("%s:%d: syscall_num %d out of range", name, line, *e.SyscallNum)
+		}
+		t, ok := byPID[*e.PID]
+		if !ok {
+			t = &Trace{ID: fmt.Sprintf("%s#%d", name, *e.PID)}
+			byPID[*e.PID] = t
+			order = append(order, *e.PID)
+		}
+		t.Syscalls = append(t.Syscalls, uint32(*e.SyscallNum))
+	}
+	if err := s.Err(); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	out := make([]Trace, len(order))
+	for i, pid := range order {
+		out[i] = *byPID[pid]
+	}
+	return out, nil
+}
+
+// Magic starts the agent's record format; each record after it is 24 bytes,
+// little-endian: monotonic ns (u64), cgroup id (u64), pid (u32), syscall (u32).
+const Magic = "MWTRACE1"
+
+// Record is one event of the native format.
+type Record struct {
+	KtimeNs  uint64
+	CgroupID uint64
+	PID      uint32
+	Syscall  uint32
+}
+
+const recordSize = 24
+
+// Writer writes the native format.
+type Writer struct {
+	w   *bufio.Writer
+	buf [recordSize]byte
+}
+
+// NewWriter starts a native trace.
+func NewWriter(w io.Writer) (*Writer, error) {
+	bw := bufio.NewWriter(w)
+	if _, err := bw.WriteString(Magic); err != nil {
+		return nil, err
+	}
+	return &Writer{w: bw}, nil
+}
+
+// Write adds one record.
+func (w *Writer) Write(r Record) error {
+	binary.LittleEndian.PutUint64(w.buf[0:], r.KtimeNs)
+	binary.LittleEndian.PutUint64(w.buf[8:], r.CgroupID)
+	binary.LittleEndian.PutUint32(w.buf[16:], r.PID)
+	binary.LittleEndian.PutUint32(w.buf[20:], r.Syscall)
+	_, err := w.w.Write(w.buf[:])
+	return err
+}
+
+// Flush writes what is buffered.
+func (w *Writer) Flush() error { return w.w.Flush() }
+
+// ReadNative reads the native format, one trace per pid.
+func ReadNative(r io.Reader, name string) ([]Trace, error) {
+	br := bufio.NewReader(r)
+	head := make([]byte, len(Magic))
+	if _, err := io.ReadFull(br, head); err != nil || string(head) != Magic {
+		return nil, fmt.Errorf("%s: not a meshward trace (no %q header)", name, Magic)
+	}
+	byPID := map[uint32]*Trace{}
+	var order []uint32
+	var rec [recordSize]byte
+	for n := 0; ; n++ {
+		_, err := io.ReadFull(br, rec[:])
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: record %d (offset %d): truncated", name, n, len(Magic)+n*recordSize)
+		}
+		pid, nr := binary.LittleEndian.Uint32(rec[16:]), binary.LittleEndian.Uint32(rec[20:])
+		if nr >= maxSyscall {
+			return nil, fmt.Errorf("%s: record %d (offset %d): syscall %d out of range", name, n, len(Magic)+n*recordSize, nr)
+		}
+		t, ok := byPID[pid]
+		if !ok {
+			t = &Trace{ID: fmt.Sprintf("%s#%d", name, pid)}
+			byPID[pid] = t
+			order = append(order, pid)
+		}
+		t.Syscalls = append(t.Syscalls, nr)
+	}
+	out := make([]Trace, len(order))
+	for i, pid := range order {
+		out[i] = *byPID[pid]
+	}
+	return out, nil
+}
+
+// Sniff tells the format of a file from its first bytes.
+func Sniff(head []byte) Format {
+	if bytes.HasPrefix(head, []byte(Magic)) {
+		return Native
+	}
+	if b := bytes.TrimSpace(head); len(b) > 0 && b[0] == '{' {
+		return JSONL
+	}
+	return ADFA
+}
+
+// Read reads one file in format f (Auto: sniffed).
+func Read(path string, f Format) ([]Trace, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	if f == Auto {
+		f = Sniff(data[:min(len(data), 64)])
+	}
+	switch f {
+	case Native:
+		return ReadNative(bytes.NewReader(data), path)
+	case JSONL:
+		return ReadJSONL(bytes.NewReader(data), path)
+	}
+	t, err := ReadADFA(bytes.NewReader(data), path)
+	if err != nil {
+		return nil, err
+	}
+	return []Trace{t}, nil
+}
+
+// Load reads files and folders (recursively, in name order).
+func Load(paths []string, f Format) ([]Trace, error) {
+	var out []Trace
+	for _, p := range paths {
+		files, err := listFiles(p)
+		if err != nil {
+			return nil, err
+		}
+		for _, file := range files {
+			ts, err := Read(file, f)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, ts...)
+		}
+	}
+	return out, nil
+}
+
+func listFiles(p string) ([]string, error) {
+	st, err := os.Stat(p)
+	if err != nil {
+		return nil, err
+	}
+	if !st.IsDir() {
+		return []string{p}, nil
+	}
+	var files []string
+	err = filepath.WalkDir(p, func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.IsDir() && d.Name()[0] != '.' {
+			files = append(files, path)
+		}
+		return nil
+	})
+	sort.Strings(files)
+	return files, err
+}
