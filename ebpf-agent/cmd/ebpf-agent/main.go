@@ -27,7 +27,7 @@ import (
 
 func main() {
 	root := &cobra.Command{Use: "ebpf-agent", Short: "meshward's eBPF node agent", SilenceUsage: true}
-	root.AddCommand(run())
+	root.AddCommand(run(), recordCmd(), evalCmd())
 	if err := root.Execute(); err != nil {
 		os.Exit(1)
 	}
