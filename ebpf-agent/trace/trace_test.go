@@ -39,7 +39,10 @@ func TestReaders(t *testing.T) {
 	}{
 		{"adfa word", func() error { _, err := ReadADFA(strings.NewReader("1 2 x3"), "a"); return err }, `a: word 3: "x3" is not a syscall number`},
 		{"adfa range", func() error { _, err := ReadADFA(strings.NewReader("70000"), "a"); return err }, "word 1"},
-		{"jsonl syntax", func() error { _, err := ReadJSONL(strings.NewReader("{\"pid\":1,\"syscall_num\":1}\n{bad"), "e"); return err }, "e:2: invalid character"},
+		{"jsonl syntax", func() error {
+			_, err := ReadJSONL(strings.NewReader("{\"pid\":1,\"syscall_num\":1}\n{bad"), "e")
+			return err
+		}, "e:2: invalid character"},
 		{"jsonl fields", func() error { _, err := ReadJSONL(strings.NewReader(`{"pid":1}`), "e"); return err }, `e:1: want fields "pid" and "syscall_num"`},
 		{"jsonl range", func() error { _, err := ReadJSONL(strings.NewReader(`{"pid":1,"syscall_num":-1}`), "e"); return err }, "e:1: syscall_num -1 out of range"},
 		{"native magic", func() error { _, err := ReadNative(strings.NewReader("nope"), "n"); return err }, "not a meshward trace"},
