@@ -19,7 +19,7 @@ define apt_need
 	fi
 endef
 
-.PHONY: all demo test deps wasm build vet fuzz bench-authz kube-apiserver etcd bpf proto generate clean
+.PHONY: all demo test deps wasm build vet fuzz bench-authz bench-agent kube-apiserver etcd bpf proto generate clean
 
 all: build wasm
 
@@ -79,6 +79,12 @@ fuzz: deps
 bench-authz: deps
 	$(GO) run ./extauthz/cmd/authz-bench
 	$(GO) test -run '^$$' -bench . -benchmem ./extauthz/bench/
+
+# What collection costs a workload (root): getppid and 1-byte read loops,
+# untraced vs agent attached vs strace, interleaved in one run.
+bench-agent: deps
+	$(call apt_need,strace,strace)
+	$(GO) run ./ebpf-agent/cmd/agent-bench
 
 # Regenerate the committed bpf2go output (needs clang and libbpf headers).
 bpf:
