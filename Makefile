@@ -89,7 +89,7 @@ bench-agent: deps
 # Regenerate the committed bpf2go output (needs clang and libbpf headers).
 bpf:
 	$(call apt_need,clang llvm libbpf-dev linux-libc-dev,clang llvm-strip)
-	cd ebpf-agent/collector && $(GO) generate ./...
+	$(GO) generate ./ebpf-agent/collector/ ./ebpf-agent/isolate/
 
 # Regenerate the committed protobuf code.
 proto:
