@@ -66,6 +66,14 @@ func TestSkeletonEndToEnd(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	t.Logf("shell exec to denial: %v", time.Since(start))
+	// In the kernel too: the frontend's container reaches the authorizer (its
+	// allow list) and nothing else.
+	if ok, err := s.DialFromFrontend(s.Sidecar.Addr.String()); err != nil || ok {
+		t.Fatalf("the isolated frontend connected to orders' sidecar (%v)", err)
+	}
+	if ok, err := s.DialFromFrontend(s.Authz.GRPCAddr.String()); err != nil || !ok {
+		t.Fatalf("the isolated frontend could not reach the authorizer (%v)", err)
+	}
 	expect(system.Catalog, "GET", "/orders/42", 403, "no-matching-rule") // others unchanged
 	if n := s.Authz.Authorizer.Engine.Quarantine().Len(); n != 1 {
 		t.Fatalf("%d workloads quarantined, want 1", n)

@@ -13,6 +13,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/exec"
 	"strconv"
@@ -29,6 +30,7 @@ import (
 	"github.com/meshward/meshward/ebpf-agent/agent"
 	"github.com/meshward/meshward/ebpf-agent/cgroups"
 	"github.com/meshward/meshward/ebpf-agent/collector"
+	"github.com/meshward/meshward/ebpf-agent/isolate"
 	"github.com/meshward/meshward/ebpf-agent/verdict"
 	"github.com/meshward/meshward/extauthz/policy"
 	"github.com/meshward/meshward/extauthz/server"
@@ -171,6 +173,7 @@ func (s *System) Call(ctx context.Context, from, method, path string) (Result, e
 
 type agentRun struct {
 	col    *collector.Collector
+	iso    *isolate.Isolator
 	vc     *verdict.Client
 	cgroup string
 	cancel context.CancelFunc
@@ -209,6 +212,17 @@ func (s *System) StartAgent(ctx context.Context) error {
 		a.stop()
 		return err
 	}
+	// Kernel isolation too: a flagged frontend may still reach the authorizer.
+	if a.iso, err = isolate.Open(); err != nil {
+		a.stop()
+		return err
+	}
+	authz := netip.MustParseAddrPort(s.Authz.GRPCAddr.String())
+	if err := a.iso.Allow(authz.Addr(), authz.Port()); err != nil {
+		a.stop()
+		return err
+	}
+	ag.Isolator = a.iso
 	var runCtx context.Context
 	runCtx, a.cancel = context.WithCancel(ctx)
 	go func() { a.done <- ag.Run(runCtx) }()
@@ -221,9 +235,27 @@ func (a *agentRun) stop() {
 		a.cancel()
 		<-a.done
 	}
+	if a.iso != nil {
+		a.iso.Close()
+	}
 	a.vc.Close()
 	a.col.Close()
 	cgroups.Remove(a.cgroup)
+}
+
+// DialFromFrontend opens a TCP connection to addr from inside the frontend's
+// container (bash's /dev/tcp) and says whether it was accepted.
+func (s *System) DialFromFrontend(addr string) (bool, error) {
+	ap, err := netip.ParseAddrPort(addr)
+	if err != nil {
+		return false, err
+	}
+	err = s.RunInFrontend("/bin/bash", "-c", fmt.Sprintf("exec 3<>/dev/tcp/%s/%d", ap.Addr(), ap.Port()))
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return false, nil
+	}
+	return err == nil, err
 }
 
 // RunInFrontend runs a command inside the frontend's container (its cgroup),

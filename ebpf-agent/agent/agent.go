@@ -19,6 +19,11 @@ type Reporter interface {
 	Report(ctx context.Context, v *verdictv1.Verdict) (uint64, error)
 }
 
+// Isolator cuts a container off the network in the kernel (isolate.Isolator).
+type Isolator interface {
+	Isolate(cgroupDir string) error
+}
+
 // Agent watches workloads through a collector.
 type Agent struct {
 	c        *collector.Collector
@@ -28,7 +33,11 @@ type Agent struct {
 	log      zerolog.Logger
 	events   *prometheus.CounterVec
 	verdicts *prometheus.CounterVec
+	isolated *prometheus.CounterVec
 	ctx      context.Context
+	// Isolator, when set, isolates a flagged container at once, before the
+	// verdict travels: the kernel does not wait for the network.
+	Isolator Isolator
 }
 
 // New starts monitoring the workloads' cgroups.
@@ -44,10 +53,13 @@ func New(c *collector.Collector, ws []Workload, r Reporter, reg prometheus.Regis
 			Name: "meshward_agent_verdicts_total", Help: "Verdicts sent, by reason and outcome.",
 		}, []string{"reason", "outcome"}),
 	}
+	a.isolated = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "meshward_agent_isolations_total", Help: "Containers isolated in the kernel, by outcome.",
+	}, []string{"outcome"})
 	drops := prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name: "meshward_agent_ringbuf_drops_total", Help: "Events lost to a full ring buffer.",
 	}, func() float64 { n, _ := c.Drops(); return float64(n) })
-	reg.MustRegister(a.events, a.verdicts, drops)
+	reg.MustRegister(a.events, a.verdicts, a.isolated, drops)
 	for _, w := range ws {
 		if err := c.Monitor(w.CgroupID); err != nil {
 			return nil, err
@@ -73,6 +85,15 @@ func (a *Agent) handle(ev collector.Event) {
 	f, flagged := a.rule.Observe(detect.Call{Workload: w.Identity, PID: ev.PID, Syscall: ev.Syscall, Path: ev.Path})
 	if !flagged {
 		return
+	}
+	if a.Isolator != nil {
+		if err := a.Isolator.Isolate(w.CgroupDir); err != nil {
+			a.isolated.WithLabelValues("failed").Inc()
+			a.log.Error().Err(err).Str("workload", w.Identity).Msg("kernel isolation failed")
+		} else {
+			a.isolated.WithLabelValues("isolated").Inc()
+			a.log.Warn().Str("workload", w.Identity).Str("cgroup", w.CgroupDir).Msg("container isolated in the kernel")
+		}
 	}
 	// Report off the reader loop: a slow authorizer must not stall collection.
 	go a.report(f, w)

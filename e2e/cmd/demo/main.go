@@ -138,7 +138,28 @@ func verdictSteps(ctx context.Context, s *system.System, step *int, call func(st
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	return call(system.Frontend, "GET", "/orders/42", fmt.Sprintf(": denied within %v of the shell, through the filter's warm cache", time.Since(exec).Round(time.Millisecond)))
+	if err := call(system.Frontend, "GET", "/orders/42", fmt.Sprintf(": denied within %v of the shell, through the filter's warm cache", time.Since(exec).Round(time.Millisecond))); err != nil {
+		return err
+	}
+	*step++
+	toOrders, err := s.DialFromFrontend(s.Sidecar.Addr.String())
+	if err != nil {
+		return err
+	}
+	toAuthz, err := s.DialFromFrontend(s.Authz.GRPCAddr.String())
+	if err != nil {
+		return err
+	}
+	fmt.Printf("%d. kernel   frontend's container connects to orders' sidecar: %s; to the authorizer (allow list): %s (cgroup/connect4)\n",
+		*step, verdictWord(toOrders), verdictWord(toAuthz))
+	return nil
+}
+
+func verdictWord(connected bool) string {
+	if connected {
+		return "connected"
+	}
+	return "refused"
 }
 
 func awaitQuarantine(s *system.System, limit time.Duration) (quarantine.Entry, error) {

@@ -188,4 +188,6 @@ func once(kind string, n int, mode, dir string, id uint64, strace string) (sampl
 	return s, nil
 }
 
-func tv(t syscall.Timeval) time.Duration { return time.Duration(t.Sec)*time.Second + time.Duration(t.Usec)*time.Microsecond }
+func tv(t syscall.Timeval) time.Duration {
+	return time.Duration(t.Sec)*time.Second + time.Duration(t.Usec)*time.Microsecond
+}

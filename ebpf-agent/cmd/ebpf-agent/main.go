@@ -7,7 +7,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/signal"
 	"syscall"
@@ -22,6 +24,7 @@ import (
 
 	"github.com/meshward/meshward/ebpf-agent/agent"
 	"github.com/meshward/meshward/ebpf-agent/collector"
+	"github.com/meshward/meshward/ebpf-agent/isolate"
 	"github.com/meshward/meshward/ebpf-agent/verdict"
 )
 
@@ -34,7 +37,8 @@ func main() {
 }
 
 func run() *cobra.Command {
-	var specs []string
+	var specs, allow []string
+	var isolateOn bool
 	var authz, tokenFile, metricsAddr, node, level string
 	c := &cobra.Command{
 		Use:   "run --workload SPIFFE_ID=CGROUP_DIR... --authorizer ADDR --verdict-token-file F",
@@ -58,7 +62,7 @@ func run() *cobra.Command {
 			}
 			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
-			return serve(ctx, ws, authz, string(bytes.TrimSpace(token)), node, metricsAddr, log)
+			return serve(ctx, ws, authz, string(bytes.TrimSpace(token)), node, metricsAddr, isolateOn, allow, log)
 		},
 	}
 	c.Flags().StringArrayVar(&specs, "workload", nil, "a workload to watch, SPIFFE_ID=CGROUP_DIR (repeatable)")
@@ -67,6 +71,8 @@ func run() *cobra.Command {
 	c.Flags().StringVar(&metricsAddr, "metrics-addr", "127.0.0.1:9464", "address of /metrics")
 	c.Flags().StringVar(&node, "node", hostname(), "this node's name, sent with verdicts")
 	c.Flags().StringVar(&level, "log-level", "info", "debug, info, warn or error")
+	c.Flags().BoolVar(&isolateOn, "isolate", false, "also isolate a flagged container in the kernel (cgroup/connect4, connect6)")
+	c.Flags().StringArrayVar(&allow, "isolate-allow", nil, "ip:port an isolated container may still connect to (port 0: any); repeatable")
 	_ = c.MarkFlagRequired("verdict-token-file")
 	return c
 }
@@ -76,7 +82,7 @@ func hostname() string {
 	return h
 }
 
-func serve(ctx context.Context, ws []agent.Workload, authz, token, node, metricsAddr string, log zerolog.Logger) error {
+func serve(ctx context.Context, ws []agent.Workload, authz, token, node, metricsAddr string, isolateOn bool, allow []string, log zerolog.Logger) error {
 	col, err := collector.Open()
 	if err != nil {
 		return err
@@ -92,6 +98,14 @@ func serve(ctx context.Context, ws []agent.Workload, authz, token, node, metrics
 	if err != nil {
 		return err
 	}
+	if isolateOn {
+		iso, err := openIsolator(allow)
+		if err != nil {
+			return err
+		}
+		defer iso.Close()
+		a.Isolator = iso
+	}
 	srv := &http.Server{Addr: metricsAddr, Handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -100,4 +114,23 @@ func serve(ctx context.Context, ws []agent.Workload, authz, token, node, metrics
 	}()
 	defer srv.Close()
 	return a.Run(ctx)
+}
+
+func openIsolator(allow []string) (*isolate.Isolator, error) {
+	iso, err := isolate.Open()
+	if err != nil {
+		return nil, err
+	}
+	for _, a := range allow {
+		ap, err := netip.ParseAddrPort(a)
+		if err != nil {
+			iso.Close()
+			return nil, fmt.Errorf("--isolate-allow %q: want ip:port", a)
+		}
+		if err := iso.Allow(ap.Addr(), ap.Port()); err != nil {
+			iso.Close()
+			return nil, err
+		}
+	}
+	return iso, nil
 }
