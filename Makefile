@@ -19,7 +19,7 @@ define apt_need
 	fi
 endef
 
-.PHONY: all demo test deps wasm build vet fuzz bench-authz bench-agent kube-apiserver etcd bpf proto generate clean
+.PHONY: all demo test deps wasm build vet fuzz bench-authz bench-agent eval-agent dataset kube-apiserver etcd bpf proto generate clean
 
 all: build wasm
 
@@ -68,7 +68,8 @@ test: vet wasm kube-apiserver etcd
 # Run every fuzz target for FUZZTIME each.
 fuzz: deps
 	@for t in api/check:FuzzDecodeRequest extauthz/policy:FuzzParse xds/catalog:FuzzParse e2e/proxywasm:FuzzDecodePairs \
-	  ebpf-agent/trace:FuzzReadADFA ebpf-agent/trace:FuzzReadJSONL ebpf-agent/trace:FuzzReadNative; do \
+	  ebpf-agent/trace:FuzzReadADFA ebpf-agent/trace:FuzzReadJSONL ebpf-agent/trace:FuzzReadNative \
+	  ebpf-agent/ngram:FuzzUnmarshal ebpf-agent/profile:FuzzDecode ebpf-agent/agent:FuzzParseContainers; do \
 	  pkg=$${t%%:*}; fn=$${t##*:}; echo "fuzz $$pkg $$fn"; \
 	  $(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) ./$$pkg || exit 1; done
 	cd wasm-filter && $(GO) test -mod=mod -run '^$$' -fuzz '^FuzzParseConfig$$' -fuzztime $(FUZZTIME) ./filter
@@ -85,6 +86,34 @@ bench-authz: deps
 bench-agent: deps
 	$(call apt_need,strace,strace)
 	$(GO) run ./ebpf-agent/cmd/agent-bench
+
+# The agent's detection on the project's dataset (ebpf-agent/dataset: nginx,
+# redis and postgres from Debian under load, attacks inside their cgroups;
+# recorded by ebpf-agent/dataset/record.sh). Scenarios: base (learn v1, score
+# v1), base-frozen (the same without online learning: the offline baseline),
+# update-first (the first round after an image update: v1's model scores
+# v2), update-later and update-cold (later rounds, from v1's model or from
+# scratch).
+DATASET := ebpf-agent/dataset/dataset.tar.gz
+eval-agent: deps
+	@rm -rf $(BUILD)/eval $(BUILD)/eval-dataset && mkdir -p $(BUILD)/eval $(BUILD)/eval-dataset
+	@tar -xzf $(DATASET) -C $(BUILD)/eval-dataset
+	@$(GO) build -o $(BUILD)/ebpf-agent ./ebpf-agent/cmd/ebpf-agent
+	@cd $(BUILD)/eval-dataset && for w in nginx redis postgres; do \
+	  ev() { s=$$1; shift; $(BUILD)/ebpf-agent eval "$$@" > $(BUILD)/eval/$$w.$$s.json || exit 1; }; \
+	  ev base         --train $$w/v1/train --normal $$w/v1/normal --attack $$w/v1/attack; \
+	  ev base-frozen  --train $$w/v1/train --normal $$w/v1/normal --attack $$w/v1/attack --frozen; \
+	  ev update-first --train $$w/v1/train --normal $$w/v2/first --attack $$w/v2/attack; \
+	  ev update-later --train $$w/v1/train --train $$w/v2/first --normal $$w/v2/normal --attack $$w/v2/attack; \
+	  ev update-cold  --train $$w/v2/first --normal $$w/v2/normal --attack $$w/v2/attack; \
+	done
+	@$(GO) run ebpf-agent/dataset/summary.go $$(ls $(BUILD)/eval/*.json)
+
+# Record the dataset anew (root; installs the servers and load generators).
+dataset:
+	$(call apt_need,nginx-light redis-server redis-tools postgresql wrk,nginx redis-server redis-benchmark pgbench wrk)
+	ebpf-agent/dataset/record.sh $(BUILD)/dataset
+	tar -czf $(DATASET) --sort=name --owner=0 --group=0 --mtime=@0 -C $(BUILD)/dataset nginx redis postgres
 
 # Regenerate the committed bpf2go output (needs clang and libbpf headers).
 bpf:

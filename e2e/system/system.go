@@ -71,6 +71,7 @@ type Options struct {
 	WasmPath string
 	CacheDir string // wazero's compilation cache
 	Log      zerolog.Logger
+	Agent    agent.Options // the eBPF agent's profile and alarm settings
 }
 
 // System is a running meshward on loopback.
@@ -82,12 +83,13 @@ type System struct {
 	upstream *http.Server
 	token    string
 	agent    *agentRun
+	opts     Options
 	log      zerolog.Logger
 }
 
 // Start brings up the authorizer, the orders service and its sidecar.
 func Start(ctx context.Context, o Options) (*System, error) {
-	s := &System{log: o.Log, token: randomToken()}
+	s := &System{log: o.Log, opts: o, token: randomToken()}
 	var err error
 	if s.CA, err = identity.NewCA(); err != nil {
 		return nil, err
@@ -207,11 +209,7 @@ func (s *System) StartAgent(ctx context.Context) error {
 		cgroups.Remove(dir)
 		return err
 	}
-	ag, err := agent.New(a.col, []agent.Workload{w}, a.vc, prometheus.NewRegistry(), s.log.With().Str("component", "ebpf-agent").Logger())
-	if err != nil {
-		a.stop()
-		return err
-	}
+	opts := s.opts.Agent
 	// Kernel isolation too: a flagged frontend may still reach the authorizer.
 	if a.iso, err = isolate.Open(); err != nil {
 		a.stop()
@@ -222,7 +220,12 @@ func (s *System) StartAgent(ctx context.Context) error {
 		a.stop()
 		return err
 	}
-	ag.Isolator = a.iso
+	opts.Isolator = a.iso
+	ag, err := agent.New(a.col, []agent.Workload{w}, a.vc, prometheus.NewRegistry(), s.log.With().Str("component", "ebpf-agent").Logger(), opts)
+	if err != nil {
+		a.stop()
+		return err
+	}
 	var runCtx context.Context
 	runCtx, a.cancel = context.WithCancel(ctx)
 	go func() { a.done <- ag.Run(runCtx) }()

@@ -1,10 +1,14 @@
 // Package agent is the node agent's core: it maps each event's cgroup to a
-// workload, runs the detection rule, and reports findings as verdicts.
+// watched container, feeds the container's profile, runs the rules, and
+// reports findings as verdicts (and isolates, when told to).
 package agent
 
 import (
 	"context"
 	"errors"
+	"fmt"
+	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
@@ -12,7 +16,14 @@ import (
 	verdictv1 "github.com/meshward/meshward/api/verdict/v1"
 	"github.com/meshward/meshward/ebpf-agent/collector"
 	"github.com/meshward/meshward/ebpf-agent/detect"
+	"github.com/meshward/meshward/ebpf-agent/profile"
 )
+
+// Source is where events come from (collector.Collector).
+type Source interface {
+	Monitor(cgroupID uint64) error
+	Run(ctx context.Context, fn func(collector.Event)) error
+}
 
 // Reporter delivers verdicts (verdict.Client in production).
 type Reporter interface {
@@ -24,92 +35,175 @@ type Isolator interface {
 	Isolate(cgroupDir string) error
 }
 
-// Agent watches workloads through a collector.
-type Agent struct {
-	c        *collector.Collector
-	byCgroup map[uint64]Workload
-	rule     *detect.ShellExec
-	reporter Reporter
-	log      zerolog.Logger
-	events   *prometheus.CounterVec
-	verdicts *prometheus.CounterVec
-	isolated *prometheus.CounterVec
-	ctx      context.Context
+// Options tune the agent; the zero value of each field takes its default.
+type Options struct {
+	Profile   profile.Config // how windows are cut and judged
+	AlarmK    int            // anomalous windows that raise an alarm ...
+	AlarmN    int            // ... among a container's last AlarmN windows
+	Store     Store          // where profiles persist (nil: nowhere)
+	SaveEvery time.Duration  // how often changed profiles are saved
 	// Isolator, when set, isolates a flagged container at once, before the
 	// verdict travels: the kernel does not wait for the network.
 	Isolator Isolator
 }
 
-// New starts monitoring the workloads' cgroups.
-func New(c *collector.Collector, ws []Workload, r Reporter, reg prometheus.Registerer, log zerolog.Logger) (*Agent, error) {
+func (o *Options) defaults() {
+	if o.Profile == (profile.Config{}) {
+		o.Profile = profile.DefaultConfig()
+	}
+	if o.AlarmK == 0 {
+		o.AlarmK, o.AlarmN = 2, 64
+	}
+	if o.SaveEvery == 0 {
+		o.SaveEvery = 30 * time.Second
+	}
+}
+
+// exitGroup (x86_64) ends a process: its last window is judged then.
+const exitGroup = 231
+
+// Agent watches containers through a source of events.
+type Agent struct {
+	src      Source
+	opts     Options
+	byCgroup map[uint64]*watched
+	shell    *detect.ShellExec
+	reporter Reporter
+	log      zerolog.Logger
+	m        *metrics
+	ctx      context.Context
+	saver    *saver
+	nextTick uint64 // ktime of the next housekeeping (saves, pruning)
+
+	mu      sync.Mutex
+	flagged map[string]bool // workloads with a verdict sent or on its way
+}
+
+// New starts monitoring the containers' cgroups and opens their profiles.
+func New(src Source, ws []Workload, r Reporter, reg prometheus.Registerer, log zerolog.Logger, opts Options) (*Agent, error) {
 	if len(ws) == 0 {
 		return nil, errors.New("agent: no workloads to watch")
 	}
-	a := &Agent{c: c, byCgroup: map[uint64]Workload{}, rule: detect.NewShellExec(), reporter: r, log: log,
-		events: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "meshward_agent_events_total", Help: "System calls seen, by workload.",
-		}, []string{"workload"}),
-		verdicts: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "meshward_agent_verdicts_total", Help: "Verdicts sent, by reason and outcome.",
-		}, []string{"reason", "outcome"}),
+	opts.defaults()
+	if err := opts.Profile.Validate(); err != nil {
+		return nil, err
 	}
-	a.isolated = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "meshward_agent_isolations_total", Help: "Containers isolated in the kernel, by outcome.",
-	}, []string{"outcome"})
-	drops := prometheus.NewCounterFunc(prometheus.CounterOpts{
-		Name: "meshward_agent_ringbuf_drops_total", Help: "Events lost to a full ring buffer.",
-	}, func() float64 { n, _ := c.Drops(); return float64(n) })
-	reg.MustRegister(a.events, a.verdicts, a.isolated, drops)
+	a := &Agent{src: src, opts: opts, byCgroup: map[uint64]*watched{}, shell: detect.NewShellExec(), reporter: r,
+		log: log, m: newMetrics(reg, src), flagged: map[string]bool{}}
 	for _, w := range ws {
-		if err := c.Monitor(w.CgroupID); err != nil {
+		c, err := a.watch(w)
+		if err != nil {
 			return nil, err
 		}
-		a.byCgroup[w.CgroupID] = w
-		log.Info().Str("workload", w.Identity).Str("cgroup", w.CgroupDir).Uint64("cgroup_id", w.CgroupID).Msg("watching")
+		a.byCgroup[w.CgroupID] = c
+	}
+	if opts.Store != nil {
+		a.saver = newSaver(opts.Store, a.m, log)
 	}
 	return a, nil
 }
 
-// Run reads events until ctx ends.
+func (a *Agent) watch(w Workload) (*watched, error) {
+	p, origin := openProfile(a.opts.Store, a.opts.Profile, w, a.log)
+	alarm, err := detect.NewAnomaly(a.opts.AlarmK, a.opts.AlarmN)
+	if err != nil {
+		return nil, err
+	}
+	if err := a.src.Monitor(w.CgroupID); err != nil {
+		return nil, fmt.Errorf("agent: monitoring %s: %w", w.CgroupDir, err)
+	}
+	a.log.Info().Str("workload", w.Identity).Str("cgroup", w.CgroupDir).Uint64("cgroup_id", w.CgroupID).
+		Str("container", w.Container).Str("image", w.Image).Str("profile", origin).Str("phase", p.Phase().String()).
+		Int("ngrams", p.NGrams()).Msg("watching")
+	// A new profile or version is saved soon even before it learns: it is
+	// the container's latest version from now on.
+	return &watched{w: w, prof: p, alarm: alarm, m: a.m.forWorkload(w.Identity), dirty: origin != "restored"}, nil
+}
+
+// Run reads events until ctx ends, then saves every profile.
 func (a *Agent) Run(ctx context.Context) error {
 	a.ctx = ctx
-	return a.c.Run(ctx, a.handle)
+	err := a.src.Run(ctx, a.handle)
+	if a.saver != nil {
+		a.saveAll()
+		a.saver.close()
+	}
+	return err
 }
 
 func (a *Agent) handle(ev collector.Event) {
-	w, ok := a.byCgroup[ev.CgroupID]
+	c, ok := a.byCgroup[ev.CgroupID]
 	if !ok {
 		return
 	}
-	a.events.WithLabelValues(w.Identity).Inc()
-	f, flagged := a.rule.Observe(detect.Call{Workload: w.Identity, PID: ev.PID, Syscall: ev.Syscall, Path: ev.Path})
-	if !flagged {
-		return
+	c.m.events.Inc()
+	if ev.KtimeNs >= a.nextTick {
+		a.tick(ev.KtimeNs)
 	}
-	if a.Isolator != nil {
-		if err := a.Isolator.Isolate(w.CgroupDir); err != nil {
-			a.isolated.WithLabelValues("failed").Inc()
-			a.log.Error().Err(err).Str("workload", w.Identity).Msg("kernel isolation failed")
-		} else {
-			a.isolated.WithLabelValues("isolated").Inc()
-			a.log.Warn().Str("workload", w.Identity).Str("cgroup", w.CgroupDir).Msg("container isolated in the kernel")
+	if f, flagged := a.shell.Observe(detect.Call{Workload: c.w.Identity, PID: ev.PID, Syscall: ev.Syscall, Path: ev.Path}); flagged {
+		a.flag(c, f)
+	}
+	if j, judged := c.prof.Observe(ev.PID, ev.Syscall); judged {
+		a.judged(c, j)
+	}
+	if ev.Syscall == exitGroup {
+		if j, judged := c.prof.Exit(ev.PID); judged {
+			a.judged(c, j)
 		}
 	}
-	// Report off the reader loop: a slow authorizer must not stall collection.
-	go a.report(f, w)
+}
+
+func (a *Agent) judged(c *watched, j profile.Judgement) {
+	c.dirty = c.dirty || j.Learned
+	switch {
+	case j.Anomalous:
+		c.m.anomalous.Inc()
+	case j.Phase == profile.Learning:
+		c.m.learning.Inc()
+	default:
+		c.m.benign.Inc()
+	}
+	if f, fire := c.alarm.Add(c.w.Identity, j); fire {
+		a.flag(c, f)
+	}
+}
+
+// flag acts on a finding once per workload: isolation at once, the
+// verdict off the reader loop (a slow authorizer must not stall collection).
+func (a *Agent) flag(c *watched, f detect.Finding) {
+	a.mu.Lock()
+	already := a.flagged[c.w.Identity]
+	a.flagged[c.w.Identity] = true
+	a.mu.Unlock()
+	if already {
+		return
+	}
+	if a.opts.Isolator != nil {
+		if err := a.opts.Isolator.Isolate(c.w.CgroupDir); err != nil {
+			a.m.isolated.WithLabelValues("failed").Inc()
+			a.log.Error().Err(err).Str("workload", c.w.Identity).Msg("kernel isolation failed")
+		} else {
+			a.m.isolated.WithLabelValues("isolated").Inc()
+			a.log.Warn().Str("workload", c.w.Identity).Str("cgroup", c.w.CgroupDir).Msg("container isolated in the kernel")
+		}
+	}
+	go a.report(f, c.w)
 }
 
 func (a *Agent) report(f detect.Finding, w Workload) {
 	epoch, err := a.reporter.Report(a.ctx, &verdictv1.Verdict{
-		Workload: f.Workload, Reason: f.Reason, Score: f.Score, Evidence: f.Evidence, Container: w.CgroupDir,
+		Workload: f.Workload, Reason: f.Reason, Score: f.Score, Evidence: f.Evidence, Container: w.Container + "@" + w.Image,
 	})
 	if err != nil {
-		a.verdicts.WithLabelValues(f.Reason, "failed").Inc()
+		a.m.verdicts.WithLabelValues(f.Reason, "failed").Inc()
 		a.log.Error().Err(err).Str("workload", f.Workload).Msg("verdict not delivered")
-		a.rule.Reset(f.Workload) // so that the next occurrence tries again
+		a.mu.Lock()
+		delete(a.flagged, w.Identity) // so that the next finding tries again
+		a.mu.Unlock()
+		a.shell.Reset(f.Workload)
 		return
 	}
-	a.verdicts.WithLabelValues(f.Reason, "sent").Inc()
-	a.log.Warn().Str("workload", f.Workload).Str("reason", f.Reason).Strs("evidence", f.Evidence).
-		Uint64("epoch", epoch).Msg("verdict sent")
+	a.m.verdicts.WithLabelValues(f.Reason, "sent").Inc()
+	a.log.Warn().Str("workload", f.Workload).Str("reason", f.Reason).Float64("score", f.Score).
+		Strs("evidence", f.Evidence).Uint64("epoch", epoch).Msg("verdict sent")
 }

@@ -78,10 +78,18 @@ func (c *Collector) Unmonitor(cgroupID uint64) error {
 	return c.objs.Monitored.Delete(cgroupID)
 }
 
+// DropsPerCPU is, for each CPU, how many events were lost because the ring
+// buffer was full.
+func (c *Collector) DropsPerCPU() ([]uint64, error) {
+	var perCPU []uint64
+	err := c.objs.Drops.Lookup(uint32(0), &perCPU)
+	return perCPU, err
+}
+
 // Drops sums, over CPUs, the events lost because the ring buffer was full.
 func (c *Collector) Drops() (uint64, error) {
-	var perCPU []uint64
-	if err := c.objs.Drops.Lookup(uint32(0), &perCPU); err != nil {
+	perCPU, err := c.DropsPerCPU()
+	if err != nil {
 		return 0, err
 	}
 	var n uint64

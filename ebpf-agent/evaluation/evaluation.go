@@ -1,21 +1,15 @@
-// Package evaluation scores labelled traces with an n-gram model and reports
+// Package evaluation scores labelled traces with the agent's profile and reports
 // window- and trace-level precision, recall, F1 and ROC-AUC, as
 // `ebpf-agent eval` prints them.
 package evaluation
 
 import (
+	"math"
 	"sort"
 
-	"github.com/meshward/meshward/ebpf-agent/ngram"
+	"github.com/meshward/meshward/ebpf-agent/profile"
 	"github.com/meshward/meshward/ebpf-agent/trace"
 )
-
-// Config is how traces are cut and judged.
-type Config struct {
-	Window    int     // syscalls per window
-	N         int     // n-gram length
-	Threshold float64 // a window scoring above it is anomalous
-}
 
 // Metrics are one level's figures.
 type Metrics struct {
@@ -34,27 +28,17 @@ type Result struct {
 	Window Metrics `json:"window"`
 	Trace  Metrics `json:"trace"`
 	Model  struct {
-		N            int     `json:"n"`
-		Window       int     `json:"window"`
-		Threshold    float64 `json:"threshold"`
-		NGrams       int     `json:"ngrams"`
-		TrainTraces  int     `json:"train_traces"`
-		NormalTraces int     `json:"normal_traces"`
-		AttackTraces int     `json:"attack_traces"`
+		N             int     `json:"n"`
+		Window        int     `json:"window"`
+		Threshold     float64 `json:"threshold"`
+		Online        bool    `json:"online"` // benign windows were learned while scoring
+		NGrams        int     `json:"ngrams"`
+		TrainTraces   int     `json:"train_traces"`
+		TrainWindows  uint64  `json:"train_windows"`
+		NormalTraces  int     `json:"normal_traces"`
+		AttackTraces  int     `json:"attack_traces"`
+		LearnedOnline uint64  `json:"learned_online"`
 	} `json:"model"`
-}
-
-// Windows cuts a trace into consecutive windows; a last window shorter than
-// n is dropped, since it holds no n-gram.
-func Windows(seq []uint32, size, n int) [][]uint32 {
-	var out [][]uint32
-	for i := 0; i < len(seq); i += size {
-		w := seq[i:min(i+size, len(seq))]
-		if len(w) >= n {
-			out = append(out, w)
-		}
-	}
-	return out
 }
 
 type scored struct {
@@ -62,31 +46,61 @@ type scored struct {
 	positive bool
 }
 
-// Run trains on train and scores normal (negatives) and attack (positives).
-func Run(train, normal, attack []trace.Trace, cfg Config) Result {
-	m := ngram.New(cfg.N)
-	for _, t := range train {
-		m.Train(t.Syscalls)
-	}
-	var windows, traces []scored
-	for _, set := range []struct {
-		ts       []trace.Trace
-		positive bool
-	}{{normal, false}, {attack, true}} {
-		for _, t := range set.ts {
-			best := 0.0
-			for _, w := range Windows(t.Syscalls, cfg.Window, m.N()) {
-				s := m.Score(w)
-				windows = append(windows, scored{s, set.positive})
-				best = max(best, s)
-			}
-			traces = append(traces, scored{best, set.positive})
+// Run is the agent's profile offline: it learns the train traces (the
+// learning phase), then judges the normal (negative) and attack (positive)
+// traces window by window, interleaved a window at a time as concurrent
+// processes would be, learning the windows it judges benign unless
+// cfg.Frozen.
+func Run(train, normal, attack []trace.Trace, cfg profile.Config) Result {
+	cfg.Learn = math.MaxInt
+	p := profile.New(cfg)
+	for i, t := range train {
+		for _, nr := range t.Syscalls {
+			p.Observe(uint32(i), nr)
 		}
+		p.Exit(uint32(i))
+	}
+	learned := p.Stats().Learned
+	p.Detect()
+	all := append(append([]trace.Trace(nil), normal...), attack...)
+	best := make([]float64, len(all))
+	var windows []scored
+	record := func(j profile.Judgement) {
+		windows = append(windows, scored{j.Score, int(j.PID) >= len(normal)})
+		best[j.PID] = max(best[j.PID], j.Score)
+	}
+	for off := 0; ; off += cfg.Window {
+		more := false
+		for i, t := range all {
+			if off >= len(t.Syscalls) {
+				continue
+			}
+			more = true
+			for _, nr := range t.Syscalls[off:min(off+cfg.Window, len(t.Syscalls))] {
+				if j, ok := p.Observe(uint32(i), nr); ok {
+					record(j)
+				}
+			}
+			if off+cfg.Window >= len(t.Syscalls) {
+				if j, ok := p.Exit(uint32(i)); ok {
+					record(j)
+				}
+			}
+		}
+		if !more {
+			break
+		}
+	}
+	traces := make([]scored, len(all))
+	for i := range all {
+		traces[i] = scored{best[i], i >= len(normal)}
 	}
 	var r Result
 	r.Window, r.Trace = judge(windows, cfg.Threshold), judge(traces, cfg.Threshold)
-	r.Model.N, r.Model.Window, r.Model.Threshold, r.Model.NGrams = m.N(), cfg.Window, cfg.Threshold, m.Len()
-	r.Model.TrainTraces, r.Model.NormalTraces, r.Model.AttackTraces = len(train), len(normal), len(attack)
+	m := &r.Model
+	m.N, m.Window, m.Threshold, m.Online, m.NGrams = cfg.N, cfg.Window, cfg.Threshold, !cfg.Frozen, p.NGrams()
+	m.TrainTraces, m.TrainWindows, m.NormalTraces, m.AttackTraces = len(train), learned, len(normal), len(attack)
+	m.LearnedOnline = p.Stats().Learned - learned
 	return r
 }
 

@@ -4,6 +4,7 @@ import (
 	"math"
 	"testing"
 
+	"github.com/meshward/meshward/ebpf-agent/profile"
 	"github.com/meshward/meshward/ebpf-agent/trace"
 )
 
@@ -38,17 +39,11 @@ func TestRun(t *testing.T) {
 	train := []trace.Trace{{ID: "t", Syscalls: loop(50)}}
 	normal := []trace.Trace{{ID: "n1", Syscalls: loop(20)}, {ID: "n2", Syscalls: loop(9)}}
 	attacks := []trace.Trace{{ID: "a", Syscalls: attack}}
-	r := Run(train, normal, attacks, Config{Window: 14, N: 3, Threshold: 0.1})
+	r := Run(train, normal, attacks, profile.Config{Window: 14, N: 3, Threshold: 0.1})
 	if r.Trace.TP != 1 || r.Trace.FP != 0 || r.Trace.AUC != 1 {
 		t.Fatalf("trace level %+v", r.Trace)
 	}
 	if r.Window.FP != 0 || r.Window.TP == 0 || r.Window.Precision != 1 {
 		t.Fatalf("window level %+v", r.Window)
-	}
-	if got := Windows(loop(2), 5, 3); len(got) != 3 || len(got[2]) != 4 { // 14 calls: 5, 5, 4
-		t.Fatalf("windows %v", got)
-	}
-	if got := Windows(loop(2)[:12], 5, 3); len(got) != 2 { // 5, 5, and 2 dropped (no 3-gram)
-		t.Fatalf("windows %v", got)
 	}
 }

@@ -36,14 +36,29 @@ func key(g []uint32) uint64 {
 	return k
 }
 
-// Train learns every n-gram of seq.
-func (m *Model) Train(seq []uint32) {
+// Train learns every n-gram of seq and returns how many it had not seen.
+func (m *Model) Train(seq []uint32) (added int) {
 	for i := 0; i+m.n <= len(seq); i++ {
 		k := key(seq[i : i+m.n])
-		if m.counts[k] < math.MaxUint32 {
-			m.counts[k]++
+		switch c := m.counts[k]; {
+		case c == 0:
+			added++
+			m.counts[k] = 1
+		case c < math.MaxUint32:
+			m.counts[k] = c + 1
 		}
 	}
+	return added
+}
+
+// Clone returns a model that learns on without changing m: a new image
+// version of a container starts from its previous version's model.
+func (m *Model) Clone() *Model {
+	c := &Model{n: m.n, counts: make(map[uint64]uint32, len(m.counts))}
+	for k, v := range m.counts {
+		c.counts[k] = v
+	}
+	return c
 }
 
 // rare is how often an n-gram must have been seen to count as normal.

@@ -21,6 +21,7 @@ import (
 // Trace is the syscalls of one process, in order.
 type Trace struct {
 	ID       string // file, or file#pid
+	PID      int64  // the process, where the format names one
 	Syscalls []uint32
 }
 
@@ -100,7 +101,7 @@ func ReadJSONL(r io.Reader, name string) ([]Trace, error) {
 		}
 		t, ok := byPID[*e.PID]
 		if !ok {
-			t = &Trace{ID: fmt.Sprintf("%s#%d", name, *e.PID)}
+			t = &Trace{ID: fmt.Sprintf("%s#%d", name, *e.PID), PID: *e.PID}
 			byPID[*e.PID] = t
 			order = append(order, *e.PID)
 		}
@@ -182,7 +183,7 @@ func ReadNative(r io.Reader, name string) ([]Trace, error) {
 		}
 		t, ok := byPID[pid]
 		if !ok {
-			t = &Trace{ID: fmt.Sprintf("%s#%d", name, pid)}
+			t = &Trace{ID: fmt.Sprintf("%s#%d", name, pid), PID: int64(pid)}
 			byPID[pid] = t
 			order = append(order, pid)
 		}
@@ -267,4 +268,18 @@ func listFiles(p string) ([]string, error) {
 	})
 	sort.Strings(files)
 	return files, err
+}
+
+// WriteADFA writes t in the ADFA-LD format: its syscall numbers separated by
+// spaces, so that a recording can be shared one trace per file.
+func WriteADFA(w io.Writer, t Trace) error {
+	bw := bufio.NewWriter(w)
+	for i, s := range t.Syscalls {
+		if i > 0 {
+			bw.WriteByte(' ')
+		}
+		bw.WriteString(strconv.FormatUint(uint64(s), 10))
+	}
+	bw.WriteByte('\n')
+	return bw.Flush()
 }

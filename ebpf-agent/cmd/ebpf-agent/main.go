@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -25,56 +26,92 @@ import (
 	"github.com/meshward/meshward/ebpf-agent/agent"
 	"github.com/meshward/meshward/ebpf-agent/collector"
 	"github.com/meshward/meshward/ebpf-agent/isolate"
+	"github.com/meshward/meshward/ebpf-agent/profile"
+	"github.com/meshward/meshward/ebpf-agent/store"
 	"github.com/meshward/meshward/ebpf-agent/verdict"
 )
 
 func main() {
 	root := &cobra.Command{Use: "ebpf-agent", Short: "meshward's eBPF node agent", SilenceUsage: true}
-	root.AddCommand(run(), recordCmd(), evalCmd())
+	root.AddCommand(run(), recordCmd(), evalCmd(), splitCmd())
 	if err := root.Execute(); err != nil {
 		os.Exit(1)
 	}
 }
 
+// runFlags are ebpf-agent run's settings.
+type runFlags struct {
+	specs, allow                               []string
+	containers, storePath                      string
+	isolate                                    bool
+	authz, tokenFile, metricsAddr, node, level string
+	opts                                       agent.Options
+}
+
 func run() *cobra.Command {
-	var specs, allow []string
-	var isolateOn bool
-	var authz, tokenFile, metricsAddr, node, level string
+	f := runFlags{opts: agent.Options{Profile: profile.DefaultConfig(), AlarmK: 2, AlarmN: 64, SaveEvery: 30 * time.Second}}
 	c := &cobra.Command{
-		Use:   "run --workload SPIFFE_ID=CGROUP_DIR... --authorizer ADDR --verdict-token-file F",
-		Short: "watch workloads and send verdicts",
+		Use:   "run (--workload SPIFFE_ID=CGROUP_DIR... | --containers FILE) --authorizer ADDR --verdict-token-file F",
+		Short: "watch containers, learn their profiles and send verdicts",
 		RunE: func(*cobra.Command, []string) error {
-			log, err := logging.New(os.Stderr, "ebpf-agent", level)
+			log, err := logging.New(os.Stderr, "ebpf-agent", f.level)
 			if err != nil {
 				return err
 			}
-			var ws []agent.Workload
-			for _, s := range specs {
-				w, err := agent.ParseWorkload(s)
-				if err != nil {
-					return err
-				}
-				ws = append(ws, w)
+			ws, err := f.workloads()
+			if err != nil {
+				return err
 			}
-			token, err := os.ReadFile(tokenFile)
+			token, err := os.ReadFile(f.tokenFile)
 			if err != nil {
 				return err
 			}
 			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
-			return serve(ctx, ws, authz, string(bytes.TrimSpace(token)), node, metricsAddr, isolateOn, allow, log)
+			return serve(ctx, ws, f, string(bytes.TrimSpace(token)), log)
 		},
 	}
-	c.Flags().StringArrayVar(&specs, "workload", nil, "a workload to watch, SPIFFE_ID=CGROUP_DIR (repeatable)")
-	c.Flags().StringVar(&authz, "authorizer", "127.0.0.1:9191", "the authorizer's gRPC address (verdict API)")
-	c.Flags().StringVar(&tokenFile, "verdict-token-file", "", "file holding the verdict API's bearer token")
-	c.Flags().StringVar(&metricsAddr, "metrics-addr", "127.0.0.1:9464", "address of /metrics")
-	c.Flags().StringVar(&node, "node", hostname(), "this node's name, sent with verdicts")
-	c.Flags().StringVar(&level, "log-level", "info", "debug, info, warn or error")
-	c.Flags().BoolVar(&isolateOn, "isolate", false, "also isolate a flagged container in the kernel (cgroup/connect4, connect6)")
-	c.Flags().StringArrayVar(&allow, "isolate-allow", nil, "ip:port an isolated container may still connect to (port 0: any); repeatable")
+	fl := c.Flags()
+	fl.StringArrayVar(&f.specs, "workload", nil, "a workload to watch, SPIFFE_ID=CGROUP_DIR (repeatable)")
+	fl.StringVar(&f.containers, "containers", "", "YAML file of the containers to watch (workload, cgroup, container, image)")
+	fl.StringVar(&f.storePath, "profile-store", "/var/lib/meshward/profiles.db", "bbolt file the profiles persist in (empty: none)")
+	fl.IntVar(&f.opts.Profile.Window, "window", f.opts.Profile.Window, "system calls per window, per process")
+	fl.IntVar(&f.opts.Profile.N, "ngram", f.opts.Profile.N, "n-gram length (2 to 8)")
+	fl.Float64Var(&f.opts.Profile.Threshold, "threshold", f.opts.Profile.Threshold, "a window scoring above this is anomalous")
+	fl.IntVar(&f.opts.Profile.Learn, "learn-windows", f.opts.Profile.Learn, "windows a new container learns before it detects")
+	fl.IntVar(&f.opts.AlarmK, "alarm-windows", f.opts.AlarmK, "anomalous windows that make a verdict ...")
+	fl.IntVar(&f.opts.AlarmN, "alarm-span", f.opts.AlarmN, "... among a container's last this many windows")
+	fl.DurationVar(&f.opts.SaveEvery, "save-every", f.opts.SaveEvery, "how often changed profiles are saved")
+	fl.StringVar(&f.authz, "authorizer", "127.0.0.1:9191", "the authorizer's gRPC address (verdict API)")
+	fl.StringVar(&f.tokenFile, "verdict-token-file", "", "file holding the verdict API's bearer token")
+	fl.StringVar(&f.metricsAddr, "metrics-addr", "127.0.0.1:9464", "address of /metrics")
+	fl.StringVar(&f.node, "node", hostname(), "this node's name, sent with verdicts")
+	fl.StringVar(&f.level, "log-level", "info", "debug, info, warn or error")
+	fl.BoolVar(&f.isolate, "isolate", false, "also isolate a flagged container in the kernel (cgroup/connect4, connect6)")
+	fl.StringArrayVar(&f.allow, "isolate-allow", nil, "ip:port an isolated container may still connect to (port 0: any); repeatable")
 	_ = c.MarkFlagRequired("verdict-token-file")
 	return c
+}
+
+func (f *runFlags) workloads() ([]agent.Workload, error) {
+	var ws []agent.Workload
+	if f.containers != "" {
+		var err error
+		if ws, err = agent.LoadContainers(f.containers); err != nil {
+			return nil, err
+		}
+	}
+	for _, s := range f.specs {
+		w, err := agent.ParseWorkload(s)
+		if err != nil {
+			return nil, err
+		}
+		ws = append(ws, w)
+	}
+	if len(ws) == 0 {
+		return nil, errors.New("nothing to watch: give --workload or --containers")
+	}
+	return ws, nil
 }
 
 func hostname() string {
@@ -82,31 +119,42 @@ func hostname() string {
 	return h
 }
 
-func serve(ctx context.Context, ws []agent.Workload, authz, token, node, metricsAddr string, isolateOn bool, allow []string, log zerolog.Logger) error {
+func serve(ctx context.Context, ws []agent.Workload, f runFlags, token string, log zerolog.Logger) error {
 	col, err := collector.Open()
 	if err != nil {
 		return err
 	}
 	defer col.Close()
-	vc, err := verdict.Dial(authz, token, node, nil)
+	vc, err := verdict.Dial(f.authz, token, f.node, nil)
 	if err != nil {
 		return err
 	}
 	defer vc.Close()
-	reg := prometheus.NewRegistry()
-	a, err := agent.New(col, ws, vc, reg, log)
-	if err != nil {
-		return err
+	if f.storePath != "" {
+		if err := os.MkdirAll(filepath.Dir(f.storePath), 0o700); err != nil {
+			return err
+		}
+		st, err := store.Open(f.storePath)
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		f.opts.Store = st
 	}
-	if isolateOn {
-		iso, err := openIsolator(allow)
+	if f.isolate {
+		iso, err := openIsolator(f.allow)
 		if err != nil {
 			return err
 		}
 		defer iso.Close()
-		a.Isolator = iso
+		f.opts.Isolator = iso
 	}
-	srv := &http.Server{Addr: metricsAddr, Handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), ReadHeaderTimeout: 5 * time.Second}
+	reg := prometheus.NewRegistry()
+	a, err := agent.New(col, ws, vc, reg, log, f.opts)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Addr: f.metricsAddr, Handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error().Err(err).Msg("metrics server")

@@ -15,6 +15,7 @@ import (
 	"github.com/meshward/meshward/ebpf-agent/cgroups"
 	"github.com/meshward/meshward/ebpf-agent/collector"
 	"github.com/meshward/meshward/ebpf-agent/evaluation"
+	"github.com/meshward/meshward/ebpf-agent/profile"
 	"github.com/meshward/meshward/ebpf-agent/trace"
 )
 
@@ -22,7 +23,7 @@ import (
 func evalCmd() *cobra.Command {
 	var train, normal, attack []string
 	var format string
-	cfg := evaluation.Config{Window: 100, N: 6, Threshold: 0.02}
+	cfg := profile.DefaultConfig()
 	c := &cobra.Command{
 		Use:   "eval --train PATH... --normal PATH... --attack PATH... [--format auto|adfa|jsonl|native] [--window N]",
 		Short: "train a container model on traces and score normal and attack traces (JSON on stdout)",
@@ -31,8 +32,8 @@ func evalCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if cfg.Window < cfg.N {
-				return fmt.Errorf("--window %d is shorter than --ngram %d", cfg.Window, cfg.N)
+			if err := cfg.Validate(); err != nil {
+				return err
 			}
 			sets := make([][]trace.Trace, 3)
 			for i, paths := range [][]string{train, normal, attack} {
@@ -55,6 +56,7 @@ func evalCmd() *cobra.Command {
 	c.Flags().IntVar(&cfg.Window, "window", cfg.Window, "syscalls per window")
 	c.Flags().IntVar(&cfg.N, "ngram", cfg.N, "n-gram length (2 to 8)")
 	c.Flags().Float64Var(&cfg.Threshold, "threshold", cfg.Threshold, "a window scoring above this is anomalous")
+	c.Flags().BoolVar(&cfg.Frozen, "frozen", false, "learn nothing while scoring (the offline baseline; default: learn the windows judged benign, as the agent does)")
 	_ = c.MarkFlagRequired("train")
 	return c
 }

@@ -142,3 +142,40 @@ func TestRecordCommand(t *testing.T) {
 		t.Fatalf("%d getppid in the trace, want 5000", getppid)
 	}
 }
+
+// split writes one ADFA file per process of a native recording, leaving out
+// the excluded pids and the short traces; eval reads them back the same.
+func TestSplitCommand(t *testing.T) {
+	dir := t.TempDir()
+	rec := filepath.Join(dir, "session.trace")
+	f, _ := os.Create(rec)
+	w, _ := trace.NewWriter(f)
+	for i, r := range []trace.Record{{PID: 10, Syscall: 0}, {PID: 11, Syscall: 59}, {PID: 10, Syscall: 1}, {PID: 12, Syscall: 3},
+		{PID: 10, Syscall: 3}, {PID: 11, Syscall: 12}, {PID: 11, Syscall: 9}} {
+		r.KtimeNs = uint64(i)
+		w.Write(r)
+	}
+	w.Flush()
+	f.Close()
+	out := filepath.Join(dir, "out")
+	c := splitCmd()
+	c.SetErr(new(bytes.Buffer))
+	c.SetArgs([]string{"--out", out, "--exclude-pid", "11", "--min", "2", rec})
+	if err := c.Execute(); err != nil {
+		t.Fatal(err)
+	}
+	ents, _ := os.ReadDir(out)
+	if len(ents) != 1 || ents[0].Name() != "session-10.txt" { // 11 excluded, 12 too short
+		t.Fatalf("wrote %v", ents)
+	}
+	ts, err := trace.Load([]string{out}, trace.Auto)
+	if err != nil || len(ts) != 1 || fmt.Sprint(ts[0].Syscalls) != "[0 1 3]" {
+		t.Fatalf("read back %+v %v", ts, err)
+	}
+	c = splitCmd()
+	c.SetErr(new(bytes.Buffer))
+	c.SetArgs([]string{"--out", out, filepath.Join(dir, "missing.trace")})
+	if err := c.Execute(); err == nil {
+		t.Fatal("split of a missing file succeeded")
+	}
+}
