@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"testing"
 
 	"github.com/meshward/meshward/e2e/system"
@@ -16,6 +17,9 @@ import (
 const bootstrapEnv = system.BootstrapEnv
 
 func TestMain(m *testing.M) {
+	if n, err := strconv.Atoi(os.Getenv(steadyEnv)); err == nil {
+		os.Exit(steady(n))
+	}
 	if os.Getenv(bootstrapEnv) != "" {
 		os.Exit(m.Run())
 	}

@@ -263,7 +263,10 @@ func (s *System) DialFromFrontend(addr string) (bool, error) {
 
 // RunInFrontend runs a command inside the frontend's container (its cgroup),
 // from its first instruction, and waits for it.
-func (s *System) RunInFrontend(argv ...string) error {
+func (s *System) RunInFrontend(argv ...string) error { return s.RunInFrontendEnv(nil, argv...) }
+
+// RunInFrontendEnv is RunInFrontend with variables added to the environment.
+func (s *System) RunInFrontendEnv(env []string, argv ...string) error {
 	if s.agent == nil {
 		return errors.New("the agent is not running")
 	}
@@ -273,6 +276,7 @@ func (s *System) RunInFrontend(argv ...string) error {
 	}
 	defer dir.Close()
 	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Env = append(os.Environ(), env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: int(dir.Fd())}
 	return cmd.Run()
 }

@@ -59,8 +59,12 @@ func (o *Options) defaults() {
 	}
 }
 
-// exitGroup (x86_64) ends a process: its last window is judged then.
-const exitGroup = 231
+// exit ends a thread and exitGroup (x86_64) a process: the thread's last
+// window is judged then (its process's other threads are pruned later).
+const (
+	exit      = 60
+	exitGroup = 231
+)
 
 // Agent watches containers through a source of events.
 type Agent struct {
@@ -143,11 +147,13 @@ func (a *Agent) handle(ev collector.Event) {
 	if f, flagged := a.shell.Observe(detect.Call{Workload: c.w.Identity, PID: ev.PID, Syscall: ev.Syscall, Path: ev.Path}); flagged {
 		a.flag(c, f)
 	}
-	if j, judged := c.prof.Observe(ev.PID, ev.Syscall); judged {
+	// Windows are per thread: the threads of one process interleave in no
+	// fixed order, and a mix of them would never look the same twice.
+	if j, judged := c.prof.Observe(ev.TID, ev.Syscall); judged {
 		a.judged(c, j)
 	}
-	if ev.Syscall == exitGroup {
-		if j, judged := c.prof.Exit(ev.PID); judged {
+	if ev.Syscall == exitGroup || ev.Syscall == exit {
+		if j, judged := c.prof.Exit(ev.TID); judged {
 			a.judged(c, j)
 		}
 	}

@@ -69,20 +69,20 @@ func serve(cg uint64, pid uint32, rounds int, t0 uint64) (evs []collector.Event)
 	for i := 0; i < rounds; i++ {
 		for _, nr := range []uint32{232, 43, 45, 257, 5, 40, 44, 3} {
 			t0 += 1000
-			evs = append(evs, collector.Event{KtimeNs: t0, CgroupID: cg, PID: pid, Syscall: nr})
+			evs = append(evs, collector.Event{KtimeNs: t0, CgroupID: cg, PID: pid, TID: pid, Syscall: nr})
 		}
 	}
 	return evs
 }
 
 func attack(cg uint64, pid uint32) (evs []collector.Event) {
-	evs = append(evs, collector.Event{CgroupID: cg, PID: pid, Syscall: 59, Path: "/tmp/.x"})
+	evs = append(evs, collector.Event{CgroupID: cg, PID: pid, TID: pid, Syscall: 59, Path: "/tmp/.x"})
 	for i := 0; i < 3; i++ {
 		for _, nr := range []uint32{12, 9, 21, 257, 0, 9, 3, 41, 42, 33, 33, 61, 62, 101, 435, 56} {
-			evs = append(evs, collector.Event{CgroupID: cg, PID: pid, Syscall: nr})
+			evs = append(evs, collector.Event{CgroupID: cg, PID: pid, TID: pid, Syscall: nr})
 		}
 	}
-	return append(evs, collector.Event{CgroupID: cg, PID: pid, Syscall: exitGroup})
+	return append(evs, collector.Event{CgroupID: cg, PID: pid, TID: pid, Syscall: exitGroup})
 }
 
 func newAgent(t *testing.T, src *script, r Reporter, w Workload, st Store) (*Agent, *prometheus.Registry) {
@@ -126,7 +126,7 @@ func TestLearnDetectReport(t *testing.T) {
 	}
 	v := r.wait(t, 1)[0]
 	if v.Workload != orders || v.Reason != "syscall-anomaly" || v.Score < 0.5 || len(v.Evidence) != 2 ||
-		!strings.HasPrefix(v.Evidence[0], "pid 103: window of 16 calls scored") || v.Container != "shop/orders/app@sha256:v1" {
+		!strings.HasPrefix(v.Evidence[0], "thread 103: window of 16 calls scored") || v.Container != "shop/orders/app@sha256:v1" {
 		t.Fatalf("verdict %+v", v)
 	}
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(`

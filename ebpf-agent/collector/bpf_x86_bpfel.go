@@ -19,6 +19,8 @@ type bpfEvent struct {
 	CgroupId uint64
 	Pid      uint32
 	Nr       uint32
+	Tid      uint32
+	Pad      uint32
 }
 
 type bpfExecEvent struct {
@@ -35,6 +37,7 @@ const (
 	bpfMapEvents          = "events"
 	bpfMapMonitored       = "monitored"
 	bpfProgSysEnter       = "sys_enter"
+	bpfVarSelfTgid        = "self_tgid"
 	bpfVarUnusedExecEvent = "unused_exec_event"
 )
 
@@ -96,6 +99,7 @@ type bpfMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type bpfVariableSpecs struct {
+	SelfTgid        *ebpf.VariableSpec `ebpf:"self_tgid"`
 	UnusedExecEvent *ebpf.VariableSpec `ebpf:"unused_exec_event"`
 }
 
@@ -136,6 +140,7 @@ func (m *bpfMaps) Close() error {
 //
 // It can be passed to loadBpfObjects or ebpf.CollectionSpec.LoadAndAssign.
 type bpfVariables struct {
+	SelfTgid        *ebpf.Variable `ebpf:"self_tgid"`
 	UnusedExecEvent *ebpf.Variable `ebpf:"unused_exec_event"`
 }
 

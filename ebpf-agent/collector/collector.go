@@ -26,12 +26,13 @@ type Event struct {
 	KtimeNs  uint64 // CLOCK_MONOTONIC at sys_enter
 	CgroupID uint64
 	PID      uint32 // thread-group id
+	TID      uint32 // thread id
 	Syscall  uint32
 	Path     string // the exec'd path, for execve and execveat
 }
 
 const (
-	eventSize     = 24
+	eventSize     = 32
 	execEventSize = eventSize + 128
 	// pollEvery bounds how long a batched event waits in the ring buffer:
 	// the program wakes the reader only once a batch is queued.
@@ -51,10 +52,16 @@ func Open() (*Collector, error) {
 		return nil, fmt.Errorf("collector: memlock: %w", err)
 	}
 	c := &Collector{}
-	if err := loadBpfObjects(&c.objs, nil); err != nil {
+	spec, err := loadBpf()
+	if err != nil {
+		return nil, fmt.Errorf("collector: eBPF spec: %w", err)
+	}
+	if err := spec.Variables[bpfVarSelfTgid].Set(uint32(os.Getpid())); err != nil {
+		return nil, fmt.Errorf("collector: excluding the agent itself: %w", err)
+	}
+	if err := spec.LoadAndAssign(&c.objs, nil); err != nil {
 		return nil, fmt.Errorf("collector: loading eBPF objects: %w", err)
 	}
-	var err error
 	c.link, err = link.AttachRawTracepoint(link.RawTracepointOptions{Name: "sys_enter", Program: c.objs.SysEnter})
 	if err != nil {
 		c.objs.Close()
@@ -134,6 +141,7 @@ func decode(b []byte) (Event, error) {
 		CgroupID: binary.LittleEndian.Uint64(b[8:]),
 		PID:      binary.LittleEndian.Uint32(b[16:]),
 		Syscall:  binary.LittleEndian.Uint32(b[20:]),
+		TID:      binary.LittleEndian.Uint32(b[24:]),
 	}
 	if len(b) >= execEventSize {
 		path := b[eventSize:execEventSize]

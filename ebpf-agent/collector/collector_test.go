@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"syscall"
@@ -41,10 +42,10 @@ func requireBPF(t *testing.T) {
 
 func TestDecode(t *testing.T) {
 	b := make([]byte, execEventSize)
-	copy(b, []byte{1, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0, 59, 0, 0, 0})
+	copy(b, []byte{1, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0, 59, 0, 0, 0, 4, 0, 0, 0})
 	copy(b[eventSize:], "/bin/sh\x00garbage")
 	ev, err := decode(b)
-	if err != nil || ev != (Event{KtimeNs: 1, CgroupID: 2, PID: 3, Syscall: 59, Path: "/bin/sh"}) {
+	if err != nil || ev != (Event{KtimeNs: 1, CgroupID: 2, PID: 3, TID: 4, Syscall: 59, Path: "/bin/sh"}) {
 		t.Fatalf("decode = %+v, %v", ev, err)
 	}
 	if _, err := decode(b[:10]); err == nil {
@@ -115,7 +116,7 @@ func TestCollectsOnlyTheMonitoredCgroup(t *testing.T) {
 	var getppid int
 	var exec string
 	for _, e := range events {
-		if e.CgroupID != id || e.PID != child {
+		if e.CgroupID != id || e.PID != child || e.TID == 0 {
 			t.Fatalf("event from outside the cgroup or the child: %+v (cgroup %d, child %d)", e, id, child)
 		}
 		switch e.Syscall {
@@ -135,5 +136,64 @@ func TestCollectsOnlyTheMonitoredCgroup(t *testing.T) {
 	}
 	if exec != "/bin/true" {
 		t.Fatalf("exec path %q, want /bin/true", exec)
+	}
+}
+
+// The agent never records itself, even inside a monitored cgroup: the test
+// process moves into one, and only its child's calls arrive.
+func TestExcludesItself(t *testing.T) {
+	requireBPF(t)
+	c, err := Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	dir, id, err := cgroups.Create(fmt.Sprintf("meshward-self-%d", os.Getpid()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cgroups.Remove(dir)
+	root, _ := cgroups.Mount()
+	move := func(to string) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(to, "cgroup.procs"), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	move(dir)
+	defer move(root)
+	if err := c.Monitor(id); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var self, child int
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- c.Run(ctx, func(e Event) {
+			mu.Lock()
+			defer mu.Unlock()
+			if e.PID == uint32(os.Getpid()) {
+				self++
+			} else if e.CgroupID == id {
+				child++
+			}
+		})
+	}()
+	for i := 0; i < 10000; i++ {
+		syscall.Getppid()
+	}
+	if err := exec.Command("/bin/true").Run(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(3 * pollEvery)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if self != 0 || child == 0 {
+		t.Fatalf("%d events of the agent's own process (want 0), %d of its child (want some)", self, child)
 	}
 }

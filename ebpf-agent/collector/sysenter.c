@@ -23,7 +23,13 @@ struct event {
 	__u64 cgroup_id;
 	__u32 pid; // thread-group id, as user space sees it
 	__u32 nr;
+	__u32 tid; // the thread: windows are cut per thread, whose calls interleave
+	__u32 pad;
 };
+
+// The agent's own process, set at load: never recorded, even if it runs in a
+// monitored cgroup (its reading of the ring buffer would feed itself).
+const volatile __u32 self_tgid = 0;
 
 struct exec_event {
 	struct event hdr;
@@ -67,7 +73,7 @@ static __always_inline __u64 wakeup_flags(void)
 	return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= WAKEUP_BYTES ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
 }
 
-static __always_inline int emit_exec(struct bpf_raw_tracepoint_args *ctx, __u64 cgid, __u32 nr)
+static __always_inline int emit_exec(struct bpf_raw_tracepoint_args *ctx, __u64 cgid, __u64 id, __u32 nr)
 {
 	struct exec_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
@@ -76,7 +82,9 @@ static __always_inline int emit_exec(struct bpf_raw_tracepoint_args *ctx, __u64 
 	}
 	e->hdr.ktime_ns = bpf_ktime_get_ns();
 	e->hdr.cgroup_id = cgid;
-	e->hdr.pid = bpf_get_current_pid_tgid() >> 32;
+	e->hdr.pid = id >> 32;
+	e->hdr.tid = (__u32)id;
+	e->hdr.pad = 0;
 	e->hdr.nr = nr;
 	e->path[0] = 0;
 	const char *filename = 0;
@@ -95,9 +103,12 @@ int sys_enter(struct bpf_raw_tracepoint_args *ctx)
 	__u64 cgid = bpf_get_current_cgroup_id();
 	if (!bpf_map_lookup_elem(&monitored, &cgid))
 		return 0;
+	__u64 id = bpf_get_current_pid_tgid();
+	if ((__u32)(id >> 32) == self_tgid)
+		return 0;
 	__u32 nr = (__u32)ctx->args[1];
 	if (nr == NR_EXECVE || nr == NR_EXECVEAT)
-		return emit_exec(ctx, cgid, nr);
+		return emit_exec(ctx, cgid, id, nr);
 
 	struct event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
@@ -106,7 +117,9 @@ int sys_enter(struct bpf_raw_tracepoint_args *ctx)
 	}
 	e->ktime_ns = bpf_ktime_get_ns();
 	e->cgroup_id = cgid;
-	e->pid = bpf_get_current_pid_tgid() >> 32;
+	e->pid = id >> 32;
+	e->tid = (__u32)id;
+	e->pad = 0;
 	e->nr = nr;
 	bpf_ringbuf_submit(e, wakeup_flags());
 	return 0;

@@ -58,7 +58,7 @@ func (a *Anomaly) Add(workload string, j profile.Judgement) (Finding, bool) {
 func describe(j profile.Judgement) string {
 	head := j.Window[:min(len(j.Window), 16)]
 	var b strings.Builder
-	fmt.Fprintf(&b, "pid %d: window of %d calls scored %.2f, starting", j.PID, len(j.Window), j.Score)
+	fmt.Fprintf(&b, "thread %d: window of %d calls scored %.2f, starting", j.PID, len(j.Window), j.Score)
 	for _, nr := range head {
 		fmt.Fprintf(&b, " %d", nr)
 	}

@@ -35,7 +35,7 @@ func TestAnomalyAlarm(t *testing.T) {
 		}
 		if fired {
 			if f.Reason != "syscall-anomaly" || f.Score != 0.9 || len(f.Evidence) != 2 ||
-				!strings.HasPrefix(f.Evidence[0], "pid 8: window of 3 calls scored 0.40, starting 59 12 9") {
+				!strings.HasPrefix(f.Evidence[0], "thread 8: window of 3 calls scored 0.40, starting 59 12 9") {
 				t.Fatalf("finding %+v", f)
 			}
 		}

@@ -56,7 +56,8 @@ func (p Phase) String() string {
 	return "detecting"
 }
 
-// Judgement is what a profile says of one window of one process.
+// Judgement is what a profile says of one window of one thread (or
+// process: the caller names the stream).
 type Judgement struct {
 	PID       uint32
 	Phase     Phase   // the phase it was judged in

@@ -22,6 +22,7 @@ import (
 type Trace struct {
 	ID       string // file, or file#pid
 	PID      int64  // the process, where the format names one
+	TID      int64  // the thread, where the format names one
 	Syscalls []uint32
 }
 
@@ -117,19 +118,28 @@ func ReadJSONL(r io.Reader, name string) ([]Trace, error) {
 	return out, nil
 }
 
-// Magic starts the agent's record format; each record after it is 24 bytes,
-// little-endian: monotonic ns (u64), cgroup id (u64), pid (u32), syscall (u32).
-const Magic = "MWTRACE1"
+// Magic starts the agent's record format (version 2); each record after it
+// is 28 bytes, little-endian: monotonic ns (u64), cgroup id (u64), pid (u32),
+// thread id (u32), syscall (u32). MagicV1 files (24-byte records, no thread
+// id) are still read.
+const (
+	Magic   = "MWTRACE2"
+	MagicV1 = "MWTRACE1"
+)
 
 // Record is one event of the native format.
 type Record struct {
 	KtimeNs  uint64
 	CgroupID uint64
 	PID      uint32
+	TID      uint32
 	Syscall  uint32
 }
 
-const recordSize = 24
+const (
+	recordSize   = 28
+	recordSizeV1 = 24
+)
 
 // Writer writes the native format.
 type Writer struct {
@@ -151,7 +161,8 @@ func (w *Writer) Write(r Record) error {
 	binary.LittleEndian.PutUint64(w.buf[0:], r.KtimeNs)
 	binary.LittleEndian.PutUint64(w.buf[8:], r.CgroupID)
 	binary.LittleEndian.PutUint32(w.buf[16:], r.PID)
-	binary.LittleEndian.PutUint32(w.buf[20:], r.Syscall)
+	binary.LittleEndian.PutUint32(w.buf[20:], r.TID)
+	binary.LittleEndian.PutUint32(w.buf[24:], r.Syscall)
 	_, err := w.w.Write(w.buf[:])
 	return err
 }
@@ -159,46 +170,63 @@ func (w *Writer) Write(r Record) error {
 // Flush writes what is buffered.
 func (w *Writer) Flush() error { return w.w.Flush() }
 
-// ReadNative reads the native format, one trace per pid.
+// ReadNative reads the native format, one trace per thread (per process in
+// version 1 files, which name no thread).
 func ReadNative(r io.Reader, name string) ([]Trace, error) {
 	br := bufio.NewReader(r)
 	head := make([]byte, len(Magic))
-	if _, err := io.ReadFull(br, head); err != nil || string(head) != Magic {
+	_, err := io.ReadFull(br, head)
+	size := 0
+	switch {
+	case err != nil:
+	case string(head) == Magic:
+		size = recordSize
+	case string(head) == MagicV1:
+		size = recordSizeV1
+	}
+	if size == 0 {
 		return nil, fmt.Errorf("%s: not a meshward trace (no %q header)", name, Magic)
 	}
-	byPID := map[uint32]*Trace{}
+	byTID := map[uint32]*Trace{}
 	var order []uint32
-	var rec [recordSize]byte
+	rec := make([]byte, size)
 	for n := 0; ; n++ {
-		_, err := io.ReadFull(br, rec[:])
+		_, err := io.ReadFull(br, rec)
 		if errors.Is(err, io.EOF) {
 			break
 		}
+		off := len(Magic) + n*size
 		if err != nil {
-			return nil, fmt.Errorf("%s: record %d (offset %d): truncated", name, n, len(Magic)+n*recordSize)
+			return nil, fmt.Errorf("%s: record %d (offset %d): truncated", name, n, off)
 		}
-		pid, nr := binary.LittleEndian.Uint32(rec[16:]), binary.LittleEndian.Uint32(rec[20:])
+		pid, tid, nr := binary.LittleEndian.Uint32(rec[16:]), binary.LittleEndian.Uint32(rec[20:]), binary.LittleEndian.Uint32(rec[size-4:])
+		if size == recordSizeV1 {
+			tid = pid
+		}
 		if nr >= maxSyscall {
-			return nil, fmt.Errorf("%s: record %d (offset %d): syscall %d out of range", name, n, len(Magic)+n*recordSize, nr)
+			return nil, fmt.Errorf("%s: record %d (offset %d): syscall %d out of range", name, n, off, nr)
 		}
-		t, ok := byPID[pid]
+		t, ok := byTID[tid]
 		if !ok {
-			t = &Trace{ID: fmt.Sprintf("%s#%d", name, pid), PID: int64(pid)}
-			byPID[pid] = t
-			order = append(order, pid)
+			t = &Trace{ID: fmt.Sprintf("%s#%d", name, tid), PID: int64(pid), TID: int64(tid)}
+			if tid != pid {
+				t.ID = fmt.Sprintf("%s#%d/%d", name, pid, tid)
+			}
+			byTID[tid] = t
+			order = append(order, tid)
 		}
 		t.Syscalls = append(t.Syscalls, nr)
 	}
 	out := make([]Trace, len(order))
-	for i, pid := range order {
-		out[i] = *byPID[pid]
+	for i, tid := range order {
+		out[i] = *byTID[tid]
 	}
 	return out, nil
 }
 
 // Sniff tells the format of a file from its first bytes.
 func Sniff(head []byte) Format {
-	if bytes.HasPrefix(head, []byte(Magic)) {
+	if bytes.HasPrefix(head, []byte(Magic)) || bytes.HasPrefix(head, []byte(MagicV1)) {
 		return Native
 	}
 	if b := bytes.TrimSpace(head); len(b) > 0 && b[0] == '{' {

@@ -24,13 +24,19 @@ func TestReaders(t *testing.T) {
 	}
 	var buf bytes.Buffer
 	w, _ := NewWriter(&buf)
-	for _, r := range []Record{{1, 5, 100, 59}, {2, 5, 101, 0}, {3, 5, 100, 1}} {
+	for _, r := range []Record{{1, 5, 100, 100, 59}, {2, 5, 101, 101, 0}, {3, 5, 100, 100, 1}, {4, 5, 100, 102, 202}} {
 		w.Write(r)
 	}
 	w.Flush()
 	nat, err := ReadNative(bytes.NewReader(buf.Bytes()), "n.trace")
-	if err != nil || len(nat) != 2 || !reflect.DeepEqual(nat[0].Syscalls, []uint32{59, 1}) {
+	if err != nil || len(nat) != 3 || !reflect.DeepEqual(nat[0].Syscalls, []uint32{59, 1}) || nat[2].ID != "n.trace#100/102" ||
+		nat[2].PID != 100 || nat[2].TID != 102 || !reflect.DeepEqual(nat[2].Syscalls, []uint32{202}) {
 		t.Fatalf("native %+v %v", nat, err)
+	}
+	// Version 1: no thread id, one trace per process.
+	v1 := MagicV1 + string([]byte{1, 0, 0, 0, 0, 0, 0, 0, 5, 0, 0, 0, 0, 0, 0, 0, 7, 0, 0, 0, 59, 0, 0, 0})
+	if ts, err := ReadNative(strings.NewReader(v1), "v1"); err != nil || len(ts) != 1 || ts[0].PID != 7 || ts[0].TID != 7 || ts[0].Syscalls[0] != 59 {
+		t.Fatalf("version 1: %+v %v", ts, err)
 	}
 	for _, tc := range []struct {
 		name string
@@ -46,7 +52,7 @@ func TestReaders(t *testing.T) {
 		{"jsonl fields", func() error { _, err := ReadJSONL(strings.NewReader(`{"pid":1}`), "e"); return err }, `e:1: want fields "pid" and "syscall_num"`},
 		{"jsonl range", func() error { _, err := ReadJSONL(strings.NewReader(`{"pid":1,"syscall_num":-1}`), "e"); return err }, "e:1: syscall_num -1 out of range"},
 		{"native magic", func() error { _, err := ReadNative(strings.NewReader("nope"), "n"); return err }, "not a meshward trace"},
-		{"native truncated", func() error { _, err := ReadNative(bytes.NewReader(buf.Bytes()[:len(buf.Bytes())-3]), "n"); return err }, "n: record 2 (offset 56): truncated"},
+		{"native truncated", func() error { _, err := ReadNative(bytes.NewReader(buf.Bytes()[:len(buf.Bytes())-3]), "n"); return err }, "n: record 3 (offset 92): truncated"},
 	} {
 		if err := tc.read(); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: err %v, want %q", tc.name, err, tc.want)
@@ -103,7 +109,8 @@ func FuzzReadJSONL(f *testing.F) {
 }
 
 func FuzzReadNative(f *testing.F) {
-	f.Add([]byte(Magic + strings.Repeat("\x00", 24)))
+	f.Add([]byte(Magic + strings.Repeat("\x00", 28)))
+	f.Add([]byte(MagicV1 + strings.Repeat("\x00", 24)))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		ts, err := ReadNative(bytes.NewReader(b), "fuzz")
 		if err != nil {
@@ -116,7 +123,11 @@ func FuzzReadNative(f *testing.F) {
 		for _, tr := range ts {
 			n += len(tr.Syscalls)
 		}
-		if len(b) != len(Magic)+n*recordSize {
+		size := recordSize
+		if string(b[:len(MagicV1)]) == MagicV1 {
+			size = recordSizeV1
+		}
+		if len(b) != len(Magic)+n*size {
 			t.Fatalf("%d bytes but %d records", len(b), n)
 		}
 	})

@@ -116,7 +116,7 @@ func record(ctx context.Context, dir, out string) (int, error) {
 	var werr error
 	err = col.Run(ctx, func(e collector.Event) {
 		if werr == nil {
-			werr = w.Write(trace.Record{KtimeNs: e.KtimeNs, CgroupID: e.CgroupID, PID: e.PID, Syscall: e.Syscall})
+			werr = w.Write(trace.Record{KtimeNs: e.KtimeNs, CgroupID: e.CgroupID, PID: e.PID, TID: e.TID, Syscall: e.Syscall})
 			n++
 		}
 	})

@@ -152,7 +152,7 @@ func TestSplitCommand(t *testing.T) {
 	w, _ := trace.NewWriter(f)
 	for i, r := range []trace.Record{{PID: 10, Syscall: 0}, {PID: 11, Syscall: 59}, {PID: 10, Syscall: 1}, {PID: 12, Syscall: 3},
 		{PID: 10, Syscall: 3}, {PID: 11, Syscall: 12}, {PID: 11, Syscall: 9}} {
-		r.KtimeNs = uint64(i)
+		r.KtimeNs, r.TID = uint64(i), r.PID
 		w.Write(r)
 	}
 	w.Flush()

@@ -11,7 +11,7 @@ import (
 	"github.com/meshward/meshward/ebpf-agent/trace"
 )
 
-// split turns recordings into one ADFA-format file per process, the form in
+// split turns recordings into one ADFA-format file per thread, the form in
 // which traces are shared (and the project's dataset is committed).
 func splitCmd() *cobra.Command {
 	var out, format string
@@ -58,7 +58,11 @@ func split(files []string, f trace.Format, out string, exclude []int64, minLen i
 			if skip[t.PID] || len(t.Syscalls) < minLen {
 				continue
 			}
-			if err := writeTraceFile(filepath.Join(out, fmt.Sprintf("%s-%d.txt", base, t.PID)), t); err != nil {
+			file := fmt.Sprintf("%s-%d.txt", base, t.PID)
+			if t.TID != 0 && t.TID != t.PID {
+				file = fmt.Sprintf("%s-%d-%d.txt", base, t.PID, t.TID)
+			}
+			if err := writeTraceFile(filepath.Join(out, file), t); err != nil {
 				return n, err
 			}
 			n++

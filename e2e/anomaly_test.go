@@ -1,0 +1,108 @@
+package e2e
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"runtime"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/meshward/meshward/e2e/system"
+	"github.com/meshward/meshward/ebpf-agent/agent"
+	"github.com/meshward/meshward/ebpf-agent/profile"
+)
+
+// steadyEnv makes the test binary a container's steady work: N rounds of
+// reading a file and asking for its parent, as a small service would.
+const steadyEnv = "MESHWARD_E2E_STEADY"
+
+func steady(n int) int {
+	// One thread does the work, as in a small single-threaded service; the
+	// Go runtime's own threads are what they are.
+	runtime.LockOSThread()
+	buf := make([]byte, 64)
+	for i := 0; i < n; i++ {
+		fd, err := syscall.Open("/etc/hostname", syscall.O_RDONLY, 0)
+		if err != nil {
+			return 1
+		}
+		syscall.Read(fd, buf)
+		syscall.Close(fd)
+		syscall.Getppid()
+	}
+	return 0
+}
+
+// The learned model's path through the real kernel: the frontend's
+// container learns its steady work, goes on with it unflagged, then runs a
+// dropped binary that is no shell (only the model can tell), and the
+// authorizer denies the frontend within 1 s.
+func TestAnomalyVerdictEndToEnd(t *testing.T) {
+	ctx := context.Background()
+	s, err := system.Start(ctx, system.Options{WasmPath: wasmPath(t), CacheDir: cacheDir(t), Log: zerolog.Nop(),
+		Agent: agent.Options{Profile: profile.Config{N: 6, Window: 100, Threshold: 0.1, Learn: 1500}, AlarmK: 2, AlarmN: 64}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.StartAgent(ctx); errors.Is(err, system.ErrNeedsRoot) {
+		t.Skipf("needs the eBPF agent: %v", err)
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	work := func(rounds string) {
+		t.Helper()
+		if err := s.RunInFrontendEnv([]string{steadyEnv + "=" + rounds, "GOMAXPROCS=1"}, self); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 0; i < 8; i++ {
+		work("5000") // learning: start-ups vary (init, GC timing), so several lifetimes of ~20,000 calls
+	}
+	time.Sleep(100 * time.Millisecond)
+	work("5000") // detecting: the same work is no anomaly
+	work("5000")
+	time.Sleep(100 * time.Millisecond)
+	if r, err := s.Call(ctx, system.Frontend, "GET", "/orders/42"); err != nil || r.Status != 200 {
+		e, _ := s.Authz.Authorizer.Engine.Quarantine().Lookup(system.Frontend)
+		t.Fatalf("after learning, the frontend's own work got it %+v (%v): %+v", r, err, e)
+	}
+
+	dropped := filepath.Join(t.TempDir(), ".kworker")
+	perl, err := os.ReadFile("/usr/bin/perl")
+	if err != nil {
+		t.Skipf("the dropped binary is a copy of perl: %v", err)
+	}
+	if err := os.WriteFile(dropped, perl, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	_ = s.RunInFrontend(dropped, "-e", `open(F, "</etc/passwd"); my @u = <F>; opendir(D, "/proc"); my @p = readdir(D); print scalar(@u) + scalar(@p), "\n"`)
+	for {
+		r, err := s.Call(ctx, system.Frontend, "GET", "/orders/42")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Status == 403 && r.Reason == "quarantined-source" {
+			break
+		}
+		if time.Since(start) > time.Second {
+			t.Fatalf("1 s after the dropped binary ran, the frontend still gets %d %q", r.Status, r.Reason)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Logf("dropped binary to denial: %v", time.Since(start))
+	e, ok := s.Authz.Authorizer.Engine.Quarantine().Lookup(system.Frontend)
+	if !ok || e.Reason != "syscall-anomaly" {
+		t.Fatalf("quarantine %+v, want reason syscall-anomaly", e)
+	}
+}
