@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -14,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rs/zerolog"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"k8s.io/client-go/rest"
 
 	"github.com/meshward/meshward/api/check"
@@ -35,9 +37,10 @@ type Config struct {
 	Kube           *rest.Config
 	ReloadInterval time.Duration // default 1s
 	Policy         *policy.Set
-	GRPCAddr       string // ext_authz and verdicts
-	HTTPAddr       string // the filter's check, /metrics, /healthz
-	VerdictToken   []byte // required: the verdict API is never open
+	GRPCAddr       string      // ext_authz and verdicts
+	GRPCTLS        *tls.Config // TLS (mutual, with ClientCAs) on GRPCAddr; nil: plaintext
+	HTTPAddr       string      // the filter's check, /metrics, /healthz
+	VerdictToken   []byte      // required: the verdict API is never open
 	// CacheTTL is how long filters may reuse a cacheable answer; the epoch
 	// drops it sooner on any change. Negative disables filter caching.
 	CacheTTL time.Duration
@@ -215,7 +218,11 @@ func Start(cfg Config) (*Running, error) {
 		cfg.MaxInFlight = DefaultMaxInFlight
 	}
 	shed := newShedder(cfg.MaxInFlight, a.Metrics)
-	r.grpc = grpc.NewServer(grpc.InTapHandle(shed.tap), grpc.ChainUnaryInterceptor(shed.unary, TokenAuth(cfg.VerdictToken)))
+	opts := []grpc.ServerOption{grpc.InTapHandle(shed.tap), grpc.ChainUnaryInterceptor(shed.unary, TokenAuth(cfg.VerdictToken))}
+	if cfg.GRPCTLS != nil {
+		opts = append(opts, grpc.Creds(credentials.NewTLS(cfg.GRPCTLS)))
+	}
+	r.grpc = grpc.NewServer(opts...)
 	authv3.RegisterAuthorizationServer(r.grpc, ExtAuthz{A: a})
 	verdictv1.RegisterVerdictsServer(r.grpc, Verdicts{A: a})
 

@@ -20,7 +20,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
+	"google.golang.org/grpc/credentials"
 
+	"github.com/meshward/meshward/internal/identity"
 	"github.com/meshward/meshward/internal/logging"
 
 	"github.com/meshward/meshward/ebpf-agent/agent"
@@ -45,6 +47,7 @@ type runFlags struct {
 	containers, storePath                      string
 	isolate                                    bool
 	authz, tokenFile, metricsAddr, node, level string
+	tlsCert, tlsKey, tlsCA                     string
 	opts                                       agent.Options
 }
 
@@ -84,6 +87,9 @@ func run() *cobra.Command {
 	fl.DurationVar(&f.opts.SaveEvery, "save-every", f.opts.SaveEvery, "how often changed profiles are saved")
 	fl.StringVar(&f.authz, "authorizer", "127.0.0.1:9191", "the authorizer's gRPC address (verdict API)")
 	fl.StringVar(&f.tokenFile, "verdict-token-file", "", "file holding the verdict API's bearer token")
+	fl.StringVar(&f.tlsCA, "authorizer-ca", "", "CA (PEM) of the authorizer's certificate: verdicts travel over TLS")
+	fl.StringVar(&f.tlsCert, "tls-cert", "", "certificate (PEM) the agent presents to the authorizer (mutual TLS)")
+	fl.StringVar(&f.tlsKey, "tls-key", "", "private key (PEM) of --tls-cert")
 	fl.StringVar(&f.metricsAddr, "metrics-addr", "127.0.0.1:9464", "address of /metrics")
 	fl.StringVar(&f.node, "node", hostname(), "this node's name, sent with verdicts")
 	fl.StringVar(&f.level, "log-level", "info", "debug, info, warn or error")
@@ -125,7 +131,17 @@ func serve(ctx context.Context, ws []agent.Workload, f runFlags, token string, l
 		return err
 	}
 	defer col.Close()
-	vc, err := verdict.Dial(f.authz, token, f.node, nil)
+	var creds credentials.TransportCredentials
+	if f.tlsCA != "" {
+		cfg, err := identity.LoadClientTLS(f.tlsCert, f.tlsKey, f.tlsCA)
+		if err != nil {
+			return err
+		}
+		creds = credentials.NewTLS(cfg)
+	} else if f.tlsCert != "" || f.tlsKey != "" {
+		return errors.New("--tls-cert and --tls-key need --authorizer-ca")
+	}
+	vc, err := verdict.Dial(f.authz, token, f.node, creds)
 	if err != nil {
 		return err
 	}

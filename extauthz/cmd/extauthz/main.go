@@ -4,6 +4,7 @@ package main
 
 import (
 	"bytes"
+	"crypto/tls"
 	"fmt"
 	"os"
 	"os/signal"
@@ -14,6 +15,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/meshward/meshward/internal/identity"
 	"github.com/meshward/meshward/internal/logging"
 
 	"github.com/meshward/meshward/extauthz/lateral"
@@ -38,7 +40,7 @@ func serve() *cobra.Command {
 	var reload, cacheTTL time.Duration
 	var maxInFlight int
 	var learnMode, inCluster bool
-	var kubeconfig string
+	var kubeconfig, tlsCert, tlsKey, clientCA string
 	dlog := server.DefaultDecisionLog
 	lat := lateral.DefaultConfig
 	learnFor := 10 * time.Minute
@@ -58,7 +60,13 @@ func serve() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			r, err := server.Start(server.Config{PolicyPaths: policyDirs, Kube: kcfg, ReloadInterval: reload, CacheTTL: cacheTTL, MaxInFlight: maxInFlight, Lateral: lat, LateralLearnFor: learnFor, Learn: learnMode, DecisionLog: &dlog, GRPCAddr: grpcAddr, HTTPAddr: httpAddr, VerdictToken: token, Log: log})
+			var grpcTLS *tls.Config
+			if tlsCert != "" || tlsKey != "" || clientCA != "" {
+				if grpcTLS, err = identity.LoadServerTLS(tlsCert, tlsKey, clientCA); err != nil {
+					return err
+				}
+			}
+			r, err := server.Start(server.Config{GRPCTLS: grpcTLS, PolicyPaths: policyDirs, Kube: kcfg, ReloadInterval: reload, CacheTTL: cacheTTL, MaxInFlight: maxInFlight, Lateral: lat, LateralLearnFor: learnFor, Learn: learnMode, DecisionLog: &dlog, GRPCAddr: grpcAddr, HTTPAddr: httpAddr, VerdictToken: token, Log: log})
 			if err != nil {
 				return err
 			}
@@ -89,6 +97,9 @@ func serve() *cobra.Command {
 	c.Flags().IntVar(&lat.MaxNewEdges, "lateral-max-new-edges", lat.MaxNewEdges, "edges unseen while learning, per source per window, before an alert")
 	c.Flags().DurationVar(&reload, "reload-interval", time.Second, "how often to look for policy changes")
 	c.Flags().StringVar(&grpcAddr, "grpc-addr", "127.0.0.1:9191", "address of ext_authz and the verdict API")
+	c.Flags().StringVar(&tlsCert, "grpc-tls-cert", "", "certificate (PEM) of the gRPC port; with --grpc-tls-key, the port speaks TLS")
+	c.Flags().StringVar(&tlsKey, "grpc-tls-key", "", "private key (PEM) of --grpc-tls-cert")
+	c.Flags().StringVar(&clientCA, "grpc-client-ca", "", "CA (PEM) whose client certificates the gRPC port requires (mutual TLS)")
 	c.Flags().StringVar(&httpAddr, "http-addr", "127.0.0.1:8181", "address of the HTTP check, /metrics and /healthz")
 	c.Flags().StringVar(&tokenFile, "verdict-token-file", "", "file holding the verdict API's bearer token")
 	c.Flags().StringVar(&level, "log-level", "info", "debug, info, warn or error")
