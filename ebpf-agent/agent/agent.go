@@ -5,7 +5,6 @@ package agent
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -22,6 +21,7 @@ import (
 // Source is where events come from (collector.Collector).
 type Source interface {
 	Monitor(cgroupID uint64) error
+	Unmonitor(cgroupID uint64) error
 	Run(ctx context.Context, fn func(collector.Event)) error
 }
 
@@ -68,8 +68,11 @@ const (
 
 // Agent watches containers through a source of events.
 type Agent struct {
-	src      Source
-	opts     Options
+	src  Source
+	opts Options
+	// state guards the watched containers: the reader loop holds it for
+	// each event, Sync while it changes the set.
+	state    sync.Mutex
 	byCgroup map[uint64]*watched
 	shell    *detect.ShellExec
 	reporter Reporter
@@ -83,32 +86,38 @@ type Agent struct {
 	flagged map[string]bool // workloads with a verdict sent or on its way
 }
 
-// New starts monitoring the containers' cgroups and opens their profiles.
+// New starts monitoring the containers' cgroups and opens their profiles;
+// Sync changes the set later (Kubernetes pods come and go).
 func New(src Source, ws []Workload, r Reporter, reg prometheus.Registerer, log zerolog.Logger, opts Options) (*Agent, error) {
-	if len(ws) == 0 {
-		return nil, errors.New("agent: no workloads to watch")
-	}
 	opts.defaults()
 	if err := opts.Profile.Validate(); err != nil {
 		return nil, err
 	}
 	a := &Agent{src: src, opts: opts, byCgroup: map[uint64]*watched{}, shell: detect.NewShellExec(), reporter: r,
 		log: log, m: newMetrics(reg, src), flagged: map[string]bool{}}
+	if opts.Store != nil {
+		a.saver = newSaver(opts.Store, a.m, log)
+	}
 	for _, w := range ws {
-		c, err := a.watch(w)
+		if _, dup := a.byCgroup[w.CgroupID]; dup {
+			return nil, fmt.Errorf("agent: cgroup %s is watched twice", w.CgroupDir)
+		}
+		c, err := a.watch(w, nil)
 		if err != nil {
 			return nil, err
 		}
 		a.byCgroup[w.CgroupID] = c
 	}
-	if opts.Store != nil {
-		a.saver = newSaver(opts.Store, a.m, log)
-	}
 	return a, nil
 }
 
-func (a *Agent) watch(w Workload) (*watched, error) {
+// watch starts on a container; prev, when set, is its previous version,
+// whose profile is still in memory.
+func (a *Agent) watch(w Workload, prev *watched) (*watched, error) {
 	p, origin := openProfile(a.opts.Store, a.opts.Profile, w, a.log)
+	if prev != nil && origin != "restored" {
+		p, origin = prev.prof.Successor(), "successor of "+prev.w.Image
+	}
 	alarm, err := detect.NewAnomaly(a.opts.AlarmK, a.opts.AlarmN)
 	if err != nil {
 		return nil, err
@@ -124,18 +133,33 @@ func (a *Agent) watch(w Workload) (*watched, error) {
 	return &watched{w: w, prof: p, alarm: alarm, m: a.m.forWorkload(w.Identity), dirty: origin != "restored"}, nil
 }
 
-// Run reads events until ctx ends, then saves every profile.
+// Run reads events until ctx ends, then saves every changed profile.
 func (a *Agent) Run(ctx context.Context) error {
 	a.ctx = ctx
 	err := a.src.Run(ctx, a.handle)
+	a.state.Lock()
+	defer a.state.Unlock()
 	if a.saver != nil {
 		a.saveAll()
-		a.saver.close()
+		a.saver.flush()
 	}
 	return err
 }
 
+// Close saves what changed and stops the saver; the agent is done.
+func (a *Agent) Close() {
+	a.state.Lock()
+	defer a.state.Unlock()
+	if a.saver != nil {
+		a.saveAll()
+		a.saver.close()
+		a.saver = nil
+	}
+}
+
 func (a *Agent) handle(ev collector.Event) {
+	a.state.Lock()
+	defer a.state.Unlock()
 	c, ok := a.byCgroup[ev.CgroupID]
 	if !ok {
 		return

@@ -25,7 +25,8 @@ type script struct {
 	events    []collector.Event
 }
 
-func (s *script) Monitor(id uint64) error { s.monitored[id] = true; return nil }
+func (s *script) Monitor(id uint64) error   { s.monitored[id] = true; return nil }
+func (s *script) Unmonitor(id uint64) error { delete(s.monitored, id); return nil }
 
 func (s *script) Run(ctx context.Context, fn func(collector.Event)) error {
 	for _, ev := range s.events {
@@ -179,5 +180,49 @@ func TestProfilesPersist(t *testing.T) {
 	// A profile the agent cannot read (other n-gram length) is replaced.
 	if _, origin := openProfile(st, profile.Config{N: 6, Window: 16, Threshold: 0.1, Learn: 20}, w, zerolog.Nop()); origin != "new" {
 		t.Fatalf("unreadable profile: %q", origin)
+	}
+}
+
+func TestSync(t *testing.T) {
+	st, err := store.Open(filepath.Join(t.TempDir(), "profiles.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	v1 := Workload{Identity: orders, CgroupDir: "/cg/a", CgroupID: 7, Container: "shop/orders/app", Image: "sha256:v1"}
+	src := &script{monitored: map[uint64]bool{}, events: serve(7, 100, 60, 0)}
+	a, _ := newAgent(t, src, &reports{}, v1, st)
+	if err := a.Run(context.Background()); err != nil { // learns; detecting after 20 windows
+		t.Fatal(err)
+	}
+	learned := a.byCgroup[7].prof.NGrams()
+
+	// The pod's new image runs in a new container (cgroup); a second pod appears.
+	v2 := v1
+	v2.CgroupDir, v2.CgroupID, v2.Image = "/cg/b", 8, "sha256:v2"
+	other := Workload{Identity: "spiffe://cluster.local/ns/shop/sa/cart", CgroupDir: "/cg/c", CgroupID: 9, Container: "shop/cart/app", Image: "sha256:c1"}
+	if err := a.Sync([]Workload{v2, other}); err != nil {
+		t.Fatal(err)
+	}
+	if src.monitored[7] || !src.monitored[8] || !src.monitored[9] || len(a.Watched()) != 2 {
+		t.Fatalf("monitored %v, watched %v", src.monitored, a.Watched())
+	}
+	if p := a.byCgroup[8].prof; p.Phase() != profile.Detecting || p.NGrams() != learned {
+		t.Fatalf("v2: %v with %d n-grams, want detecting with v1's %d", p.Phase(), p.NGrams(), learned)
+	}
+	if p := a.byCgroup[9].prof; p.Phase() != profile.Learning {
+		t.Fatalf("a new container is %v", p.Phase())
+	}
+	if err := a.Sync(nil); err != nil {
+		t.Fatal(err)
+	}
+	a.Close() // waits for the saves
+	if len(src.monitored) != 0 {
+		t.Fatalf("still monitored: %v", src.monitored)
+	}
+	for _, w := range []Workload{v1, v2, other} {
+		if b, err := st.Load(w.Container, w.Image); err != nil || b == nil {
+			t.Errorf("%s@%s not saved (%v)", w.Container, w.Image, err)
+		}
 	}
 }

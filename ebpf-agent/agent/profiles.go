@@ -88,7 +88,7 @@ func (a *Agent) save(c *watched, wait bool) {
 		a.m.saves.WithLabelValues("failed").Inc()
 		return
 	}
-	if a.saver.put(job{c.w.Container, c.w.Image, b}, wait) {
+	if a.saver.put(job{container: c.w.Container, version: c.w.Image, b: b}, wait) {
 		c.dirty = false
 	}
 }
@@ -114,6 +114,7 @@ type saver struct {
 type job struct {
 	container, version string
 	b                  []byte
+	flushed            chan struct{} // a barrier, not a save: closed once reached
 }
 
 func newSaver(st Store, m *metrics, log zerolog.Logger) *saver {
@@ -140,6 +141,10 @@ func (s *saver) put(j job, wait bool) bool {
 func (s *saver) loop() {
 	defer close(s.done)
 	for j := range s.jobs {
+		if j.flushed != nil {
+			close(j.flushed)
+			continue
+		}
 		start := time.Now()
 		if err := s.st.Save(j.container, j.version, j.b); err != nil {
 			s.m.saves.WithLabelValues("failed").Inc()
@@ -152,7 +157,14 @@ func (s *saver) loop() {
 	}
 }
 
-// close waits for the queued saves.
+// flush waits for the saves queued so far.
+func (s *saver) flush() {
+	done := make(chan struct{})
+	s.jobs <- job{flushed: done}
+	<-done
+}
+
+// close waits for the queued saves and stops.
 func (s *saver) close() {
 	close(s.jobs)
 	<-s.done

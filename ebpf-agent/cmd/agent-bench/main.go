@@ -3,7 +3,8 @@
 // syscall) and a 1-byte read loop, each run without tracing, with the agent
 // attached and with strace, interleaved in one run. It prints slowdowns in
 // wall and CPU time against the untraced baseline, events per second and
-// drops.
+// drops. "collector" reads and counts events; "agent" runs the whole agent
+// on them (profiles per thread, rules), as `ebpf-agent run` does.
 package main
 
 import (
@@ -17,6 +18,11 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+
+	verdictv1 "github.com/meshward/meshward/api/verdict/v1"
+	"github.com/meshward/meshward/ebpf-agent/agent"
 	"github.com/meshward/meshward/ebpf-agent/cgroups"
 	"github.com/meshward/meshward/ebpf-agent/collector"
 )
@@ -84,7 +90,7 @@ func run(calls, rounds int) error {
 	}
 	defer cgroups.Remove(dir)
 	strace, _ := exec.LookPath("strace")
-	modes := []string{"baseline", "agent"}
+	modes := []string{"baseline", "collector", "agent"}
 	if strace != "" {
 		modes = append(modes, "strace")
 	}
@@ -118,7 +124,7 @@ func report(kind string, calls int, modes []string, res map[string][]sample) {
 	for _, m := range modes[1:] {
 		s := median(res[m])
 		line := fmt.Sprintf("  %-8s wall %.2fx, CPU %.2fx", m, float64(s.wall)/float64(base.wall), float64(s.cpu)/float64(base.cpu))
-		if m == "agent" {
+		if m != "strace" {
 			line += fmt.Sprintf(", %.2f M events/s, %d of %d events seen, %d drops",
 				float64(s.events)/s.wall.Seconds()/1e6, s.events, calls, s.drops)
 		}
@@ -155,16 +161,26 @@ func once(kind string, n int, mode, dir string, id uint64, strace string) (sampl
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var before syscall.Rusage
-	if mode == "agent" {
+	traced := mode == "collector" || mode == "agent"
+	if traced {
 		if col, err = collector.Open(); err != nil {
 			return sample{}, err
 		}
 		defer col.Close()
-		if err := col.Monitor(id); err != nil {
+		src := counting{col, &events}
+		run := func() error { return src.Run(ctx, func(collector.Event) {}) }
+		if mode == "agent" { // the whole agent: profiles per thread, rules
+			a, err := agent.New(src, []agent.Workload{{Identity: benchID, CgroupDir: dir, CgroupID: id, Container: "bench", Image: "bench"}},
+				discard{}, prometheus.NewRegistry(), zerolog.Nop(), agent.Options{})
+			if err != nil {
+				return sample{}, err
+			}
+			run = func() error { return a.Run(ctx) }
+		} else if err := col.Monitor(id); err != nil {
 			return sample{}, err
 		}
 		_ = syscall.Getrusage(syscall.RUSAGE_SELF, &before)
-		go func() { done <- col.Run(ctx, func(collector.Event) { events++ }) }()
+		go func() { done <- run() }()
 	}
 	start := time.Now()
 	if err := cmd.Run(); err != nil {
@@ -173,7 +189,7 @@ func once(kind string, n int, mode, dir string, id uint64, strace string) (sampl
 	s := sample{wall: time.Since(start)}
 	ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
 	s.cpu = tv(ru.Utime) + tv(ru.Stime)
-	if mode == "agent" {
+	if traced {
 		time.Sleep(50 * time.Millisecond) // the last batch
 		cancel()
 		if err := <-done; err != nil {
@@ -187,6 +203,22 @@ func once(kind string, n int, mode, dir string, id uint64, strace string) (sampl
 	}
 	return s, nil
 }
+
+const benchID = "spiffe://cluster.local/ns/bench/sa/loop"
+
+// counting counts the events the collector hands over, whoever reads them.
+type counting struct {
+	*collector.Collector
+	n *uint64
+}
+
+func (c counting) Run(ctx context.Context, fn func(collector.Event)) error {
+	return c.Collector.Run(ctx, func(e collector.Event) { *c.n++; fn(e) })
+}
+
+type discard struct{}
+
+func (discard) Report(context.Context, *verdictv1.Verdict) (uint64, error) { return 0, nil }
 
 func tv(t syscall.Timeval) time.Duration {
 	return time.Duration(t.Sec)*time.Second + time.Duration(t.Usec)*time.Microsecond

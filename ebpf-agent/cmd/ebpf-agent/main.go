@@ -170,6 +170,7 @@ func serve(ctx context.Context, ws []agent.Workload, f runFlags, token string, l
 	if err != nil {
 		return err
 	}
+	defer a.Close()
 	srv := &http.Server{Addr: f.metricsAddr, Handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
