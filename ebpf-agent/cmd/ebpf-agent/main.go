@@ -21,13 +21,17 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc/credentials"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/meshward/meshward/internal/identity"
+	"github.com/meshward/meshward/internal/kubeconfig"
 	"github.com/meshward/meshward/internal/logging"
 
 	"github.com/meshward/meshward/ebpf-agent/agent"
+	"github.com/meshward/meshward/ebpf-agent/cgroups"
 	"github.com/meshward/meshward/ebpf-agent/collector"
 	"github.com/meshward/meshward/ebpf-agent/isolate"
+	"github.com/meshward/meshward/ebpf-agent/pods"
 	"github.com/meshward/meshward/ebpf-agent/profile"
 	"github.com/meshward/meshward/ebpf-agent/store"
 	"github.com/meshward/meshward/ebpf-agent/verdict"
@@ -48,13 +52,15 @@ type runFlags struct {
 	isolate                                    bool
 	authz, tokenFile, metricsAddr, node, level string
 	tlsCert, tlsKey, tlsCA                     string
+	kubeconfig, proc                           string
+	inCluster                                  bool
 	opts                                       agent.Options
 }
 
 func run() *cobra.Command {
 	f := runFlags{opts: agent.Options{Profile: profile.DefaultConfig(), AlarmK: 2, AlarmN: 64, SaveEvery: 30 * time.Second}}
 	c := &cobra.Command{
-		Use:   "run (--workload SPIFFE_ID=CGROUP_DIR... | --containers FILE) --authorizer ADDR --verdict-token-file F",
+		Use:   "run (--workload SPIFFE_ID=CGROUP_DIR... | --containers FILE | --in-cluster | --kubeconfig F) --authorizer ADDR --verdict-token-file F",
 		Short: "watch containers, learn their profiles and send verdicts",
 		RunE: func(*cobra.Command, []string) error {
 			log, err := logging.New(os.Stderr, "ebpf-agent", f.level)
@@ -77,6 +83,9 @@ func run() *cobra.Command {
 	fl := c.Flags()
 	fl.StringArrayVar(&f.specs, "workload", nil, "a workload to watch, SPIFFE_ID=CGROUP_DIR (repeatable)")
 	fl.StringVar(&f.containers, "containers", "", "YAML file of the containers to watch (workload, cgroup, container, image)")
+	fl.BoolVar(&f.inCluster, "in-cluster", false, "watch the containers of this node's pods (--node), from the cluster the agent runs in")
+	fl.StringVar(&f.kubeconfig, "kubeconfig", "", "watch the containers of this node's pods (--node), from this cluster")
+	fl.StringVar(&f.proc, "proc", "/proc", "the host's /proc, where the containers' cgroups are found")
 	fl.StringVar(&f.storePath, "profile-store", "/var/lib/meshward/profiles.db", "bbolt file the profiles persist in (empty: none)")
 	fl.IntVar(&f.opts.Profile.Window, "window", f.opts.Profile.Window, "system calls per window, per process")
 	fl.IntVar(&f.opts.Profile.N, "ngram", f.opts.Profile.N, "n-gram length (2 to 8)")
@@ -114,8 +123,8 @@ func (f *runFlags) workloads() ([]agent.Workload, error) {
 		}
 		ws = append(ws, w)
 	}
-	if len(ws) == 0 {
-		return nil, errors.New("nothing to watch: give --workload or --containers")
+	if len(ws) == 0 && f.kubeconfig == "" && !f.inCluster {
+		return nil, errors.New("nothing to watch: give --workload, --containers, --in-cluster or --kubeconfig")
 	}
 	return ws, nil
 }
@@ -178,7 +187,34 @@ func serve(ctx context.Context, ws []agent.Workload, f runFlags, token string, l
 		}
 	}()
 	defer srv.Close()
+	if err := f.watchPods(ctx, a, log); err != nil {
+		return err
+	}
 	return a.Run(ctx)
+}
+
+// watchPods follows this node's pods when the agent runs in Kubernetes.
+func (f *runFlags) watchPods(ctx context.Context, a *agent.Agent, log zerolog.Logger) error {
+	cfg, err := kubeconfig.Load(f.kubeconfig, f.inCluster)
+	if err != nil || cfg == nil {
+		return err
+	}
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	root, err := cgroups.Mount()
+	if err != nil {
+		return err
+	}
+	w := &pods.Watcher{Client: cs, Node: f.node, Find: pods.CgroupFinder{Proc: f.proc, Root: root}.Find, Target: a,
+		Log: log.With().Str("source", "pods").Logger()}
+	go func() {
+		if err := w.Run(ctx); err != nil {
+			log.Error().Err(err).Msg("following this node's pods")
+		}
+	}()
+	return nil
 }
 
 func openIsolator(allow []string) (*isolate.Isolator, error) {

@@ -12,10 +12,9 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/meshward/meshward/internal/identity"
+	"github.com/meshward/meshward/internal/kubeconfig"
 	"github.com/meshward/meshward/internal/logging"
 
 	"github.com/meshward/meshward/extauthz/lateral"
@@ -40,7 +39,7 @@ func serve() *cobra.Command {
 	var reload, cacheTTL time.Duration
 	var maxInFlight int
 	var learnMode, inCluster bool
-	var kubeconfig, tlsCert, tlsKey, clientCA string
+	var kubeconfigPath, tlsCert, tlsKey, clientCA string
 	dlog := server.DefaultDecisionLog
 	lat := lateral.DefaultConfig
 	learnFor := 10 * time.Minute
@@ -56,7 +55,7 @@ func serve() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			kcfg, err := kubeConfig(kubeconfig, inCluster)
+			kcfg, err := kubeconfig.Load(kubeconfigPath, inCluster)
 			if err != nil {
 				return err
 			}
@@ -87,7 +86,7 @@ func serve() *cobra.Command {
 	c.Flags().IntVar(&maxInFlight, "max-in-flight", server.DefaultMaxInFlight, "checks served at once; more are shed unread (RESOURCE_EXHAUSTED, HTTP 503) and fail closed")
 	c.Flags().Float64Var(&dlog.AllowSample, "decision-log-allow-sample", dlog.AllowSample, "share of allowed decisions written to the decision log")
 	c.Flags().Float64Var(&dlog.DeniesPerSecond, "decision-log-denies-per-second", dlog.DeniesPerSecond, "cap on denials written to the decision log")
-	c.Flags().StringVar(&kubeconfig, "kubeconfig", "", "read AuthorizationPolicies and MeshwardPolicies from this cluster instead of --policy")
+	c.Flags().StringVar(&kubeconfigPath, "kubeconfig", "", "read AuthorizationPolicies and MeshwardPolicies from this cluster instead of --policy")
 	c.Flags().BoolVar(&inCluster, "in-cluster", false, "read policies from the cluster the authorizer runs in")
 	c.Flags().BoolVar(&learnMode, "learn", false, "record allowed traffic; GET /v1/learned writes least-privilege AuthorizationPolicies for it")
 	c.Flags().DurationVar(&learnFor, "lateral-learn-for", learnFor, "how long the lateral-movement detector learns normal edges")
@@ -123,16 +122,4 @@ func readToken(path string) ([]byte, error) {
 		return nil, fmt.Errorf("%s: verdict token is %d bytes, want at least 16", path, len(b))
 	}
 	return b, nil
-}
-
-func kubeConfig(path string, inCluster bool) (*rest.Config, error) {
-	switch {
-	case path != "" && inCluster:
-		return nil, fmt.Errorf("give --kubeconfig or --in-cluster, not both")
-	case inCluster:
-		return rest.InClusterConfig()
-	case path != "":
-		return clientcmd.BuildConfigFromFlags("", path)
-	}
-	return nil, nil
 }
