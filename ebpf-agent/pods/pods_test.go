@@ -96,7 +96,7 @@ func TestCgroupFinder(t *testing.T) {
 	write("1", "12:pids:/\n0::/init.scope\n")
 	write("17", "0::/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod1234.slice/cri-containerd-"+id+".scope\n")
 	write("self", "0::/cri-containerd-"+id+".scope\n") // not a pid: ignored
-	os.MkdirAll(filepath.Join(proc, "18"), 0o755)       // a process gone while reading
+	os.MkdirAll(filepath.Join(proc, "18"), 0o755)      // a process gone while reading
 	f := CgroupFinder{Proc: proc, Root: "/sys/fs/cgroup"}
 	dir, err := f.Find(id)
 	if err != nil || dir != "/sys/fs/cgroup/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod1234.slice/cri-containerd-"+id+".scope" {
