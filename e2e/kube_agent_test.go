@@ -97,7 +97,7 @@ func TestAgentFollowsPods(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	col, err := collector.Open()
+	col, err := collector.Open(collector.Options{Window: 100})
 	if err != nil {
 		t.Fatal(err)
 	}

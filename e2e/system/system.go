@@ -31,6 +31,7 @@ import (
 	"github.com/meshward/meshward/ebpf-agent/cgroups"
 	"github.com/meshward/meshward/ebpf-agent/collector"
 	"github.com/meshward/meshward/ebpf-agent/isolate"
+	"github.com/meshward/meshward/ebpf-agent/profile"
 	"github.com/meshward/meshward/ebpf-agent/verdict"
 	"github.com/meshward/meshward/extauthz/policy"
 	"github.com/meshward/meshward/extauthz/server"
@@ -200,7 +201,11 @@ func (s *System) StartAgent(ctx context.Context) error {
 		return err
 	}
 	a := &agentRun{cgroup: dir, done: make(chan error, 1)}
-	if a.col, err = collector.Open(); err != nil {
+	window := s.opts.Agent.Profile.Window
+	if window == 0 {
+		window = profile.DefaultConfig().Window
+	}
+	if a.col, err = collector.Open(collector.Options{Window: window}); err != nil {
 		cgroups.Remove(dir)
 		return err
 	}

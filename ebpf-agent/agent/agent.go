@@ -164,10 +164,17 @@ func (a *Agent) handle(ev collector.Event) {
 	if !ok {
 		return
 	}
-	c.m.events.Inc()
 	if ev.KtimeNs >= a.nextTick {
 		a.tick(ev.KtimeNs)
 	}
+	if ev.Window != nil { // gathered in the kernel
+		c.m.events.Add(float64(len(ev.Window)))
+		if j, judged := c.prof.Judge(ev.TID, ev.Window); judged {
+			a.judged(c, j)
+		}
+		return
+	}
+	c.m.events.Inc()
 	if f, flagged := a.shell.Observe(detect.Call{Workload: c.w.Identity, PID: ev.PID, Syscall: ev.Syscall, Path: ev.Path}); flagged {
 		a.flag(c, f)
 	}

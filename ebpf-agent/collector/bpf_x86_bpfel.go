@@ -20,7 +20,7 @@ type bpfEvent struct {
 	Pid      uint32
 	Nr       uint32
 	Tid      uint32
-	Pad      uint32
+	Kind     uint32
 }
 
 type bpfExecEvent struct {
@@ -29,16 +29,26 @@ type bpfExecEvent struct {
 	Path [128]int8
 }
 
+type bpfWindow struct {
+	_     structs.HostLayout
+	Hdr   bpfEvent
+	Calls [128]uint16
+}
+
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	bpfMapDrops           = "drops"
+	bpfMapEmptyWindow     = "empty_window"
 	bpfMapEvents          = "events"
 	bpfMapMonitored       = "monitored"
+	bpfMapWindows         = "windows"
 	bpfProgSysEnter       = "sys_enter"
 	bpfVarSelfTgid        = "self_tgid"
 	bpfVarUnusedExecEvent = "unused_exec_event"
+	bpfVarUnusedWindow    = "unused_window"
+	bpfVarWindowLen       = "window_len"
 )
 
 // loadBpf returns the embedded CollectionSpec for bpf.
@@ -90,9 +100,11 @@ type bpfProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type bpfMapSpecs struct {
-	Drops     *ebpf.MapSpec `ebpf:"drops"`
-	Events    *ebpf.MapSpec `ebpf:"events"`
-	Monitored *ebpf.MapSpec `ebpf:"monitored"`
+	Drops       *ebpf.MapSpec `ebpf:"drops"`
+	EmptyWindow *ebpf.MapSpec `ebpf:"empty_window"`
+	Events      *ebpf.MapSpec `ebpf:"events"`
+	Monitored   *ebpf.MapSpec `ebpf:"monitored"`
+	Windows     *ebpf.MapSpec `ebpf:"windows"`
 }
 
 // bpfVariableSpecs contains global variables before they are loaded into the kernel.
@@ -101,6 +113,8 @@ type bpfMapSpecs struct {
 type bpfVariableSpecs struct {
 	SelfTgid        *ebpf.VariableSpec `ebpf:"self_tgid"`
 	UnusedExecEvent *ebpf.VariableSpec `ebpf:"unused_exec_event"`
+	UnusedWindow    *ebpf.VariableSpec `ebpf:"unused_window"`
+	WindowLen       *ebpf.VariableSpec `ebpf:"window_len"`
 }
 
 // bpfObjects contains all objects after they have been loaded into the kernel.
@@ -123,16 +137,20 @@ func (o *bpfObjects) Close() error {
 //
 // It can be passed to loadBpfObjects or ebpf.CollectionSpec.LoadAndAssign.
 type bpfMaps struct {
-	Drops     *ebpf.Map `ebpf:"drops"`
-	Events    *ebpf.Map `ebpf:"events"`
-	Monitored *ebpf.Map `ebpf:"monitored"`
+	Drops       *ebpf.Map `ebpf:"drops"`
+	EmptyWindow *ebpf.Map `ebpf:"empty_window"`
+	Events      *ebpf.Map `ebpf:"events"`
+	Monitored   *ebpf.Map `ebpf:"monitored"`
+	Windows     *ebpf.Map `ebpf:"windows"`
 }
 
 func (m *bpfMaps) Close() error {
 	return _BpfClose(
 		m.Drops,
+		m.EmptyWindow,
 		m.Events,
 		m.Monitored,
+		m.Windows,
 	)
 }
 
@@ -142,6 +160,8 @@ func (m *bpfMaps) Close() error {
 type bpfVariables struct {
 	SelfTgid        *ebpf.Variable `ebpf:"self_tgid"`
 	UnusedExecEvent *ebpf.Variable `ebpf:"unused_exec_event"`
+	UnusedWindow    *ebpf.Variable `ebpf:"unused_window"`
+	WindowLen       *ebpf.Variable `ebpf:"window_len"`
 }
 
 // bpfPrograms contains all programs after they have been loaded into the kernel.

@@ -1,5 +1,6 @@
 // Package collector loads meshward's sys_enter program and reads its events:
-// one record per system call of each monitored cgroup (cgroup v2 id).
+// the system calls of each monitored cgroup (cgroup v2 id), one by one or
+// gathered per thread into windows in the kernel.
 package collector
 
 import (
@@ -21,19 +22,36 @@ const (
 	SysExecveat = 322
 )
 
-// Event is one system call.
+// Event is one system call, or one thread's window of calls.
 type Event struct {
-	KtimeNs  uint64 // CLOCK_MONOTONIC at sys_enter
+	KtimeNs  uint64 // CLOCK_MONOTONIC at sys_enter (a window: when it was handed over)
 	CgroupID uint64
 	PID      uint32 // thread-group id
 	TID      uint32 // thread id
 	Syscall  uint32
 	Path     string // the exec'd path, for execve and execveat
+	// Window, in window mode, holds a thread's calls in order (Syscall is
+	// then unset): full windows, and the last, shorter one when the thread
+	// exits. Valid only during the callback.
+	Window []uint32
+}
+
+// MaxWindow is the longest window the kernel gathers.
+const MaxWindow = 128
+
+// Options choose what the program hands over.
+type Options struct {
+	// Window, when above 0, gathers each thread's calls in the kernel into
+	// windows of this many calls (at most MaxWindow); exec calls still come
+	// one by one, at once. 0: every call is a record of its own.
+	Window int
 }
 
 const (
 	eventSize     = 32
 	execEventSize = eventSize + 128
+	windowSize    = eventSize + 2*MaxWindow
+	kindWindow    = 2
 	// pollEvery bounds how long a batched event waits in the ring buffer:
 	// the program wakes the reader only once a batch is queued.
 	pollEvery = 20 * time.Millisecond
@@ -41,23 +59,30 @@ const (
 
 // Collector is a loaded, attached sys_enter program.
 type Collector struct {
-	objs bpfObjects
-	link link.Link
-	rd   *ringbuf.Reader
+	objs   bpfObjects
+	link   link.Link
+	rd     *ringbuf.Reader
+	window []uint32 // the buffer Event.Window lends
 }
 
 // Open loads and attaches the program. It needs root (CAP_BPF, CAP_PERFMON).
-func Open() (*Collector, error) {
+func Open(opts Options) (*Collector, error) {
+	if opts.Window < 0 || opts.Window > MaxWindow {
+		return nil, fmt.Errorf("collector: window of %d calls, want 0 to %d", opts.Window, MaxWindow)
+	}
 	if err := rlimit.RemoveMemlock(); err != nil {
 		return nil, fmt.Errorf("collector: memlock: %w", err)
 	}
-	c := &Collector{}
+	c := &Collector{window: make([]uint32, 0, MaxWindow)}
 	spec, err := loadBpf()
 	if err != nil {
 		return nil, fmt.Errorf("collector: eBPF spec: %w", err)
 	}
 	if err := spec.Variables[bpfVarSelfTgid].Set(uint32(os.Getpid())); err != nil {
 		return nil, fmt.Errorf("collector: excluding the agent itself: %w", err)
+	}
+	if err := spec.Variables[bpfVarWindowLen].Set(uint32(opts.Window)); err != nil {
+		return nil, fmt.Errorf("collector: window length: %w", err)
 	}
 	if err := spec.LoadAndAssign(&c.objs, nil); err != nil {
 		return nil, fmt.Errorf("collector: loading eBPF objects: %w", err)
@@ -124,7 +149,7 @@ func (c *Collector) Run(ctx context.Context, fn func(Event)) error {
 		case err != nil:
 			return fmt.Errorf("collector: reading ring buffer: %w", err)
 		}
-		ev, err := decode(rec.RawSample)
+		ev, err := decode(rec.RawSample, c.window)
 		if err != nil {
 			return err
 		}
@@ -132,7 +157,8 @@ func (c *Collector) Run(ctx context.Context, fn func(Event)) error {
 	}
 }
 
-func decode(b []byte) (Event, error) {
+// decode reads a record; a window's calls go into buf.
+func decode(b []byte, buf []uint32) (Event, error) {
 	if len(b) < eventSize {
 		return Event{}, fmt.Errorf("collector: %d-byte record, want at least %d", len(b), eventSize)
 	}
@@ -142,6 +168,18 @@ func decode(b []byte) (Event, error) {
 		PID:      binary.LittleEndian.Uint32(b[16:]),
 		Syscall:  binary.LittleEndian.Uint32(b[20:]),
 		TID:      binary.LittleEndian.Uint32(b[24:]),
+	}
+	if binary.LittleEndian.Uint32(b[28:]) == kindWindow {
+		n := int(ev.Syscall)
+		if len(b) < windowSize || n > MaxWindow {
+			return Event{}, fmt.Errorf("collector: window record of %d bytes with %d calls", len(b), n)
+		}
+		buf = buf[:0]
+		for i := 0; i < n; i++ {
+			buf = append(buf, uint32(binary.LittleEndian.Uint16(b[eventSize+2*i:])))
+		}
+		ev.Syscall, ev.Window = 0, buf
+		return ev, nil
 	}
 	if len(b) >= execEventSize {
 		path := b[eventSize:execEventSize]

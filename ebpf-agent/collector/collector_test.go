@@ -44,12 +44,21 @@ func TestDecode(t *testing.T) {
 	b := make([]byte, execEventSize)
 	copy(b, []byte{1, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0, 59, 0, 0, 0, 4, 0, 0, 0})
 	copy(b[eventSize:], "/bin/sh\x00garbage")
-	ev, err := decode(b)
-	if err != nil || ev != (Event{KtimeNs: 1, CgroupID: 2, PID: 3, TID: 4, Syscall: 59, Path: "/bin/sh"}) {
+	ev, err := decode(b, nil)
+	if err != nil || ev.KtimeNs != 1 || ev.CgroupID != 2 || ev.PID != 3 || ev.TID != 4 || ev.Syscall != 59 || ev.Path != "/bin/sh" || ev.Window != nil {
 		t.Fatalf("decode = %+v, %v", ev, err)
 	}
-	if _, err := decode(b[:10]); err == nil {
+	if _, err := decode(b[:10], nil); err == nil {
 		t.Fatal("a short record decoded")
+	}
+	w := make([]byte, windowSize)
+	copy(w, []byte{9, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0, 3, 0, 0, 0, 4, 0, 0, 0, kindWindow, 0, 0, 0, 39, 0, 1, 1, 231, 0})
+	if ev, err := decode(w, make([]uint32, 0, MaxWindow)); err != nil || fmt.Sprint(ev.Window) != "[39 257 231]" || ev.Syscall != 0 || ev.TID != 4 {
+		t.Fatalf("window: %+v, %v", ev, err)
+	}
+	w[20] = MaxWindow + 1
+	if _, err := decode(w, nil); err == nil {
+		t.Fatal("a window of too many calls decoded")
 	}
 }
 
@@ -58,7 +67,7 @@ func TestDecode(t *testing.T) {
 // path; nothing arrives from outside the cgroup.
 func TestCollectsOnlyTheMonitoredCgroup(t *testing.T) {
 	requireBPF(t)
-	c, err := Open()
+	c, err := Open(Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,7 +152,7 @@ func TestCollectsOnlyTheMonitoredCgroup(t *testing.T) {
 // process moves into one, and only its child's calls arrive.
 func TestExcludesItself(t *testing.T) {
 	requireBPF(t)
-	c, err := Open()
+	c, err := Open(Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -196,4 +205,83 @@ func TestExcludesItself(t *testing.T) {
 	if self != 0 || child == 0 {
 		t.Fatalf("%d events of the agent's own process (want 0), %d of its child (want some)", self, child)
 	}
+}
+
+// Windows gathered in the kernel: every call of the child arrives, in its
+// threads' windows of exactly Window calls but for each thread's last (cut
+// short by its exit), with nothing dropped; the exec still comes at once.
+func TestWindowsInTheKernel(t *testing.T) {
+	requireBPF(t)
+	const window = 100
+	c, err := Open(Options{Window: window})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	dir, id, err := cgroups.Create(fmt.Sprintf("meshward-windows-%d", os.Getpid()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cgroups.Remove(dir)
+	if err := c.Monitor(id); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	perThread := map[uint32][]int{} // window lengths, in order
+	var getppid int
+	var execs []string
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- c.Run(ctx, func(e Event) {
+			mu.Lock()
+			defer mu.Unlock()
+			if e.Window == nil {
+				if e.Syscall == SysExecve {
+					execs = append(execs, e.Path)
+				}
+				return
+			}
+			perThread[e.TID] = append(perThread[e.TID], len(e.Window))
+			for _, nr := range e.Window {
+				if nr == sysGetppid {
+					getppid++
+				}
+			}
+		})
+	}()
+	const calls = 200_000
+	cg, err := cgroups.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cg.Close()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), childEnv+"="+strconv.Itoa(calls))
+	cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: int(cg.Fd())}
+	if err := cmd.Run(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(3 * pollEvery)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	drops, _ := c.Drops()
+	if getppid != calls || drops != 0 || fmt.Sprint(execs) != fmt.Sprint([]string{os.Args[0], "/bin/true"}) {
+		t.Fatalf("%d getppid in windows, %d drops, execs %q; want %d, 0, the child and /bin/true", getppid, drops, execs, calls)
+	}
+	for tid, lens := range perThread {
+		for i, n := range lens[:len(lens)-1] {
+			if n != window {
+				t.Fatalf("thread %d: window %d has %d calls, want %d", tid, i, n, window)
+			}
+		}
+		if last := lens[len(lens)-1]; last < 1 || last > window {
+			t.Fatalf("thread %d: last window of %d calls", tid, last)
+		}
+	}
+	t.Logf("%d getppid in the windows of %d threads, 0 drops", getppid, len(perThread))
 }

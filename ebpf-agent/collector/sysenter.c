@@ -1,15 +1,26 @@
 //go:build ignore
 
-// sys_enter: one ring-buffer record per system call of a monitored cgroup.
-// Monitoring is opt-in per cgroup (the monitored map), so the agent's own
-// syscalls and the rest of the node cost one map lookup each and nothing more.
+// sys_enter: the system calls of monitored cgroups. Monitoring is opt-in per
+// cgroup (the monitored map), so the rest of the node costs one map lookup
+// per call and nothing more.
+//
+// Two modes, chosen at load: with window_len 0, one ring-buffer record per
+// call (recording); otherwise each thread's calls gather in a window in the
+// kernel, handed over when full or when the thread exits: one record per
+// window_len calls, two bytes a call, which is what the agent's profiles
+// judge. Exec calls are also handed over at once, with their path.
 
 #include <linux/types.h>
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 
+#define NR_EXIT 60
+#define NR_EXIT_GROUP 231
 #define NR_EXECVE 59
 #define NR_EXECVEAT 322
+#define MAX_WINDOW 128
+
+enum kind { KIND_EVENT = 0, KIND_EXEC = 1, KIND_WINDOW = 2 };
 #define PATH_LEN 128
 #define WAKEUP_BYTES (1 << 20)
 
@@ -24,8 +35,18 @@ struct event {
 	__u32 pid; // thread-group id, as user space sees it
 	__u32 nr;
 	__u32 tid; // the thread: windows are cut per thread, whose calls interleave
-	__u32 pad;
+	__u32 kind;
 };
+
+// A window: hdr.nr holds how many calls it has, hdr.ktime_ns when it was
+// handed over.
+struct window {
+	struct event hdr;
+	__u16 calls[MAX_WINDOW];
+};
+
+// Calls per window (at most MAX_WINDOW); 0: a record per call.
+const volatile __u32 window_len = 0;
 
 // The agent's own process, set at load: never recorded, even if it runs in a
 // monitored cgroup (its reading of the ring buffer would feed itself).
@@ -36,8 +57,9 @@ struct exec_event {
 	char path[PATH_LEN];
 };
 
-// Keep both record layouts in BTF for bpf2go's -type.
+// Keep the record layouts in BTF for bpf2go's -type.
 const struct exec_event *unused_exec_event __attribute__((unused));
+const struct window *unused_window __attribute__((unused));
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -58,12 +80,34 @@ struct {
 	__type(value, __u64);
 } drops SEC(".maps");
 
-static __always_inline void count_drop(void)
+// The open window of each thread. LRU: a thread killed without an exit call
+// leaves its window to be evicted, as user space drops it.
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u32);
+	__type(value, struct window);
+} windows SEC(".maps");
+
+// A zero window to insert from: a window is larger than the stack allows.
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct window);
+} empty_window SEC(".maps");
+
+static __always_inline void count_drops(__u64 calls)
 {
 	__u32 zero = 0;
 	__u64 *n = bpf_map_lookup_elem(&drops, &zero);
 	if (n)
-		(*n)++;
+		*n += calls;
+}
+
+static __always_inline void count_drop(void)
+{
+	count_drops(1);
 }
 
 // Wake the reader only once a batch is queued: a wake-up per event costs
@@ -84,7 +128,7 @@ static __always_inline int emit_exec(struct bpf_raw_tracepoint_args *ctx, __u64 
 	e->hdr.cgroup_id = cgid;
 	e->hdr.pid = id >> 32;
 	e->hdr.tid = (__u32)id;
-	e->hdr.pad = 0;
+	e->hdr.kind = KIND_EXEC;
 	e->hdr.nr = nr;
 	e->path[0] = 0;
 	const char *filename = 0;
@@ -94,6 +138,46 @@ static __always_inline int emit_exec(struct bpf_raw_tracepoint_args *ctx, __u64 
 		bpf_probe_read_user_str(e->path, sizeof(e->path), filename);
 	// An exec is rare and decisive: hand it over at once.
 	bpf_ringbuf_submit(e, BPF_RB_FORCE_WAKEUP);
+	return 0;
+}
+
+// add_to_window appends a call to its thread's window and hands the window
+// over when it is full or the thread ends.
+static __always_inline int add_to_window(__u64 cgid, __u64 id, __u32 nr)
+{
+	__u32 tid = (__u32)id, zero = 0;
+	struct window *w = bpf_map_lookup_elem(&windows, &tid);
+	if (!w) {
+		struct window *empty = bpf_map_lookup_elem(&empty_window, &zero);
+		if (!empty)
+			return 0;
+		bpf_map_update_elem(&windows, &tid, empty, BPF_NOEXIST);
+		w = bpf_map_lookup_elem(&windows, &tid);
+		if (!w) {
+			count_drop();
+			return 0;
+		}
+	}
+	__u32 n = w->hdr.nr;
+	if (n == 0) {
+		w->hdr.cgroup_id = cgid;
+		w->hdr.pid = id >> 32;
+		w->hdr.tid = tid;
+		w->hdr.kind = KIND_WINDOW;
+	}
+	if (n >= MAX_WINDOW) // the verifier's bound; window_len keeps n below it
+		n = MAX_WINDOW - 1;
+	w->calls[n] = (__u16)nr;
+	w->hdr.nr = ++n;
+	int ends = nr == NR_EXIT || nr == NR_EXIT_GROUP;
+	if (n < window_len && !ends)
+		return 0;
+	w->hdr.ktime_ns = bpf_ktime_get_ns();
+	if (bpf_ringbuf_output(&events, w, sizeof(*w), wakeup_flags()))
+		count_drops(n);
+	w->hdr.nr = 0;
+	if (ends)
+		bpf_map_delete_elem(&windows, &tid);
 	return 0;
 }
 
@@ -108,7 +192,11 @@ int sys_enter(struct bpf_raw_tracepoint_args *ctx)
 		return 0;
 	__u32 nr = (__u32)ctx->args[1];
 	if (nr == NR_EXECVE || nr == NR_EXECVEAT)
-		return emit_exec(ctx, cgid, id, nr);
+		emit_exec(ctx, cgid, id, nr);
+	if (window_len)
+		return add_to_window(cgid, id, nr);
+	if (nr == NR_EXECVE || nr == NR_EXECVEAT)
+		return 0;
 
 	struct event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
@@ -119,7 +207,7 @@ int sys_enter(struct bpf_raw_tracepoint_args *ctx)
 	e->cgroup_id = cgid;
 	e->pid = id >> 32;
 	e->tid = (__u32)id;
-	e->pad = 0;
+	e->kind = KIND_EVENT;
 	e->nr = nr;
 	bpf_ringbuf_submit(e, wakeup_flags());
 	return 0;

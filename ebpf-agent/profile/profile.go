@@ -139,6 +139,16 @@ func (p *Profile) Exit(pid uint32) (Judgement, bool) {
 	return p.judge(pid, w), true
 }
 
+// Judge judges a thread's window that was gathered elsewhere (in the
+// kernel): a full window, or a thread's last one, shorter. It holds no
+// n-gram when shorter than N, and is then not judged.
+func (p *Profile) Judge(tid uint32, w []uint32) (Judgement, bool) {
+	if len(w) < p.cfg.N {
+		return Judgement{}, false
+	}
+	return p.judge(tid, w), true
+}
+
 // Open is how many processes have a window under way.
 func (p *Profile) Open() int { return len(p.streams) }
 

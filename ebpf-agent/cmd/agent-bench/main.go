@@ -3,8 +3,9 @@
 // syscall) and a 1-byte read loop, each run without tracing, with the agent
 // attached and with strace, interleaved in one run. It prints slowdowns in
 // wall and CPU time against the untraced baseline, events per second and
-// drops. "collector" reads and counts events; "agent" runs the whole agent
-// on them (profiles per thread, rules), as `ebpf-agent run` does.
+// drops. "collector" reads every call as a record of its own (as `record`
+// does) and counts it; "agent" runs the whole agent as `ebpf-agent run`
+// does: windows gathered per thread in the kernel, judged by the profile.
 package main
 
 import (
@@ -25,6 +26,7 @@ import (
 	"github.com/meshward/meshward/ebpf-agent/agent"
 	"github.com/meshward/meshward/ebpf-agent/cgroups"
 	"github.com/meshward/meshward/ebpf-agent/collector"
+	"github.com/meshward/meshward/ebpf-agent/profile"
 )
 
 const workloadEnv = "MESHWARD_BENCH_WORKLOAD"
@@ -163,7 +165,11 @@ func once(kind string, n int, mode, dir string, id uint64, strace string) (sampl
 	var before syscall.Rusage
 	traced := mode == "collector" || mode == "agent"
 	if traced {
-		if col, err = collector.Open(); err != nil {
+		opts := collector.Options{}
+		if mode == "agent" {
+			opts.Window = profile.DefaultConfig().Window // as ebpf-agent run: windows gathered in the kernel
+		}
+		if col, err = collector.Open(opts); err != nil {
 			return sample{}, err
 		}
 		defer col.Close()
@@ -213,7 +219,14 @@ type counting struct {
 }
 
 func (c counting) Run(ctx context.Context, fn func(collector.Event)) error {
-	return c.Collector.Run(ctx, func(e collector.Event) { *c.n++; fn(e) })
+	return c.Collector.Run(ctx, func(e collector.Event) {
+		if e.Window != nil {
+			*c.n += uint64(len(e.Window))
+		} else {
+			*c.n++
+		}
+		fn(e)
+	})
 }
 
 type discard struct{}

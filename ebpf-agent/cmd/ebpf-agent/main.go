@@ -129,13 +129,21 @@ func (f *runFlags) workloads() ([]agent.Workload, error) {
 	return ws, nil
 }
 
+// collectorOptions gathers windows in the kernel when they fit there.
+func collectorOptions(p profile.Config) collector.Options {
+	if p.Window <= collector.MaxWindow {
+		return collector.Options{Window: p.Window}
+	}
+	return collector.Options{}
+}
+
 func hostname() string {
 	h, _ := os.Hostname()
 	return h
 }
 
 func serve(ctx context.Context, ws []agent.Workload, f runFlags, token string, log zerolog.Logger) error {
-	col, err := collector.Open()
+	col, err := collector.Open(collectorOptions(f.opts.Profile))
 	if err != nil {
 		return err
 	}

@@ -104,7 +104,7 @@ func record(ctx context.Context, dir, out string) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	col, err := collector.Open()
+	col, err := collector.Open(collector.Options{}) // every call, with its time
 	if err != nil {
 		return 0, err
 	}
