@@ -93,7 +93,8 @@ bench-agent: deps
 # v1), base-frozen (the same without online learning: the offline baseline),
 # update-first (the first round after an image update: v1's model scores
 # v2), update-later and update-cold (later rounds, from v1's model or from
-# scratch).
+# scratch); ~surprise: the other scorer, at its threshold chosen on postgres
+# v1 as STIDE's was.
 DATASET := ebpf-agent/dataset/dataset.tar.gz
 eval-agent: deps
 	@rm -rf $(BUILD)/eval $(BUILD)/eval-dataset && mkdir -p $(BUILD)/eval $(BUILD)/eval-dataset
@@ -106,6 +107,8 @@ eval-agent: deps
 	  ev update-first --train $$w/v1/train --normal $$w/v2/first --attack $$w/v2/attack; \
 	  ev update-later --train $$w/v1/train --train $$w/v2/first --normal $$w/v2/normal --attack $$w/v2/attack; \
 	  ev update-cold  --train $$w/v2/first --normal $$w/v2/normal --attack $$w/v2/attack; \
+	  ev base~surprise         --train $$w/v1/train --normal $$w/v1/normal --attack $$w/v1/attack --model surprise --threshold 0.7; \
+	  ev update-first~surprise --train $$w/v1/train --normal $$w/v2/first --attack $$w/v2/attack --model surprise --threshold 0.7; \
 	done
 	@$(GO) run ebpf-agent/dataset/summary.go $$(ls $(BUILD)/eval/*.json)
 

@@ -27,7 +27,7 @@ type result struct {
 func main() {
 	pooled := map[string]*metrics{}
 	var order []string
-	fmt.Printf("%-9s %-13s | %-40s | %s\n", "workload", "scenario", "window: P R F1 AUC (tp fp fn tn)", "trace: P R AUC")
+	fmt.Printf("%-9s %-22s | %-40s | %s\n", "workload", "scenario", "window: P R F1 AUC (tp fp fn tn)", "trace: P R AUC")
 	for _, path := range os.Args[1:] {
 		name := strings.TrimSuffix(filepath.Base(path), ".json")
 		workload, scenario, _ := strings.Cut(name, ".")
@@ -40,7 +40,7 @@ func main() {
 			fail(fmt.Errorf("%s: %w", path, err))
 		}
 		w, t := r.Window, r.Trace
-		fmt.Printf("%-9s %-13s | %.3f %.3f %.3f %.3f (%d %d %d %d) | %.3f %.3f %.3f\n", workload, scenario,
+		fmt.Printf("%-9s %-22s | %.3f %.3f %.3f %.3f (%d %d %d %d) | %.3f %.3f %.3f\n", workload, scenario,
 			w.Precision, w.Recall, w.F1, w.AUC, w.TP, w.FP, w.FN, w.TN, t.Precision, t.Recall, t.AUC)
 		p := pooled[scenario]
 		if p == nil {
@@ -53,7 +53,7 @@ func main() {
 	fmt.Println("pooled over workloads (window level):")
 	for _, s := range order {
 		p := pooled[s]
-		fmt.Printf("  %-13s precision %.3f recall %.3f (tp %d fp %d fn %d tn %d)\n", s, ratio(p.TP, p.TP+p.FP), ratio(p.TP, p.TP+p.FN), p.TP, p.FP, p.FN, p.TN)
+		fmt.Printf("  %-22s precision %.3f recall %.3f (tp %d fp %d fn %d tn %d)\n", s, ratio(p.TP, p.TP+p.FP), ratio(p.TP, p.TP+p.FN), p.TP, p.FP, p.FN, p.TN)
 	}
 	goal("base: window precision >= 0.95 at recall >= 0.90", pooled["base"], func(p *metrics) bool {
 		return ratio(p.TP, p.TP+p.FP) >= 0.95 && ratio(p.TP, p.TP+p.FN) >= 0.90

@@ -51,7 +51,7 @@ func (m *Model) UnmarshalBinary(b []byte) error {
 		return fmt.Errorf("ngram: %d bytes for %d n-grams, want %d", len(b), entries, encHeader+entries*encEntry)
 	}
 	counts := make(map[uint64]uint32, entries)
-	prev := uint64(0)
+	prev, total := uint64(0), uint64(0)
 	for i := 0; i < entries; i++ {
 		off := encHeader + i*encEntry
 		k, c := binary.LittleEndian.Uint64(b[off:]), binary.LittleEndian.Uint32(b[off+8:])
@@ -62,7 +62,8 @@ func (m *Model) UnmarshalBinary(b []byte) error {
 			return fmt.Errorf("ngram: byte %d: n-gram %d has count 0", off+8, i)
 		}
 		counts[k], prev = c, k
+		total += uint64(c)
 	}
-	m.n, m.counts = n, counts
+	m.n, m.counts, m.total = n, counts, total
 	return nil
 }

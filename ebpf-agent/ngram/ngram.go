@@ -10,6 +10,7 @@ import "math"
 type Model struct {
 	n      int
 	counts map[uint64]uint32
+	total  uint64 // sum of the counts
 }
 
 // New returns an empty model of n-grams (2 to 8).
@@ -44,8 +45,10 @@ func (m *Model) Train(seq []uint32) (added int) {
 		case c == 0:
 			added++
 			m.counts[k] = 1
+			m.total++
 		case c < math.MaxUint32:
 			m.counts[k] = c + 1
+			m.total++
 		}
 	}
 	return added
@@ -54,7 +57,7 @@ func (m *Model) Train(seq []uint32) (added int) {
 // Clone returns a model that learns on without changing m: a new image
 // version of a container starts from its previous version's model.
 func (m *Model) Clone() *Model {
-	c := &Model{n: m.n, counts: make(map[uint64]uint32, len(m.counts))}
+	c := &Model{n: m.n, counts: make(map[uint64]uint32, len(m.counts)), total: m.total}
 	for k, v := range m.counts {
 		c.counts[k] = v
 	}
@@ -94,4 +97,24 @@ func (m *Model) Novel(w []uint32) []int {
 		}
 	}
 	return at
+}
+
+// Surprise is the other way to score a window: the mean, over its n-grams,
+// of their negative log-probability under the learned frequencies (add-one
+// smoothed, one share kept for everything unseen), divided by that of an
+// unseen n-gram, so that it runs from near 0 (only common n-grams) to 1 (only
+// unseen ones) and a rare n-gram counts by how rare it is.
+func (m *Model) Surprise(w []uint32) float64 {
+	total := 0
+	denom := float64(m.total) + float64(len(m.counts)) + 1
+	unseen := math.Log(denom)
+	sum := 0.0
+	for i := 0; i+m.n <= len(w); i++ {
+		total++
+		sum += math.Log(denom / (float64(m.counts[key(w[i:i+m.n])]) + 1))
+	}
+	if total == 0 || unseen == 0 {
+		return 0
+	}
+	return sum / float64(total) / unseen
 }

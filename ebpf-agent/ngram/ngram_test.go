@@ -31,3 +31,18 @@ func TestScore(t *testing.T) {
 		t.Fatal("n > 4 keys")
 	}
 }
+
+func TestSurprise(t *testing.T) {
+	m := New(3)
+	for i := 0; i < 50; i++ {
+		m.Train([]uint32{1, 2, 3, 1, 2, 3})
+	}
+	m.Train([]uint32{7, 8, 9})
+	common, rare, unseen := m.Surprise([]uint32{1, 2, 3, 1}), m.Surprise([]uint32{7, 8, 9}), m.Surprise([]uint32{5, 5, 5})
+	if !(common < rare && rare < unseen) || unseen != 1 || common > 0.3 {
+		t.Fatalf("common %v, rare %v, unseen %v", common, rare, unseen)
+	}
+	if m.Surprise([]uint32{1, 2}) != 0 || New(3).Surprise([]uint32{1, 2, 3}) != 0 {
+		t.Fatal("a window without n-grams, or an empty model, scores")
+	}
+}

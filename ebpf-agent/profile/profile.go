@@ -19,7 +19,18 @@ type Config struct {
 	Threshold float64 // a window scoring above it is anomalous
 	Learn     int     // windows a new container learns before it detects
 	Frozen    bool    // no learning once detecting (the offline baseline)
+	Scorer    Scorer  // how a window scores (default STIDE)
 }
+
+// Scorer names how a window's n-grams make its score.
+type Scorer string
+
+const (
+	// STIDE scores the share of n-grams unseen (1) or rare (0.5).
+	STIDE Scorer = "stide"
+	// Surprise scores their mean negative log-probability, scaled to 0..1.
+	Surprise Scorer = "surprise"
+)
 
 // DefaultConfig is what the agent runs with unless told otherwise.
 func DefaultConfig() Config { return Config{N: 6, Window: 100, Threshold: 0.1, Learn: 2000} }
@@ -37,6 +48,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("profile: threshold %v, want 0 to 1", c.Threshold)
 	case c.Learn < 0:
 		return fmt.Errorf("profile: learning period %d windows, want 0 or more", c.Learn)
+	case c.Scorer != "" && c.Scorer != STIDE && c.Scorer != Surprise:
+		return fmt.Errorf("profile: scorer %q, want %s or %s", c.Scorer, STIDE, Surprise)
 	}
 	return nil
 }
@@ -153,7 +166,7 @@ func (p *Profile) Judge(tid uint32, w []uint32) (Judgement, bool) {
 func (p *Profile) Open() int { return len(p.streams) }
 
 func (p *Profile) judge(pid uint32, w []uint32) Judgement {
-	j := Judgement{PID: pid, Phase: p.phase, Score: p.model.Score(w)}
+	j := Judgement{PID: pid, Phase: p.phase, Score: p.score(w)}
 	if p.phase == Learning {
 		p.learn(w, &j)
 		if p.stats.Learned >= uint64(p.cfg.Learn) {
@@ -172,6 +185,13 @@ func (p *Profile) judge(pid uint32, w []uint32) Judgement {
 		p.learn(w, &j)
 	}
 	return j
+}
+
+func (p *Profile) score(w []uint32) float64 {
+	if p.cfg.Scorer == Surprise {
+		return p.model.Surprise(w)
+	}
+	return p.model.Score(w)
 }
 
 func (p *Profile) learn(w []uint32, j *Judgement) {

@@ -56,6 +56,7 @@ func evalCmd() *cobra.Command {
 	c.Flags().IntVar(&cfg.Window, "window", cfg.Window, "syscalls per window")
 	c.Flags().IntVar(&cfg.N, "ngram", cfg.N, "n-gram length (2 to 8)")
 	c.Flags().Float64Var(&cfg.Threshold, "threshold", cfg.Threshold, "a window scoring above this is anomalous")
+	c.Flags().StringVar((*string)(&cfg.Scorer), "model", string(profile.STIDE), "how windows score: stide (unseen and rare n-grams) or surprise (their negative log-probability)")
 	c.Flags().BoolVar(&cfg.Frozen, "frozen", false, "learn nothing while scoring (the offline baseline; default: learn the windows judged benign, as the agent does)")
 	_ = c.MarkFlagRequired("train")
 	return c
