@@ -130,7 +130,7 @@ func (a *Agent) watch(w Workload, prev *watched) (*watched, error) {
 		Int("ngrams", p.NGrams()).Msg("watching")
 	// A new profile or version is saved soon even before it learns: it is
 	// the container's latest version from now on.
-	return &watched{w: w, prof: p, alarm: alarm, m: a.m.forWorkload(w.Identity), dirty: origin != "restored"}, nil
+	return &watched{w: w, prof: p, alarm: alarm, m: a.m.forWorkload(w.Identity, w.Container), dirty: origin != "restored"}, nil
 }
 
 // Run reads events until ctx ends, then saves every changed profile.

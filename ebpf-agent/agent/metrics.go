@@ -25,12 +25,14 @@ func newMetrics(reg prometheus.Registerer, src Source) *metrics {
 	windows := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "meshward_agent_windows_total", Help: "Windows of system calls judged, by workload and judgement (learning, benign, anomalous).",
 	}, []string{"workload", "judgement"})
+	// The profiles' gauges are per container: the containers of one pod
+	// (the app, istio-proxy) share the workload's identity.
 	phase := prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Name: "meshward_agent_profile_detecting", Help: "1 when the workload's profile detects, 0 while it learns.",
-	}, []string{"workload"})
+		Name: "meshward_agent_profile_detecting", Help: "1 when the container's profile detects, 0 while it learns.",
+	}, []string{"workload", "container"})
 	ngrams := prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Name: "meshward_agent_profile_ngrams", Help: "Distinct n-grams in the workload's profile.",
-	}, []string{"workload"})
+		Name: "meshward_agent_profile_ngrams", Help: "Distinct n-grams in the container's profile.",
+	}, []string{"workload", "container"})
 	m := &metrics{events: events.MetricVec, windows: windows.MetricVec, phase: phase.MetricVec, ngrams: ngrams.MetricVec,
 		verdicts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "meshward_agent_verdicts_total", Help: "Verdicts sent, by reason and outcome.",
@@ -49,13 +51,13 @@ func newMetrics(reg prometheus.Registerer, src Source) *metrics {
 	return m
 }
 
-func (m *metrics) forWorkload(id string) workloadMetrics {
+func (m *metrics) forWorkload(id, container string) workloadMetrics {
 	c := func(v *prometheus.MetricVec, l ...string) prometheus.Counter {
 		x, _ := v.GetMetricWithLabelValues(append([]string{id}, l...)...)
 		return x.(prometheus.Counter)
 	}
 	g := func(v *prometheus.MetricVec) prometheus.Gauge {
-		x, _ := v.GetMetricWithLabelValues(id)
+		x, _ := v.GetMetricWithLabelValues(id, container)
 		return x.(prometheus.Gauge)
 	}
 	return workloadMetrics{events: c(m.events), learning: c(m.windows, "learning"), benign: c(m.windows, "benign"),

@@ -63,6 +63,8 @@ func (a *Agent) unwatch(c *watched) error {
 		a.save(c, true) // the next version, or the next start, goes on from here
 	}
 	a.log.Info().Str("workload", c.w.Identity).Str("container", c.w.Container).Str("image", c.w.Image).Msg("no longer watching")
+	a.m.phase.DeleteLabelValues(c.w.Identity, c.w.Container)
+	a.m.ngrams.DeleteLabelValues(c.w.Identity, c.w.Container)
 	if err := a.src.Unmonitor(c.w.CgroupID); err != nil {
 		return fmt.Errorf("agent: unmonitoring %s: %w", c.w.CgroupDir, err)
 	}

@@ -36,6 +36,7 @@ func main() {
 		os.Exit(workload(w))
 	}
 	calls := flag.Int("calls", 5_000_000, "system calls per run")
+	flag.IntVar(&procs, "procs", 1, "workload processes run at once, sharing the calls (more events per second)")
 	rounds := flag.Int("rounds", 3, "interleaved rounds")
 	flag.Parse()
 	if err := run(*calls, *rounds); err != nil {
@@ -82,6 +83,9 @@ type sample struct {
 	drops     uint64
 }
 
+// procs is how many workload processes run at once.
+var procs int
+
 func run(calls, rounds int) error {
 	if os.Geteuid() != 0 {
 		return fmt.Errorf("needs root (eBPF, cgroups)")
@@ -96,7 +100,7 @@ func run(calls, rounds int) error {
 	if strace != "" {
 		modes = append(modes, "strace")
 	}
-	fmt.Printf("agent-bench: %d calls per run, %d interleaved rounds, cgroup %s\n", calls, rounds, dir)
+	fmt.Printf("agent-bench: %d calls per run in %d processes, %d interleaved rounds, cgroup %s\n", calls, procs, rounds, dir)
 	for _, kind := range []string{"getppid", "read"} {
 		res := map[string][]sample{}
 		for r := 0; r < rounds; r++ {
@@ -153,9 +157,12 @@ func once(kind string, n int, mode, dir string, id uint64, strace string) (sampl
 	if mode == "strace" {
 		argv = []string{strace, "-f", "-qq", "-o", "/dev/null", self}
 	}
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s:%d", workloadEnv, kind, n))
-	cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: int(cg.Fd())}
+	cmds := make([]*exec.Cmd, procs)
+	for i := range cmds {
+		cmds[i] = exec.Command(argv[0], argv[1:]...)
+		cmds[i].Env = append(os.Environ(), fmt.Sprintf("%s=%s:%d", workloadEnv, kind, n/procs))
+		cmds[i].SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: int(cg.Fd())}
+	}
 
 	var col *collector.Collector
 	var events uint64
@@ -189,12 +196,20 @@ func once(kind string, n int, mode, dir string, id uint64, strace string) (sampl
 		go func() { done <- run() }()
 	}
 	start := time.Now()
-	if err := cmd.Run(); err != nil {
-		return sample{}, err
+	for _, cmd := range cmds {
+		if err := cmd.Start(); err != nil {
+			return sample{}, err
+		}
 	}
-	s := sample{wall: time.Since(start)}
-	ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
-	s.cpu = tv(ru.Utime) + tv(ru.Stime)
+	var s sample
+	for _, cmd := range cmds {
+		if err := cmd.Wait(); err != nil {
+			return sample{}, err
+		}
+		ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+		s.cpu += tv(ru.Utime) + tv(ru.Stime)
+	}
+	s.wall = time.Since(start)
 	if traced {
 		time.Sleep(50 * time.Millisecond) // the last batch
 		cancel()
