@@ -113,7 +113,7 @@ func TestAgentFollowsPods(t *testing.T) {
 	go a.Run(runCtx)
 	root, _ := cgroups.Mount()
 	synced := make(chan []agent.Workload, 16)
-	w := &pods.Watcher{Client: cs, Node: "node-1", Find: pods.CgroupFinder{Proc: "/proc", Root: root}.Find, Target: a,
+	w := &pods.Watcher{Client: cs, Node: "node-1", Find: (&pods.CgroupFinder{Proc: "/proc", Root: root}).Find, Target: a,
 		Log: zerolog.Nop(), Resync: 200 * time.Millisecond, OnSynced: func(ws []agent.Workload) { synced <- ws }}
 	go w.Run(runCtx)
 	waitFor := func(what string, ok func([]agent.Workload) bool) {

@@ -97,7 +97,7 @@ func TestCgroupFinder(t *testing.T) {
 	write("17", "0::/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod1234.slice/cri-containerd-"+id+".scope\n")
 	write("self", "0::/cri-containerd-"+id+".scope\n") // not a pid: ignored
 	os.MkdirAll(filepath.Join(proc, "18"), 0o755)      // a process gone while reading
-	f := CgroupFinder{Proc: proc, Root: "/sys/fs/cgroup"}
+	f := &CgroupFinder{Proc: proc, Root: "/sys/fs/cgroup"}
 	dir, err := f.Find(id)
 	if err != nil || dir != "/sys/fs/cgroup/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod1234.slice/cri-containerd-"+id+".scope" {
 		t.Fatalf("%q, %v", dir, err)
@@ -107,5 +107,17 @@ func TestCgroupFinder(t *testing.T) {
 	}
 	if _, err := f.Find("4f2a"); err == nil || !strings.Contains(err.Error(), "too short") {
 		t.Fatalf("short id: %v", err)
+	}
+	// A container started since the last read is found by reading again;
+	// one that was read is found without reading (its process is gone).
+	id2 := "99aa" + id[4:]
+	write("30", "0::/cri-containerd-"+id2+".scope\n")
+	os.RemoveAll(filepath.Join(proc, "17"))
+	if dir, err := f.Find(id2); err != nil || dir != "/sys/fs/cgroup/cri-containerd-"+id2+".scope" {
+		t.Fatalf("new container: %q, %v", dir, err)
+	}
+	os.RemoveAll(filepath.Join(proc, "30"))
+	if _, err := f.Find(id2); err != nil {
+		t.Fatalf("a container read before: %v", err)
 	}
 }

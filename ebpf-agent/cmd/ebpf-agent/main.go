@@ -215,7 +215,7 @@ func (f *runFlags) watchPods(ctx context.Context, a *agent.Agent, log zerolog.Lo
 	if err != nil {
 		return err
 	}
-	w := &pods.Watcher{Client: cs, Node: f.node, Find: pods.CgroupFinder{Proc: f.proc, Root: root}.Find, Target: a,
+	w := &pods.Watcher{Client: cs, Node: f.node, Find: (&pods.CgroupFinder{Proc: f.proc, Root: root}).Find, Target: a,
 		Log: log.With().Str("source", "pods").Logger()}
 	go func() {
 		if err := w.Run(ctx); err != nil {
