@@ -44,6 +44,7 @@ const (
 	bpfMapEvents          = "events"
 	bpfMapMonitored       = "monitored"
 	bpfMapWindows         = "windows"
+	bpfProgSchedExit      = "sched_exit"
 	bpfProgSysEnter       = "sys_enter"
 	bpfVarSelfTgid        = "self_tgid"
 	bpfVarUnusedExecEvent = "unused_exec_event"
@@ -93,7 +94,8 @@ type bpfSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type bpfProgramSpecs struct {
-	SysEnter *ebpf.ProgramSpec `ebpf:"sys_enter"`
+	SchedExit *ebpf.ProgramSpec `ebpf:"sched_exit"`
+	SysEnter  *ebpf.ProgramSpec `ebpf:"sys_enter"`
 }
 
 // bpfMapSpecs contains maps before they are loaded into the kernel.
@@ -168,11 +170,13 @@ type bpfVariables struct {
 //
 // It can be passed to loadBpfObjects or ebpf.CollectionSpec.LoadAndAssign.
 type bpfPrograms struct {
-	SysEnter *ebpf.Program `ebpf:"sys_enter"`
+	SchedExit *ebpf.Program `ebpf:"sched_exit"`
+	SysEnter  *ebpf.Program `ebpf:"sys_enter"`
 }
 
 func (p *bpfPrograms) Close() error {
 	return _BpfClose(
+		p.SchedExit,
 		p.SysEnter,
 	)
 }

@@ -57,10 +57,12 @@ const (
 	pollEvery = 20 * time.Millisecond
 )
 
-// Collector is a loaded, attached sys_enter program.
+// Collector is a loaded, attached sys_enter program (and, in window mode,
+// the sched_process_exit one that hands over a thread's last window).
 type Collector struct {
 	objs   bpfObjects
 	link   link.Link
+	exit   link.Link
 	rd     *ringbuf.Reader
 	window []uint32 // the buffer Event.Window lends
 }
@@ -92,9 +94,16 @@ func Open(opts Options) (*Collector, error) {
 		c.objs.Close()
 		return nil, fmt.Errorf("collector: attaching raw_tracepoint/sys_enter: %w", err)
 	}
+	if opts.Window > 0 {
+		c.exit, err = link.AttachRawTracepoint(link.RawTracepointOptions{Name: "sched_process_exit", Program: c.objs.SchedExit})
+		if err != nil {
+			c.link.Close()
+			c.objs.Close()
+			return nil, fmt.Errorf("collector: attaching raw_tracepoint/sched_process_exit: %w", err)
+		}
+	}
 	if c.rd, err = ringbuf.NewReader(c.objs.Events); err != nil {
-		c.link.Close()
-		c.objs.Close()
+		c.Close()
 		return nil, fmt.Errorf("collector: ring buffer reader: %w", err)
 	}
 	return c, nil
@@ -196,6 +205,13 @@ func decode(b []byte, buf []uint32) (Event, error) {
 
 // Close detaches the program and frees its maps; a Run in progress returns.
 func (c *Collector) Close() error {
-	err := errors.Join(c.rd.Close(), c.link.Close())
-	return errors.Join(err, c.objs.Close())
+	var errs []error
+	if c.rd != nil {
+		errs = append(errs, c.rd.Close())
+	}
+	if c.exit != nil {
+		errs = append(errs, c.exit.Close())
+	}
+	errs = append(errs, c.link.Close(), c.objs.Close())
+	return errors.Join(errs...)
 }

@@ -62,34 +62,40 @@ func TestDecode(t *testing.T) {
 	}
 }
 
-// A process started inside a test-made cgroup: every one of its getppid
-// calls arrives, with the cgroup's id and its pid, plus its exec with the
-// path; nothing arrives from outside the cgroup.
-func TestCollectsOnlyTheMonitoredCgroup(t *testing.T) {
+// collecting opens the program with opts, monitors a fresh cgroup and hands
+// its events to fn, under mu, until stop (which lets the last batch drain).
+func collecting(t *testing.T, opts Options, name string, mu *sync.Mutex, fn func(Event)) (c *Collector, dir string, id uint64, stop func()) {
+	t.Helper()
 	requireBPF(t)
-	c, err := Open(Options{})
+	c, err := Open(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
-	dir, id, err := cgroups.Create(fmt.Sprintf("meshward-test-%d", os.Getpid()))
-	if err != nil {
+	t.Cleanup(func() { c.Close() })
+	if dir, id, err = cgroups.Create(fmt.Sprintf("meshward-%s-%d", name, os.Getpid())); err != nil {
 		t.Fatal(err)
 	}
-	defer cgroups.Remove(dir)
+	t.Cleanup(func() { cgroups.Remove(dir) })
 	if err := c.Monitor(id); err != nil {
 		t.Fatal(err)
 	}
-
-	var mu sync.Mutex
-	var events []Event
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() {
-		done <- c.Run(ctx, func(e Event) { mu.Lock(); events = append(events, e); mu.Unlock() })
-	}()
+	go func() { done <- c.Run(ctx, func(e Event) { mu.Lock(); fn(e); mu.Unlock() }) }()
+	return c, dir, id, func() {
+		t.Helper()
+		time.Sleep(3 * pollEvery)
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
 
-	const calls = 200_000
+// runChild runs the test binary inside the cgroup from its first
+// instruction: calls getppid calls, then /bin/true.
+func runChild(t *testing.T, dir string, calls int) *exec.Cmd {
+	t.Helper()
 	cg, err := cgroups.Open(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -98,26 +104,34 @@ func TestCollectsOnlyTheMonitoredCgroup(t *testing.T) {
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), childEnv+"="+strconv.Itoa(calls))
 	cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: int(cg.Fd())}
-	stop := make(chan struct{})
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("child: %v", err)
+	}
+	return cmd
+}
+
+// A process started inside a test-made cgroup: every one of its getppid
+// calls arrives, with the cgroup's id and its pid, plus its exec with the
+// path; nothing arrives from outside the cgroup.
+func TestCollectsOnlyTheMonitoredCgroup(t *testing.T) {
+	var mu sync.Mutex
+	var events []Event
+	c, dir, id, stop := collecting(t, Options{}, "test", &mu, func(e Event) { events = append(events, e) })
+	const calls = 200_000
+	quit := make(chan struct{})
 	go func() { // syscalls outside the cgroup while the child runs
 		for {
 			select {
-			case <-stop:
+			case <-quit:
 				return
 			default:
 				syscall.Getppid()
 			}
 		}
 	}()
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("child: %v", err)
-	}
-	close(stop)
-	time.Sleep(3 * pollEvery) // let the reader drain the last batch
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	cmd := runChild(t, dir, calls)
+	close(quit)
+	stop()
 
 	mu.Lock()
 	defer mu.Unlock()
@@ -211,62 +225,28 @@ func TestExcludesItself(t *testing.T) {
 // threads' windows of exactly Window calls but for each thread's last (cut
 // short by its exit), with nothing dropped; the exec still comes at once.
 func TestWindowsInTheKernel(t *testing.T) {
-	requireBPF(t)
 	const window = 100
-	c, err := Open(Options{Window: window})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	dir, id, err := cgroups.Create(fmt.Sprintf("meshward-windows-%d", os.Getpid()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cgroups.Remove(dir)
-	if err := c.Monitor(id); err != nil {
-		t.Fatal(err)
-	}
 	var mu sync.Mutex
 	perThread := map[uint32][]int{} // window lengths, in order
 	var getppid int
 	var execs []string
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- c.Run(ctx, func(e Event) {
-			mu.Lock()
-			defer mu.Unlock()
-			if e.Window == nil {
-				if e.Syscall == SysExecve {
-					execs = append(execs, e.Path)
-				}
-				return
+	c, dir, _, stop := collecting(t, Options{Window: window}, "windows", &mu, func(e Event) {
+		if e.Window == nil {
+			if e.Syscall == SysExecve {
+				execs = append(execs, e.Path)
 			}
-			perThread[e.TID] = append(perThread[e.TID], len(e.Window))
-			for _, nr := range e.Window {
-				if nr == sysGetppid {
-					getppid++
-				}
+			return
+		}
+		perThread[e.TID] = append(perThread[e.TID], len(e.Window))
+		for _, nr := range e.Window {
+			if nr == sysGetppid {
+				getppid++
 			}
-		})
-	}()
+		}
+	})
 	const calls = 200_000
-	cg, err := cgroups.Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cg.Close()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), childEnv+"="+strconv.Itoa(calls))
-	cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: int(cg.Fd())}
-	if err := cmd.Run(); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(3 * pollEvery)
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	runChild(t, dir, calls)
+	stop()
 	mu.Lock()
 	defer mu.Unlock()
 	drops, _ := c.Drops()

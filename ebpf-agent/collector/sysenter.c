@@ -14,8 +14,6 @@
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 
-#define NR_EXIT 60
-#define NR_EXIT_GROUP 231
 #define NR_EXECVE 59
 #define NR_EXECVEAT 322
 #define MAX_WINDOW 128
@@ -141,8 +139,16 @@ static __always_inline int emit_exec(struct bpf_raw_tracepoint_args *ctx, __u64 
 	return 0;
 }
 
+static __always_inline void hand_over(struct window *w)
+{
+	w->hdr.ktime_ns = bpf_ktime_get_ns();
+	if (bpf_ringbuf_output(&events, w, sizeof(*w), wakeup_flags()))
+		count_drops(w->hdr.nr);
+	w->hdr.nr = 0;
+}
+
 // add_to_window appends a call to its thread's window and hands the window
-// over when it is full or the thread ends.
+// over when it is full (sched_exit hands over the last one).
 static __always_inline int add_to_window(__u64 cgid, __u64 id, __u32 nr)
 {
 	__u32 tid = (__u32)id, zero = 0;
@@ -169,15 +175,24 @@ static __always_inline int add_to_window(__u64 cgid, __u64 id, __u32 nr)
 		n = MAX_WINDOW - 1;
 	w->calls[n] = (__u16)nr;
 	w->hdr.nr = ++n;
-	int ends = nr == NR_EXIT || nr == NR_EXIT_GROUP;
-	if (n < window_len && !ends)
+	if (n >= window_len)
+		hand_over(w);
+	return 0;
+}
+
+// sched_process_exit runs in every task that ends, each thread of a process
+// too (those killed by another's exit_group or by a signal make no call of
+// their own): its last window is handed over, shorter.
+SEC("raw_tracepoint/sched_process_exit")
+int sched_exit(struct bpf_raw_tracepoint_args *ctx)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct window *w = bpf_map_lookup_elem(&windows, &tid);
+	if (!w)
 		return 0;
-	w->hdr.ktime_ns = bpf_ktime_get_ns();
-	if (bpf_ringbuf_output(&events, w, sizeof(*w), wakeup_flags()))
-		count_drops(n);
-	w->hdr.nr = 0;
-	if (ends)
-		bpf_map_delete_elem(&windows, &tid);
+	if (w->hdr.nr)
+		hand_over(w);
+	bpf_map_delete_elem(&windows, &tid);
 	return 0;
 }
 
