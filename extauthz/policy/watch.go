@@ -15,6 +15,7 @@ type Watcher struct {
 	paths    []string
 	interval time.Duration
 	last     [sha256.Size]byte
+	seen     [sha256.Size]byte // what the previous poll saw
 	// Hooks, called from Check's goroutine.
 	OnApply  func(*Set)
 	OnReject func(error)
@@ -70,7 +71,10 @@ func (w *Watcher) reject(err error) {
 	}
 }
 
-// Run polls until ctx ends.
+// Run polls until ctx ends. A change is checked once two polls in a row saw
+// it: a file caught halfway through a write (truncated, then written, as
+// most editors and os.WriteFile do) is never applied, even when it would be
+// valid (an empty file is: no policies).
 func (w *Watcher) Run(ctx context.Context) {
 	t := time.NewTicker(w.interval)
 	defer t.Stop()
@@ -79,9 +83,23 @@ func (w *Watcher) Run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			_, _ = w.Check()
+			if w.settled() {
+				_, _ = w.Check()
+			}
 		}
 	}
+}
+
+// settled reports whether the files are as the previous poll saw them (or
+// cannot be read: Check reports that).
+func (w *Watcher) settled() bool {
+	sum, err := w.fingerprint()
+	if err != nil {
+		return true
+	}
+	same := sum == w.seen
+	w.seen = sum
+	return same
 }
 
 // fingerprint hashes the names and contents of every policy file.

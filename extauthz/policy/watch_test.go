@@ -52,3 +52,28 @@ func TestWatcher(t *testing.T) {
 		t.Fatalf("fixed file and a new file: %v %v", changed, err)
 	}
 }
+
+// Run applies a version only once two polls in a row saw it: a file caught
+// half written (here: empty, which would be a valid set of no policies)
+// is passed over.
+func TestWatcherWaitsForSettledFiles(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "p.yaml")
+	os.WriteFile(file, []byte(allowPolicy("GET")), 0o600)
+	w := NewWatcher(0, dir)
+	if _, err := w.Load(); err != nil {
+		t.Fatal(err)
+	}
+	w.settled() // the first poll sees the loaded version
+	os.WriteFile(file, nil, 0o600)
+	if w.settled() {
+		t.Fatal("a version seen by one poll counts as settled")
+	}
+	os.WriteFile(file, []byte(allowPolicy("POST")), 0o600)
+	if w.settled() {
+		t.Fatal("the written file counts as settled at its first sight")
+	}
+	if !w.settled() {
+		t.Fatal("an unchanged file is not settled")
+	}
+}
