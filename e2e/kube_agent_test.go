@@ -1,11 +1,9 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"os"
 	"os/exec"
 	"syscall"
@@ -17,10 +15,8 @@ import (
 	"github.com/rs/zerolog"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 
 	verdictv1 "github.com/meshward/meshward/api/verdict/v1"
-	"github.com/meshward/meshward/e2e/kubetest"
 	"github.com/meshward/meshward/ebpf-agent/agent"
 	"github.com/meshward/meshward/ebpf-agent/cgroups"
 	"github.com/meshward/meshward/ebpf-agent/collector"
@@ -77,25 +73,12 @@ func (noVerdicts) Report(context.Context, *verdictv1.Verdict) (uint64, error) { 
 // real eBPF program); an image update moves it to the new container and
 // version; another node's pods are not watched; a deleted pod is let go.
 func TestAgentFollowsPods(t *testing.T) {
-	apiserver, etcd, err := kubetest.Binaries("..")
-	if errors.Is(err, kubetest.ErrMissing) {
-		t.Skipf("%v", err)
-	}
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: eBPF and cgroups")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	var logs bytes.Buffer
-	cl, err := kubetest.Start(ctx, apiserver, etcd, t.TempDir(), &logs)
-	if err != nil {
-		t.Fatalf("%v\n%s", err, tail(logs.String()))
-	}
-	defer cl.Stop()
-	cs := kubernetes.NewForConfigOrDie(cl.Config)
-	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop"}}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	_, cs := startShopCluster(ctx, t)
 
 	col, err := collector.Open(collector.Options{Window: 100})
 	if err != nil {

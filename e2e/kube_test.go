@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"io"
 	"net/http"
 	"os/exec"
@@ -18,14 +17,11 @@ import (
 	typev1beta1 "istio.io/api/type/v1beta1"
 	securityv1 "istio.io/client-go/pkg/apis/security/v1"
 	istioclient "istio.io/client-go/pkg/clientset/versioned"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/meshward/meshward/api/check"
-	"github.com/meshward/meshward/e2e/kubetest"
 	"github.com/meshward/meshward/extauthz/kube"
 	"github.com/meshward/meshward/extauthz/server"
 )
@@ -43,23 +39,9 @@ func istioCRDs(t *testing.T) string {
 // decisions, and an object that does not compile leaves its last good
 // version in force.
 func TestKubernetesPolicySource(t *testing.T) {
-	apiserver, etcd, err := kubetest.Binaries("..")
-	if errors.Is(err, kubetest.ErrMissing) {
-		t.Skipf("%v", err)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	var logs bytes.Buffer
-	cl, err := kubetest.Start(ctx, apiserver, etcd, t.TempDir(), &logs, istioCRDs(t), "../manifests/crd-meshwardpolicy.yaml")
-	if err != nil {
-		t.Fatalf("%v\n%s", err, tail(logs.String()))
-	}
-	defer cl.Stop()
-
-	cs := kubernetes.NewForConfigOrDie(cl.Config)
-	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop"}}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	cl, _ := startShopCluster(ctx, t, istioCRDs(t), "../manifests/crd-meshwardpolicy.yaml")
 	r, err := server.Start(server.Config{Kube: cl.Config, GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
 		VerdictToken: []byte("kube-test-token-0123456789"), Log: zerolog.Nop()})
 	if err != nil {
