@@ -265,3 +265,47 @@ func TestWindowsInTheKernel(t *testing.T) {
 	}
 	t.Logf("%d getppid in the windows of %d threads, 0 drops", getppid, len(perThread))
 }
+
+// A full ring buffer loses calls, counts each one, and breaks nothing: with
+// no reader while the child makes more calls than the buffer holds, what
+// arrives afterwards plus what was counted as dropped is every call.
+func TestOverflowIsCounted(t *testing.T) {
+	requireBPF(t)
+	c, err := Open(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	dir, id, err := cgroups.Create(fmt.Sprintf("meshward-overflow-%d", os.Getpid()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cgroups.Remove(dir)
+	if err := c.Monitor(id); err != nil {
+		t.Fatal(err)
+	}
+	const calls = 700_000 // 16 MiB holds about 420,000 records of 40 bytes
+	runChild(t, dir, calls)
+	var getppid int
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second) // reading 420,000 records takes a fraction of it
+	defer cancel()
+	if err := c.Run(ctx, func(e Event) {
+		if e.Syscall == sysGetppid {
+			getppid++
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	perCPU, err := c.DropsPerCPU()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var drops uint64
+	for _, n := range perCPU {
+		drops += n
+	}
+	t.Logf("%d getppid read, %d calls dropped (per CPU %v)", getppid, drops, perCPU)
+	if drops == 0 || getppid == 0 || uint64(getppid)+drops < calls {
+		t.Fatalf("%d read + %d dropped, want at least %d with some of each", getppid, drops, calls)
+	}
+}
