@@ -5,8 +5,6 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
-	"runtime"
-	"syscall"
 	"testing"
 	"time"
 
@@ -16,27 +14,6 @@ import (
 	"github.com/meshward/meshward/ebpf-agent/agent"
 	"github.com/meshward/meshward/ebpf-agent/profile"
 )
-
-// steadyEnv makes the test binary a container's steady work: N rounds of
-// reading a file and asking for its parent, as a small service would.
-const steadyEnv = "MESHWARD_E2E_STEADY"
-
-func steady(n int) int {
-	// One thread does the work, as in a small single-threaded service; the
-	// Go runtime's own threads are what they are.
-	runtime.LockOSThread()
-	buf := make([]byte, 64)
-	for i := 0; i < n; i++ {
-		fd, err := syscall.Open("/etc/hostname", syscall.O_RDONLY, 0)
-		if err != nil {
-			return 1
-		}
-		syscall.Read(fd, buf)
-		syscall.Close(fd)
-		syscall.Getppid()
-	}
-	return 0
-}
 
 // The learned model's path through the real kernel: the frontend's
 // container learns its steady work, goes on with it unflagged, then runs a
@@ -59,18 +36,13 @@ func TestAnomalyVerdictEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	work := func(rounds string) {
-		t.Helper()
-		if err := s.RunInFrontendEnv([]string{steadyEnv + "=" + rounds, "GOMAXPROCS=1"}, self); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for i := 0; i < 8; i++ {
-		work("5000") // learning: start-ups vary (init, GC timing), so several lifetimes of ~20,000 calls
+	if err := s.LearnSteady(self, 8, 5000); err != nil { // learning: 8 lives of ~20,000 calls
+		t.Fatal(err)
 	}
 	time.Sleep(100 * time.Millisecond)
-	work("5000") // detecting: the same work is no anomaly
-	work("5000")
+	if err := s.LearnSteady(self, 2, 5000); err != nil { // detecting: the same work is no anomaly
+		t.Fatal(err)
+	}
 	time.Sleep(100 * time.Millisecond)
 	if r, err := s.Call(ctx, system.Frontend, "GET", "/orders/42"); err != nil || r.Status != 200 {
 		e, _ := s.Authz.Authorizer.Engine.Quarantine().Lookup(system.Frontend)

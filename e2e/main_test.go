@@ -5,7 +5,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"testing"
 
 	"github.com/meshward/meshward/e2e/system"
@@ -17,9 +16,7 @@ import (
 const bootstrapEnv = system.BootstrapEnv
 
 func TestMain(m *testing.M) {
-	if n, err := strconv.Atoi(os.Getenv(steadyEnv)); err == nil {
-		os.Exit(steady(n))
-	}
+	system.RunSteady() // exits when the test binary is a container's steady work
 	if os.Getenv(bootstrapEnv) != "" {
 		os.Exit(m.Run())
 	}

@@ -1,7 +1,9 @@
 package detect
 
 import (
+	"cmp"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/meshward/meshward/ebpf-agent/profile"
@@ -43,9 +45,10 @@ func (a *Anomaly) Add(workload string, j profile.Judgement) (Finding, bool) {
 	if a.hits < a.k {
 		return Finding{}, false
 	}
-	f := Finding{Workload: workload, Reason: "syscall-anomaly"}
+	// The most telling window first.
+	slices.SortStableFunc(a.evidence, func(x, y profile.Judgement) int { return cmp.Compare(y.Score, x.Score) })
+	f := Finding{Workload: workload, Reason: "syscall-anomaly", Score: a.evidence[0].Score}
 	for _, e := range a.evidence {
-		f.Score = max(f.Score, e.Score)
 		f.Evidence = append(f.Evidence, describe(e))
 	}
 	clear(a.recent)

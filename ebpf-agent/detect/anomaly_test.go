@@ -35,7 +35,8 @@ func TestAnomalyAlarm(t *testing.T) {
 		}
 		if fired {
 			if f.Reason != "syscall-anomaly" || f.Score != 0.9 || len(f.Evidence) != 2 ||
-				!strings.HasPrefix(f.Evidence[0], "thread 8: window of 3 calls scored 0.40, starting 59 12 9") {
+				!strings.HasPrefix(f.Evidence[0], "thread 9: window of 3 calls scored 0.90, starting 59 12 9") ||
+				!strings.HasPrefix(f.Evidence[1], "thread 8: window of 3 calls scored 0.40") {
 				t.Fatalf("finding %+v", f)
 			}
 		}

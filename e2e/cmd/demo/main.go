@@ -23,6 +23,7 @@ func main() {
 	wasm := flag.String("wasm", "build/meshward-filter.wasm", "the filter that `make wasm` built")
 	verbose := flag.Bool("v", false, "also print the components' JSON logs")
 	flag.Parse()
+	system.RunSteady() // exits when this program is the frontend container's steady work
 	if os.Getenv(system.BootstrapEnv) == "" {
 		os.Exit(reexec())
 	}
@@ -116,16 +117,31 @@ func verdictSteps(ctx context.Context, s *system.System, step *int, call func(st
 	} else if err != nil {
 		return err
 	}
-	exec := time.Now()
-	if err := s.RunInFrontend("/bin/sh", "-c", "true"); err != nil {
+	self, err := os.Executable()
+	if err != nil {
 		return err
 	}
+	learn := time.Now()
+	// The agent's default learning period, 2,000 windows: 12 runs of the
+	// frontend's steady work give it in a second or two.
+	if err := s.LearnSteady(self, 12, 5000); err != nil {
+		return err
+	}
+	learnt := time.Since(learn)
+	dropped, err := dropPerl()
+	if err != nil {
+		return err
+	}
+	defer os.Remove(dropped)
+	exec := time.Now()
+	_ = s.RunInFrontend(dropped, "-e", `open(F, "</etc/passwd"); my @u = <F>; opendir(D, "/proc"); my @p = readdir(D);`)
 	e, err := awaitQuarantine(s, 2*time.Second)
 	if err != nil {
 		return err
 	}
-	fmt.Printf("%d. frontend's container ran /bin/sh: the eBPF agent's verdict (%s: %s) reached the authorizer over gRPC %v later\n",
-		*step, e.Reason, strings.Join(e.Evidence, "; "), e.Since.Sub(exec).Round(time.Microsecond))
+	fmt.Printf("%d. frontend's container learned its own work (12 runs, %v), then ran a dropped binary (a copy of perl; no shell):\n"+
+		"   the eBPF agent's verdict (%s, score %.2f: %s) reached the authorizer over gRPC %v later\n",
+		*step, learnt.Round(time.Millisecond), e.Reason, e.Score, e.Evidence[0], e.Since.Sub(exec).Round(time.Millisecond))
 	// The filter may still hold the frontend's earlier allow in its decision
 	// cache; its next epoch poll drops it. Call until the denial arrives.
 	for time.Since(exec) < 2*time.Second {
@@ -138,7 +154,7 @@ func verdictSteps(ctx context.Context, s *system.System, step *int, call func(st
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	if err := call(system.Frontend, "GET", "/orders/42", fmt.Sprintf(": denied within %v of the shell, through the filter's warm cache", time.Since(exec).Round(time.Millisecond))); err != nil {
+	if err := call(system.Frontend, "GET", "/orders/42", fmt.Sprintf(": denied within %v of the dropped binary, through the filter's warm cache", time.Since(exec).Round(time.Millisecond))); err != nil {
 		return err
 	}
 	*step++
@@ -153,6 +169,27 @@ func verdictSteps(ctx context.Context, s *system.System, step *int, call func(st
 	fmt.Printf("%d. kernel   frontend's container connects to orders' sidecar: %s; to the authorizer (allow list): %s (cgroup/connect4)\n",
 		*step, verdictWord(toOrders), verdictWord(toAuthz))
 	return nil
+}
+
+// dropPerl copies perl where an attacker would drop a binary.
+func dropPerl() (string, error) {
+	b, err := os.ReadFile("/usr/bin/perl")
+	if err != nil {
+		return "", fmt.Errorf("the dropped binary is a copy of perl: %w", err)
+	}
+	f, err := os.CreateTemp("", ".kworker-")
+	if err != nil {
+		return "", err
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return "", err
+	}
+	if err := f.Chmod(0o755); err != nil {
+		f.Close()
+		return "", err
+	}
+	return f.Name(), f.Close()
 }
 
 func verdictWord(connected bool) string {
