@@ -32,15 +32,11 @@ func TestAnomalyVerdictEndToEnd(t *testing.T) {
 	} else if err != nil {
 		t.Fatal(err)
 	}
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.LearnSteady(self, 8, 5000); err != nil { // learning: 8 lives of ~20,000 calls
+	if err := s.LearnSteady(8, 10000); err != nil { // learning: 8 lives of ~20,000 calls
 		t.Fatal(err)
 	}
 	time.Sleep(100 * time.Millisecond)
-	if err := s.LearnSteady(self, 2, 5000); err != nil { // detecting: the same work is no anomaly
+	if err := s.LearnSteady(2, 10000); err != nil { // detecting: the same work is no anomaly
 		t.Fatal(err)
 	}
 	time.Sleep(100 * time.Millisecond)

@@ -16,7 +16,6 @@ import (
 const bootstrapEnv = system.BootstrapEnv
 
 func TestMain(m *testing.M) {
-	system.RunSteady() // exits when the test binary is a container's steady work
 	if os.Getenv(bootstrapEnv) != "" {
 		os.Exit(m.Run())
 	}

@@ -23,7 +23,6 @@ func main() {
 	wasm := flag.String("wasm", "build/meshward-filter.wasm", "the filter that `make wasm` built")
 	verbose := flag.Bool("v", false, "also print the components' JSON logs")
 	flag.Parse()
-	system.RunSteady() // exits when this program is the frontend container's steady work
 	if os.Getenv(system.BootstrapEnv) == "" {
 		os.Exit(reexec())
 	}
@@ -117,14 +116,10 @@ func verdictSteps(ctx context.Context, s *system.System, step *int, call func(st
 	} else if err != nil {
 		return err
 	}
-	self, err := os.Executable()
-	if err != nil {
-		return err
-	}
 	learn := time.Now()
 	// The agent's default learning period, 2,000 windows: 12 runs of the
-	// frontend's steady work give it in a second or two.
-	if err := s.LearnSteady(self, 12, 5000); err != nil {
+	// frontend's steady work give it in well under a second.
+	if err := s.LearnSteady(12, 10000); err != nil {
 		return err
 	}
 	learnt := time.Since(learn)
