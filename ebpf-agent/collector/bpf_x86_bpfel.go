@@ -44,6 +44,7 @@ const (
 	bpfMapEvents          = "events"
 	bpfMapMonitored       = "monitored"
 	bpfMapWindows         = "windows"
+	bpfProgSchedExec      = "sched_exec"
 	bpfProgSchedExit      = "sched_exit"
 	bpfProgSysEnter       = "sys_enter"
 	bpfVarSelfTgid        = "self_tgid"
@@ -94,6 +95,7 @@ type bpfSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type bpfProgramSpecs struct {
+	SchedExec *ebpf.ProgramSpec `ebpf:"sched_exec"`
 	SchedExit *ebpf.ProgramSpec `ebpf:"sched_exit"`
 	SysEnter  *ebpf.ProgramSpec `ebpf:"sys_enter"`
 }
@@ -170,12 +172,14 @@ type bpfVariables struct {
 //
 // It can be passed to loadBpfObjects or ebpf.CollectionSpec.LoadAndAssign.
 type bpfPrograms struct {
+	SchedExec *ebpf.Program `ebpf:"sched_exec"`
 	SchedExit *ebpf.Program `ebpf:"sched_exit"`
 	SysEnter  *ebpf.Program `ebpf:"sys_enter"`
 }
 
 func (p *bpfPrograms) Close() error {
 	return _BpfClose(
+		p.SchedExec,
 		p.SchedExit,
 		p.SysEnter,
 	)

@@ -11,6 +11,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/ringbuf"
 	"github.com/cilium/ebpf/rlimit"
@@ -58,11 +59,12 @@ const (
 )
 
 // Collector is a loaded, attached sys_enter program (and, in window mode,
-// the sched_process_exit one that hands over a thread's last window).
+// the sched_process_exit and sched_process_exec ones that hand over a
+// thread's last window).
 type Collector struct {
 	objs   bpfObjects
 	link   link.Link
-	exit   link.Link
+	ends   []link.Link // sched_process_exit and _exec: where windows end
 	rd     *ringbuf.Reader
 	window []uint32 // the buffer Event.Window lends
 }
@@ -95,11 +97,16 @@ func Open(opts Options) (*Collector, error) {
 		return nil, fmt.Errorf("collector: attaching raw_tracepoint/sys_enter: %w", err)
 	}
 	if opts.Window > 0 {
-		c.exit, err = link.AttachRawTracepoint(link.RawTracepointOptions{Name: "sched_process_exit", Program: c.objs.SchedExit})
-		if err != nil {
-			c.link.Close()
-			c.objs.Close()
-			return nil, fmt.Errorf("collector: attaching raw_tracepoint/sched_process_exit: %w", err)
+		for _, tp := range []struct {
+			name string
+			prog *ebpf.Program
+		}{{"sched_process_exit", c.objs.SchedExit}, {"sched_process_exec", c.objs.SchedExec}} {
+			l, err := link.AttachRawTracepoint(link.RawTracepointOptions{Name: tp.name, Program: tp.prog})
+			if err != nil {
+				c.Close()
+				return nil, fmt.Errorf("collector: attaching raw_tracepoint/%s: %w", tp.name, err)
+			}
+			c.ends = append(c.ends, l)
 		}
 	}
 	if c.rd, err = ringbuf.NewReader(c.objs.Events); err != nil {
@@ -209,8 +216,8 @@ func (c *Collector) Close() error {
 	if c.rd != nil {
 		errs = append(errs, c.rd.Close())
 	}
-	if c.exit != nil {
-		errs = append(errs, c.exit.Close())
+	for _, l := range c.ends {
+		errs = append(errs, l.Close())
 	}
 	errs = append(errs, c.link.Close(), c.objs.Close())
 	return errors.Join(errs...)

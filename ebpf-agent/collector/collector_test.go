@@ -62,9 +62,9 @@ func TestDecode(t *testing.T) {
 	}
 }
 
-// collecting opens the program with opts, monitors a fresh cgroup and hands
-// its events to fn, under mu, until stop (which lets the last batch drain).
-func collecting(t *testing.T, opts Options, name string, mu *sync.Mutex, fn func(Event)) (c *Collector, dir string, id uint64, stop func()) {
+// monitoring opens the program with opts on a fresh cgroup it monitors;
+// both go when the test ends.
+func monitoring(t *testing.T, opts Options, name string) (*Collector, string, uint64) {
 	t.Helper()
 	requireBPF(t)
 	c, err := Open(opts)
@@ -72,13 +72,22 @@ func collecting(t *testing.T, opts Options, name string, mu *sync.Mutex, fn func
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	if dir, id, err = cgroups.Create(fmt.Sprintf("meshward-%s-%d", name, os.Getpid())); err != nil {
+	dir, id, err := cgroups.Create(fmt.Sprintf("meshward-%s-%d", name, os.Getpid()))
+	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cgroups.Remove(dir) })
 	if err := c.Monitor(id); err != nil {
 		t.Fatal(err)
 	}
+	return c, dir, id
+}
+
+// collecting opens the program with opts, monitors a fresh cgroup and hands
+// its events to fn, under mu, until stop (which lets the last batch drain).
+func collecting(t *testing.T, opts Options, name string, mu *sync.Mutex, fn func(Event)) (c *Collector, dir string, id uint64, stop func()) {
+	t.Helper()
+	c, dir, id = monitoring(t, opts, name)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- c.Run(ctx, func(e Event) { mu.Lock(); fn(e); mu.Unlock() }) }()
@@ -165,17 +174,7 @@ func TestCollectsOnlyTheMonitoredCgroup(t *testing.T) {
 // The agent never records itself, even inside a monitored cgroup: the test
 // process moves into one, and only its child's calls arrive.
 func TestExcludesItself(t *testing.T) {
-	requireBPF(t)
-	c, err := Open(Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	dir, id, err := cgroups.Create(fmt.Sprintf("meshward-self-%d", os.Getpid()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cgroups.Remove(dir)
+	c, dir, id := monitoring(t, Options{}, "self")
 	root, _ := cgroups.Mount()
 	move := func(to string) {
 		t.Helper()
@@ -185,9 +184,6 @@ func TestExcludesItself(t *testing.T) {
 	}
 	move(dir)
 	defer move(root)
-	if err := c.Monitor(id); err != nil {
-		t.Fatal(err)
-	}
 	var mu sync.Mutex
 	var self, child int
 	ctx, cancel := context.WithCancel(context.Background())
@@ -246,6 +242,16 @@ func TestWindowsInTheKernel(t *testing.T) {
 	})
 	const calls = 200_000
 	runChild(t, dir, calls)
+	// The threads' last windows are handed over as they exit, last of all:
+	// wait for them (a loaded machine may be slow to read), then stop.
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		mu.Lock()
+		got := getppid
+		mu.Unlock()
+		if got >= calls {
+			break
+		}
+	}
 	stop()
 	mu.Lock()
 	defer mu.Unlock()
@@ -253,15 +259,21 @@ func TestWindowsInTheKernel(t *testing.T) {
 	if getppid != calls || drops != 0 || fmt.Sprint(execs) != fmt.Sprint([]string{os.Args[0], "/bin/true"}) {
 		t.Fatalf("%d getppid in windows, %d drops, execs %q; want %d, 0, the child and /bin/true", getppid, drops, execs, calls)
 	}
+	// Each thread's life ends in one short window; the exec adds one (the
+	// thread that execs takes over its leader's id, the leader's life ends).
+	short := 0
 	for tid, lens := range perThread {
-		for i, n := range lens[:len(lens)-1] {
-			if n != window {
-				t.Fatalf("thread %d: window %d has %d calls, want %d", tid, i, n, window)
+		for i, n := range lens {
+			if n < 1 || n > window {
+				t.Fatalf("thread %d: window %d has %d calls", tid, i, n)
+			}
+			if n < window {
+				short++
 			}
 		}
-		if last := lens[len(lens)-1]; last < 1 || last > window {
-			t.Fatalf("thread %d: last window of %d calls", tid, last)
-		}
+	}
+	if short > len(perThread)+1 {
+		t.Fatalf("%d windows cut short for %d threads and one exec", short, len(perThread))
 	}
 	t.Logf("%d getppid in the windows of %d threads, 0 drops", getppid, len(perThread))
 }
@@ -270,20 +282,7 @@ func TestWindowsInTheKernel(t *testing.T) {
 // no reader while the child makes more calls than the buffer holds, what
 // arrives afterwards plus what was counted as dropped is every call.
 func TestOverflowIsCounted(t *testing.T) {
-	requireBPF(t)
-	c, err := Open(Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	dir, id, err := cgroups.Create(fmt.Sprintf("meshward-overflow-%d", os.Getpid()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cgroups.Remove(dir)
-	if err := c.Monitor(id); err != nil {
-		t.Fatal(err)
-	}
+	c, dir, _ := monitoring(t, Options{}, "overflow")
 	const calls = 700_000 // 16 MiB holds about 420,000 records of 40 bytes
 	runChild(t, dir, calls)
 	var getppid int

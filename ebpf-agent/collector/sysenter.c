@@ -78,10 +78,12 @@ struct {
 	__type(value, __u64);
 } drops SEC(".maps");
 
-// The open window of each thread. LRU: a thread killed without an exit call
-// leaves its window to be evicted, as user space drops it.
+// The open window of each thread, removed when the thread ends (sched_exit:
+// every thread passes there, killed ones too). Not an LRU hash: that evicts
+// and reuses elements before it is full, under the thread that holds one.
+// When full, a new thread's calls are counted as drops.
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 65536);
 	__type(key, __u32);
 	__type(value, struct window);
@@ -193,6 +195,24 @@ int sched_exit(struct bpf_raw_tracepoint_args *ctx)
 	if (w->hdr.nr)
 		hand_over(w);
 	bpf_map_delete_elem(&windows, &tid);
+	return 0;
+}
+
+// A thread that execs in a multi-threaded process takes over its leader's
+// id (the other threads, the leader too, end): the window it kept under its
+// old id is handed over here, or it would wait under an id that never ends.
+SEC("raw_tracepoint/sched_process_exec")
+int sched_exec(struct bpf_raw_tracepoint_args *ctx)
+{
+	__u32 old = (__u32)ctx->args[1];
+	if (old == (__u32)bpf_get_current_pid_tgid())
+		return 0;
+	struct window *w = bpf_map_lookup_elem(&windows, &old);
+	if (!w)
+		return 0;
+	if (w->hdr.nr)
+		hand_over(w);
+	bpf_map_delete_elem(&windows, &old);
 	return 0;
 }
 
