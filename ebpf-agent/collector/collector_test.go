@@ -308,3 +308,19 @@ func TestOverflowIsCounted(t *testing.T) {
 		t.Fatalf("%d read + %d dropped, want at least %d with some of each", getppid, drops, calls)
 	}
 }
+
+// Records come from the kernel, but a decoder that trusts its input is one
+// bug away from a panic: any bytes decode to an event or an error.
+func FuzzDecode(f *testing.F) {
+	w := make([]byte, windowSize)
+	w[20], w[28] = 3, kindWindow
+	f.Add(w)
+	f.Add(make([]byte, execEventSize))
+	f.Add(make([]byte, eventSize))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		ev, err := decode(b, make([]uint32, 0, MaxWindow))
+		if err == nil && len(ev.Window) > MaxWindow {
+			t.Fatalf("a window of %d calls", len(ev.Window))
+		}
+	})
+}

@@ -182,19 +182,24 @@ static __always_inline int add_to_window(__u64 cgid, __u64 id, __u32 nr)
 	return 0;
 }
 
+// end_window hands over a thread's last window and forgets the thread.
+static __always_inline void end_window(__u32 tid)
+{
+	struct window *w = bpf_map_lookup_elem(&windows, &tid);
+	if (!w)
+		return;
+	if (w->hdr.nr)
+		hand_over(w);
+	bpf_map_delete_elem(&windows, &tid);
+}
+
 // sched_process_exit runs in every task that ends, each thread of a process
 // too (those killed by another's exit_group or by a signal make no call of
 // their own): its last window is handed over, shorter.
 SEC("raw_tracepoint/sched_process_exit")
 int sched_exit(struct bpf_raw_tracepoint_args *ctx)
 {
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	struct window *w = bpf_map_lookup_elem(&windows, &tid);
-	if (!w)
-		return 0;
-	if (w->hdr.nr)
-		hand_over(w);
-	bpf_map_delete_elem(&windows, &tid);
+	end_window((__u32)bpf_get_current_pid_tgid());
 	return 0;
 }
 
@@ -205,14 +210,8 @@ SEC("raw_tracepoint/sched_process_exec")
 int sched_exec(struct bpf_raw_tracepoint_args *ctx)
 {
 	__u32 old = (__u32)ctx->args[1];
-	if (old == (__u32)bpf_get_current_pid_tgid())
-		return 0;
-	struct window *w = bpf_map_lookup_elem(&windows, &old);
-	if (!w)
-		return 0;
-	if (w->hdr.nr)
-		hand_over(w);
-	bpf_map_delete_elem(&windows, &old);
+	if (old != (__u32)bpf_get_current_pid_tgid())
+		end_window(old);
 	return 0;
 }
 
