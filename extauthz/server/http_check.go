@@ -2,6 +2,8 @@ package server
 
 import (
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"time"
@@ -11,22 +13,33 @@ import (
 	"github.com/meshward/meshward/extauthz/policy"
 )
 
-// ServeCheck is the filter's HTTP check: POST check.Path with a check.Request.
-// A malformed request is answered 400 with what is wrong; the filter treats
-// anything but 200 as a failed check and applies its fail mode.
-func (a *Authorizer) ServeCheck(w http.ResponseWriter, r *http.Request) {
-	start := time.Now()
+// readCheckBody reads a check's body within checkDeadline and
+// check.MaxRequestBytes, answering the caller itself when it cannot.
+func readCheckBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
 		http.Error(w, "check: use POST", http.StatusMethodNotAllowed)
-		return
+		return nil, false
 	}
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(checkDeadline))
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, check.MaxRequestBytes))
-	if err != nil {
-		a.Metrics.decisions.WithLabelValues("http", "deny", decision.ReasonBadRequest).Inc()
-		http.Error(w, "check: reading body: "+err.Error(), http.StatusRequestEntityTooLarge)
-		return
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		http.Error(w, fmt.Sprintf("check: body over %d bytes", check.MaxRequestBytes), http.StatusRequestEntityTooLarge)
+		return nil, false
+	case err != nil:
+		http.Error(w, "check: reading body: "+err.Error(), http.StatusBadRequest)
+		return nil, false
 	}
+	return body, true
+}
+
+// ServeCheck is the filter's HTTP check: POST check.Path with a check.Request
+// (its body already read by the shedder). A malformed request is answered 400
+// with what is wrong, which the filter takes as a denial.
+func (a *Authorizer) ServeCheck(w http.ResponseWriter, r *http.Request, body []byte) {
+	start := time.Now()
 	req, err := check.DecodeRequest(body)
 	if err != nil {
 		a.Metrics.decisions.WithLabelValues("http", "deny", decision.ReasonBadRequest).Inc()

@@ -53,8 +53,8 @@ func NewMetrics(reg prometheus.Registerer, g Gauges) *Metrics {
 		}, []string{"result"}),
 	}
 	m.shed = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "meshward_authz_shed_total", Help: "Checks refused unread because too many were in flight, by transport.",
-	}, []string{"transport"})
+		Name: "meshward_authz_shed_total", Help: "Checks refused unread because too many were in flight, by transport and the bound reached (total, caller).",
+	}, []string{"transport", "bound"})
 	reg.MustRegister(m.decisions, m.handler, m.eval, m.verdicts, m.reloads, m.shed,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "meshward_authz_quarantined_workloads", Help: "Workloads in the quarantine set.",

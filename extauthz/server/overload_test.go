@@ -98,7 +98,7 @@ func TestOverloadShedsExcess(t *testing.T) {
 	if _, err := clients[0].Check(context.Background(), reqs[0]); err != nil {
 		t.Fatalf("after the overload: %v", err)
 	}
-	if !strings.Contains(scrape(t, r), `meshward_authz_shed_total{transport="grpc"}`) {
+	if !strings.Contains(scrape(t, r), `meshward_authz_shed_total{bound="total",transport="grpc"}`) {
 		t.Fatal("shed calls are not counted")
 	}
 }

@@ -40,6 +40,11 @@ type Config struct {
 	GRPCAddr       string      // ext_authz and verdicts
 	GRPCTLS        *tls.Config // TLS (mutual, with ClientCAs) on GRPCAddr; nil: plaintext
 	HTTPAddr       string      // the filter's check, /metrics, /healthz
+	HTTPTLS        *tls.Config // TLS (mutual, with ClientCAs) on HTTPAddr; nil: plaintext
+	// InsecurePlaintextChecks lets a listener without client certificates
+	// answer checks, trusting whatever a caller claims (dev and demo only;
+	// logged loudly). Without it, both listeners need TLS with client CAs.
+	InsecurePlaintextChecks bool
 	VerdictToken   []byte      // required: the verdict API is never open
 	// CacheTTL is how long filters may reuse a cacheable answer; the epoch
 	// drops it sooner on any change. Negative disables filter caching.
@@ -47,6 +52,9 @@ type Config struct {
 	// MaxInFlight bounds the checks being served at once (default 512); more
 	// are shed unread with a clear status (gRPC RESOURCE_EXHAUSTED, HTTP 503).
 	MaxInFlight int
+	// MaxInFlightPerCaller bounds one caller's share of them (default
+	// DefaultMaxInFlightPerCaller), so that one workload cannot starve the rest.
+	MaxInFlightPerCaller int
 	// Lateral configures the lateral-movement detector; LateralLearnFor is
 	// how long it learns normal edges before unseen ones raise alerts.
 	Lateral         lateral.Config
@@ -62,6 +70,10 @@ type Config struct {
 
 // DefaultMaxInFlight is enough to keep every core busy with queueing to spare.
 const DefaultMaxInFlight = 512
+
+// DefaultMaxInFlightPerCaller lets one sidecar keep a busy Envoy's workers fed
+// while eight such callers are needed to fill the authorizer.
+const DefaultMaxInFlightPerCaller = 64
 
 // Running is a started authorizer.
 type Running struct {
@@ -217,8 +229,14 @@ func Start(cfg Config) (*Running, error) {
 	if cfg.MaxInFlight <= 0 {
 		cfg.MaxInFlight = DefaultMaxInFlight
 	}
-	shed := newShedder(cfg.MaxInFlight, a.Metrics)
-	opts := []grpc.ServerOption{grpc.InTapHandle(shed.tap), grpc.ChainUnaryInterceptor(shed.unary, TokenAuth(cfg.VerdictToken))}
+	if cfg.MaxInFlightPerCaller <= 0 {
+		cfg.MaxInFlightPerCaller = DefaultMaxInFlightPerCaller
+	}
+	shed := newShedder(cfg.MaxInFlight, cfg.MaxInFlightPerCaller, a.Metrics)
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "meshward_authz_checks_in_flight", Help: "Checks holding one of the --max-in-flight slots now.",
+	}, shed.inFlight))
+	opts := []grpc.ServerOption{grpc.InTapHandle(shed.tap), grpc.ChainUnaryInterceptor(TokenAuth(cfg.VerdictToken))}
 	if cfg.GRPCTLS != nil {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(cfg.GRPCTLS)))
 	}
