@@ -42,16 +42,17 @@ func newShedder(maxInFlight, perCaller int, m *Metrics) *shedder {
 func (s *shedder) acquire(caller string) (ok bool, reason string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.callers[caller] >= s.perCaller {
-		return false, "caller"
-	}
 	select {
 	case s.slots <- struct{}{}:
-		s.callers[caller]++
-		return true, ""
 	default:
 		return false, "total"
 	}
+	if s.callers[caller] >= s.perCaller {
+		<-s.slots
+		return false, "caller"
+	}
+	s.callers[caller]++
+	return true, ""
 }
 
 func (s *shedder) release(caller string) {
