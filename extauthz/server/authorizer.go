@@ -22,9 +22,13 @@ type Authorizer struct {
 	Log     zerolog.Logger
 	// CacheTTL is how long filters may reuse a cacheable answer (0: never).
 	CacheTTL time.Duration
-	lateral  *lateralFeed
-	learner  *learn.Learner // nil unless in learn mode
-	dlog     *decisionLog
+	// insecureChecks: no listener authenticates its callers (dev mode), so
+	// every check's claims are taken as they come.
+	insecureChecks bool
+	token          []byte // the operator's bearer token (verdicts, learned policies)
+	lateral        *lateralFeed
+	learner        *learn.Learner // nil unless in learn mode
+	dlog           *decisionLog
 }
 
 // decide runs one decision with the timers and the log line every transport
@@ -62,4 +66,29 @@ func (a *Authorizer) ServeLearned(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "application/yaml")
 	fmt.Fprintf(w, "# learned by meshward: %d workloads, %d edges, %d observations not recorded (memory bound)\n", ws, es, dropped)
 	_, _ = w.Write(b)
+}
+
+// meshCaller admits a request only from a verified mesh identity (any
+// workload: the epoch is the same for all), unless checks are insecure.
+func (a *Authorizer) meshCaller(next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if !a.insecureChecks && verifiedID(r.TLS) == "" {
+			http.Error(w, errUnauthenticated.Error(), http.StatusUnauthorized)
+			return
+		}
+		next(w, r)
+	}
+}
+
+// operator admits a request with the operator's bearer token: learned
+// policies describe the mesh's traffic and are not for workloads to read.
+func (a *Authorizer) operator(next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if !bearerMatches(r.Header.Values("Authorization"), a.token) {
+			w.Header().Set("WWW-Authenticate", "Bearer")
+			http.Error(w, "learned policies: missing or wrong bearer token", http.StatusUnauthorized)
+			return
+		}
+		next(w, r)
+	}
 }

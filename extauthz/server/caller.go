@@ -16,7 +16,7 @@ import (
 // certificate, or "addr:" and the peer's IP when the listener is plaintext
 // (dev mode), so per-caller bounds still hold per host.
 func callerOf(state *tls.ConnectionState, remote string) string {
-	if id := identity.PeerID(state); id != "" {
+	if id := verifiedID(state); id != "" {
 		return id
 	}
 	host, _, err := net.SplitHostPort(remote)
@@ -26,20 +26,29 @@ func callerOf(state *tls.ConnectionState, remote string) string {
 	return "addr:" + host
 }
 
-func grpcCaller(ctx context.Context) string {
+// verifiedID is the SPIFFE ID of a client certificate that the TLS handshake
+// verified against the configured CAs, or "".
+func verifiedID(state *tls.ConnectionState) string {
+	if state == nil || len(state.VerifiedChains) == 0 {
+		return ""
+	}
+	return identity.PeerID(state)
+}
+
+func grpcPeer(ctx context.Context) (state *tls.ConnectionState, remote string) {
 	p, ok := peer.FromContext(ctx)
 	if !ok {
-		return "addr:unknown"
+		return nil, "unknown"
 	}
-	var state *tls.ConnectionState
 	if ti, ok := p.AuthInfo.(credentials.TLSInfo); ok {
 		state = &ti.State
 	}
-	remote := ""
 	if p.Addr != nil {
 		remote = p.Addr.String()
 	}
-	return callerOf(state, remote)
+	return state, remote
 }
+
+func grpcCaller(ctx context.Context) string { return callerOf(grpcPeer(ctx)) }
 
 func httpCaller(r *http.Request) string { return callerOf(r.TLS, r.RemoteAddr) }

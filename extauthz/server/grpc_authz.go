@@ -27,9 +27,17 @@ type ExtAuthz struct {
 const DestinationExtension = "meshward_destination"
 
 // Check implements authv3.AuthorizationServer.
-func (s ExtAuthz) Check(_ context.Context, req *authv3.CheckRequest) (*authv3.CheckResponse, error) {
+func (s ExtAuthz) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.CheckResponse, error) {
 	start := time.Now()
-	d := s.A.decide("grpc", EnvoyRequest(req), start)
+	r := EnvoyRequest(req)
+	state, _ := grpcPeer(ctx)
+	if reason, err := s.A.vouch(verifiedID(state), r); err != nil {
+		// A denial, not an error: Envoy's failure_mode_allow must not turn a
+		// refused caller into an allowed request.
+		s.A.refuse("grpc", reason, err)
+		return denied(reason, codes.PermissionDenied, typev3.StatusCode_Forbidden), nil
+	}
+	d := s.A.decide("grpc", r, start)
 	if d.Allow {
 		return &authv3.CheckResponse{
 			Status: &rpcstatus.Status{Code: int32(codes.OK)},
@@ -46,16 +54,20 @@ func (s ExtAuthz) Check(_ context.Context, req *authv3.CheckRequest) (*authv3.Ch
 	if d.Status == 429 {
 		code, status = codes.ResourceExhausted, typev3.StatusCode_TooManyRequests
 	}
+	return denied(d.Reason, code, status), nil
+}
+
+func denied(reason string, code codes.Code, status typev3.StatusCode) *authv3.CheckResponse {
 	return &authv3.CheckResponse{
-		Status: &rpcstatus.Status{Code: int32(code), Message: d.Reason},
+		Status: &rpcstatus.Status{Code: int32(code), Message: reason},
 		HttpResponse: &authv3.CheckResponse_DeniedResponse{DeniedResponse: &authv3.DeniedHttpResponse{
 			Status: &typev3.HttpStatus{Code: status},
 			Headers: []*corev3.HeaderValueOption{{
-				Header: &corev3.HeaderValue{Key: "x-meshward-reason", Value: d.Reason},
+				Header: &corev3.HeaderValue{Key: "x-meshward-reason", Value: reason},
 			}},
-			Body: "meshward: denied: " + d.Reason + "\n",
+			Body: "meshward: denied: " + reason + "\n",
 		}},
-	}, nil
+	}
 }
 
 // Context extensions that name the destination where Envoy's attributes do not.
@@ -84,6 +96,7 @@ func EnvoyRequest(req *authv3.CheckRequest) *policy.Request {
 		Path:                 http.GetPath(),
 		Headers:              http.GetHeaders(),
 		SNI:                  attrs.GetTlsSession().GetSni(),
+		RequestPrincipal:     jwtPrincipal(attrs),
 	}
 	if d := ext[DestinationExtension]; d != "" {
 		r.Destination = d
@@ -92,6 +105,19 @@ func EnvoyRequest(req *authv3.CheckRequest) *policy.Request {
 		r.Destination = http.GetHost()
 	}
 	return r
+}
+
+// AuthnMetadata is the dynamic metadata namespace where Istio's
+// authentication filter leaves a validated JWT's principal (<iss>/<sub>),
+// under the key RequestPrincipalKey; the filter reads the same value.
+const (
+	AuthnMetadata       = "istio_authn"
+	RequestPrincipalKey = "request.auth.principal"
+)
+
+func jwtPrincipal(attrs *authv3.AttributeContext) string {
+	md := attrs.GetMetadataContext().GetFilterMetadata()[AuthnMetadata]
+	return md.GetFields()[RequestPrincipalKey].GetStringValue()
 }
 
 func socketAddress(a *corev3.Address) string {

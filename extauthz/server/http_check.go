@@ -26,7 +26,7 @@ func readCheckBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
 	var tooBig *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooBig):
-		http.Error(w, fmt.Sprintf("check: body over %d bytes", check.MaxRequestBytes), http.StatusRequestEntityTooLarge)
+		http.Error(w, fmt.Sprintf("check: body too large: over %d bytes", check.MaxRequestBytes), http.StatusRequestEntityTooLarge)
 		return nil, false
 	case err != nil:
 		http.Error(w, "check: reading body: "+err.Error(), http.StatusBadRequest)
@@ -48,8 +48,14 @@ func (a *Authorizer) ServeCheck(w http.ResponseWriter, r *http.Request, body []b
 		return
 	}
 	epoch := a.Engine.Epoch() // read before deciding: a change during the decision moves it past this
-	d := a.decide("http", PolicyRequest(&req), start)
+	preq := PolicyRequest(&req)
 	w.Header().Set("Content-Type", "application/json")
+	if reason, err := a.vouch(verifiedID(r.TLS), preq); err != nil {
+		a.refuse("http", reason, err)
+		_ = json.NewEncoder(w).Encode(check.Response{Reason: reason, Epoch: epoch, Status: http.StatusForbidden})
+		return
+	}
+	d := a.decide("http", preq, start)
 	resp := check.Response{Allow: d.Allow, Reason: d.Reason, Rule: d.Rule, Epoch: epoch, Status: d.Status, Obligations: d.Obligations}
 	if d.Cacheable {
 		resp.CacheTTLMillis = uint32(a.CacheTTL.Milliseconds())

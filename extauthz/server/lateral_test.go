@@ -33,7 +33,7 @@ spec:
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := Start(Config{Policy: set, GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", VerdictToken: []byte(token),
+	r, err := Start(Config{Policy: set, GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", InsecurePlaintextChecks: true, VerdictToken: []byte(token),
 		Lateral:         lateral.Config{Window: time.Minute, MaxDestinations: 5, MaxPorts: 50, MaxNewEdges: 50, MaxSources: 100},
 		LateralLearnFor: time.Millisecond, Log: zerolog.Nop()})
 	if err != nil {

@@ -29,7 +29,7 @@ func TestOverloadShedsExcess(t *testing.T) {
 	}
 	const inFlight = 16
 	r, err := Start(Config{Policy: set, GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", MaxInFlight: inFlight,
-		VerdictToken: []byte(token), Log: zerolog.Nop()})
+		InsecurePlaintextChecks: true, VerdictToken: []byte(token), Log: zerolog.Nop()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -45,7 +45,7 @@ type Config struct {
 	// answer checks, trusting whatever a caller claims (dev and demo only;
 	// logged loudly). Without it, both listeners need TLS with client CAs.
 	InsecurePlaintextChecks bool
-	VerdictToken   []byte      // required: the verdict API is never open
+	VerdictToken            []byte // required: the verdict API is never open
 	// CacheTTL is how long filters may reuse a cacheable answer; the epoch
 	// drops it sooner on any change. Negative disables filter caching.
 	CacheTTL time.Duration
@@ -180,6 +180,9 @@ func Start(cfg Config) (*Running, error) {
 	if len(cfg.VerdictToken) == 0 {
 		return nil, errors.New("authorizer: a verdict token is required")
 	}
+	if err := checkListenerAuth(&cfg); err != nil {
+		return nil, err
+	}
 	watcher, err := loadPolicy(&cfg)
 	if err != nil {
 		return nil, err
@@ -193,10 +196,14 @@ func Start(cfg Config) (*Running, error) {
 		gl.Close()
 		return nil, fmt.Errorf("authorizer: http listener: %w", err)
 	}
+	if cfg.HTTPTLS != nil {
+		hl = tls.NewListener(hl, cfg.HTTPTLS)
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	q := quarantine.New()
-	a := &Authorizer{Engine: decision.New(cfg.Policy, q), Log: cfg.Log, CacheTTL: cacheTTL(cfg.CacheTTL)}
+	a := &Authorizer{Engine: decision.New(cfg.Policy, q), Log: cfg.Log, CacheTTL: cacheTTL(cfg.CacheTTL),
+		insecureChecks: cfg.InsecurePlaintextChecks, token: cfg.VerdictToken}
 	a.Metrics = NewMetrics(reg, a.gauges())
 	r := &Running{Authorizer: a, GRPCAddr: gl.Addr(), HTTPAddr: hl.Addr(), done: make(chan error, 2), stop: make(chan struct{})}
 	if watcher != nil {
@@ -246,8 +253,8 @@ func Start(cfg Config) (*Running, error) {
 
 	mux := http.NewServeMux()
 	mux.HandleFunc(check.Path, shed.http(a.ServeCheck))
-	mux.HandleFunc("GET "+check.EpochPath, a.ServeEpoch)
-	mux.HandleFunc("GET /v1/learned", a.ServeLearned)
+	mux.HandleFunc("GET "+check.EpochPath, a.meshCaller(a.ServeEpoch))
+	mux.HandleFunc("GET /v1/learned", a.operator(a.ServeLearned))
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	r.http = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
@@ -270,3 +277,27 @@ func (r *Running) Stop() {
 
 // Wait returns when either server fails.
 func (r *Running) Wait() error { return <-r.done }
+
+// checkListenerAuth makes sure that both listeners know who calls them:
+// mutual TLS with the mesh CA, or the dev mode said out loud.
+func checkListenerAuth(cfg *Config) error {
+	if cfg.InsecurePlaintextChecks {
+		cfg.Log.Warn().Msg("INSECURE: --insecure-plaintext-checks: checks are not authenticated; any process that reaches " +
+			"the authorizer can forge them (claim any source, frame any workload, read the policy). For local demos only.")
+		return nil
+	}
+	for _, l := range []struct {
+		name string
+		cfg  *tls.Config
+	}{{"gRPC", cfg.GRPCTLS}, {"HTTP", cfg.HTTPTLS}} {
+		if l.cfg == nil || l.cfg.ClientCAs == nil {
+			return fmt.Errorf("authorizer: the %s listener needs mutual TLS with the mesh CA (a certificate, a key and "+
+				"the client CA), so that it knows which sidecar asks; plaintext only with --insecure-plaintext-checks", l.name)
+		}
+	}
+	// /metrics and /healthz answer without a client certificate; the check
+	// and epoch handlers require one (meshCaller, vouch).
+	cfg.HTTPTLS = cfg.HTTPTLS.Clone()
+	cfg.HTTPTLS.ClientAuth = tls.VerifyClientCertIfGiven
+	return nil
+}

@@ -48,7 +48,7 @@ spec:
 		t.Fatal(err)
 	}
 	r, err := Start(Config{Policy: set, GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
-		VerdictToken: []byte(token), Log: zerolog.Nop()})
+		InsecurePlaintextChecks: true, VerdictToken: []byte(token), Log: zerolog.Nop()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -275,7 +275,7 @@ func TestHotReload(t *testing.T) {
 		t.Fatal(err)
 	}
 	r, err := Start(Config{PolicyPaths: []string{dir}, ReloadInterval: 10 * time.Millisecond, GRPCAddr: "127.0.0.1:0",
-		HTTPAddr: "127.0.0.1:0", VerdictToken: []byte(token), Log: zerolog.Nop()})
+		HTTPAddr: "127.0.0.1:0", InsecurePlaintextChecks: true, VerdictToken: []byte(token), Log: zerolog.Nop()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -312,6 +312,9 @@ func waitUntil(t *testing.T, limit time.Duration, cond func() bool) {
 }
 
 func scrape(t *testing.T, r *Running) string {
+	if !r.Authorizer.insecureChecks {
+		return scrapeTLS(t, r)
+	}
 	resp, err := http.Get("http://" + r.HTTPAddr.String() + "/metrics")
 	if err != nil {
 		t.Fatal(err)
@@ -328,14 +331,16 @@ func TestLearnMode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := Start(Config{Policy: set, Learn: true, GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", VerdictToken: []byte(token), Log: zerolog.Nop()})
+	r, err := Start(Config{Policy: set, Learn: true, GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", InsecurePlaintextChecks: true, VerdictToken: []byte(token), Log: zerolog.Nop()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer r.Stop()
 	seen := check.Request{SourcePrincipal: frontend, Destination: orders, Method: "GET", Path: "/orders/1"}
 	httpCheck(t, r, seen)
-	resp, err := http.Get("http://" + r.HTTPAddr.String() + "/v1/learned")
+	req, _ := http.NewRequest("GET", "http://"+r.HTTPAddr.String()+"/v1/learned", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -173,4 +173,3 @@ func gauge(t *testing.T, r *Running, name string) string {
 	t.Fatalf("no series %s", name)
 	return ""
 }
-

@@ -77,13 +77,20 @@ func TokenAuth(token []byte) grpc.UnaryServerInterceptor {
 			return h(ctx, req)
 		}
 		md, _ := metadata.FromIncomingContext(ctx)
-		got := ""
-		if vals := md.Get("authorization"); len(vals) == 1 {
-			got = strings.TrimPrefix(vals[0], "Bearer ")
-		}
-		if subtle.ConstantTimeCompare([]byte(got), token) != 1 {
+		if !bearerMatches(md.Get("authorization"), token) {
 			return nil, status.Error(codes.Unauthenticated, "verdicts: missing or wrong bearer token")
 		}
 		return h(ctx, req)
 	}
+}
+
+// bearerMatches says whether the one authorization value is "Bearer " and the
+// token, compared in constant time; a bare token is refused, so a value
+// meant for another scheme never counts as this one.
+func bearerMatches(vals []string, token []byte) bool {
+	if len(vals) != 1 {
+		return false
+	}
+	got, ok := strings.CutPrefix(vals[0], "Bearer ")
+	return subtle.ConstantTimeCompare([]byte(got), token) == 1 && ok
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -38,7 +39,8 @@ func serve() *cobra.Command {
 	var policyDirs []string
 	var reload, cacheTTL time.Duration
 	var maxInFlight int
-	var learnMode, inCluster bool
+	var learnMode, inCluster, insecureChecks bool
+	var perCaller int
 	var kubeconfigPath, tlsCert, tlsKey, clientCA string
 	dlog := server.DefaultDecisionLog
 	lat := lateral.DefaultConfig
@@ -59,13 +61,13 @@ func serve() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var grpcTLS *tls.Config
+			var serverTLS *tls.Config
 			if tlsCert != "" || tlsKey != "" || clientCA != "" {
-				if grpcTLS, err = identity.LoadServerTLS(tlsCert, tlsKey, clientCA); err != nil {
+				if serverTLS, err = identity.LoadServerTLS(tlsCert, tlsKey, clientCA); err != nil {
 					return err
 				}
 			}
-			r, err := server.Start(server.Config{GRPCTLS: grpcTLS, PolicyPaths: policyDirs, Kube: kcfg, ReloadInterval: reload, CacheTTL: cacheTTL, MaxInFlight: maxInFlight, Lateral: lat, LateralLearnFor: learnFor, Learn: learnMode, DecisionLog: &dlog, GRPCAddr: grpcAddr, HTTPAddr: httpAddr, VerdictToken: token, Log: log})
+			r, err := server.Start(server.Config{GRPCTLS: serverTLS, HTTPTLS: serverTLS, InsecurePlaintextChecks: insecureChecks, MaxInFlightPerCaller: perCaller, PolicyPaths: policyDirs, Kube: kcfg, ReloadInterval: reload, CacheTTL: cacheTTL, MaxInFlight: maxInFlight, Lateral: lat, LateralLearnFor: learnFor, Learn: learnMode, DecisionLog: &dlog, GRPCAddr: grpcAddr, HTTPAddr: httpAddr, VerdictToken: token, Log: log})
 			if err != nil {
 				return err
 			}
@@ -96,9 +98,18 @@ func serve() *cobra.Command {
 	c.Flags().IntVar(&lat.MaxNewEdges, "lateral-max-new-edges", lat.MaxNewEdges, "edges unseen while learning, per source per window, before an alert")
 	c.Flags().DurationVar(&reload, "reload-interval", time.Second, "how often to look for policy changes")
 	c.Flags().StringVar(&grpcAddr, "grpc-addr", "127.0.0.1:9191", "address of ext_authz and the verdict API")
-	c.Flags().StringVar(&tlsCert, "grpc-tls-cert", "", "certificate (PEM) of the gRPC port; with --grpc-tls-key, the port speaks TLS")
-	c.Flags().StringVar(&tlsKey, "grpc-tls-key", "", "private key (PEM) of --grpc-tls-cert")
-	c.Flags().StringVar(&clientCA, "grpc-client-ca", "", "CA (PEM) whose client certificates the gRPC port requires (mutual TLS)")
+	c.Flags().StringVar(&tlsCert, "tls-cert", "", "certificate (PEM) of both ports (mesh CA); with --tls-key and --client-ca they speak mutual TLS")
+	c.Flags().StringVar(&tlsKey, "tls-key", "", "private key (PEM) of --tls-cert")
+	c.Flags().StringVar(&clientCA, "client-ca", "", "the mesh CA (PEM): checks and verdicts need a client certificate from it")
+	c.Flags().BoolVar(&insecureChecks, "insecure-plaintext-checks", false, "serve checks without client certificates, trusting what any caller claims (local demos only)")
+	c.Flags().IntVar(&perCaller, "max-in-flight-per-caller", server.DefaultMaxInFlightPerCaller, "checks one caller (workload identity) may have in flight")
+	// The names of the gRPC-only flags of earlier releases.
+	c.Flags().StringVar(&tlsCert, "grpc-tls-cert", "", "deprecated name of --tls-cert")
+	c.Flags().StringVar(&tlsKey, "grpc-tls-key", "", "deprecated name of --tls-key")
+	c.Flags().StringVar(&clientCA, "grpc-client-ca", "", "deprecated name of --client-ca")
+	for _, f := range []string{"grpc-tls-cert", "grpc-tls-key", "grpc-client-ca"} {
+		_ = c.Flags().MarkDeprecated(f, "use --"+strings.TrimPrefix(f, "grpc-"))
+	}
 	c.Flags().StringVar(&httpAddr, "http-addr", "127.0.0.1:8181", "address of the HTTP check, /metrics and /healthz")
 	c.Flags().StringVar(&tokenFile, "verdict-token-file", "", "file holding the verdict API's bearer token")
 	c.Flags().StringVar(&level, "log-level", "info", "debug, info, warn or error")
