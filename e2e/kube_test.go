@@ -43,7 +43,7 @@ func TestKubernetesPolicySource(t *testing.T) {
 	defer cancel()
 	cl, _ := startShopCluster(ctx, t, istioCRDs(t), "../manifests/crd-meshwardpolicy.yaml")
 	r, err := server.Start(server.Config{Kube: cl.Config, GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
-		VerdictToken: []byte("kube-test-token-0123456789"), Log: zerolog.Nop()})
+		InsecurePlaintextChecks: true, VerdictToken: []byte("kube-test-token-0123456789"), Log: zerolog.Nop()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -47,7 +47,7 @@ func TestVerdictsOverMutualTLS(t *testing.T) {
 	}
 	const token = "0123456789abcdef0123456789abcdef"
 	r, err := server.Start(server.Config{Policy: policy.NewSet(nil, nil), GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
-		GRPCTLS: srvTLS, VerdictToken: []byte(token), Log: zerolog.Nop()})
+		GRPCTLS: srvTLS, HTTPTLS: srvTLS, VerdictToken: []byte(token), Log: zerolog.Nop()})
 	if err != nil {
 		t.Fatal(err)
 	}

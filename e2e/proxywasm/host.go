@@ -7,6 +7,7 @@ package proxywasm
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net/http"
@@ -27,8 +28,12 @@ type Config struct {
 	WasmPath     string
 	PluginConfig []byte
 	VMConfig     []byte
-	// Clusters maps an Envoy cluster name to the http://host:port it reaches.
-	Clusters map[string]string
+	// Clusters maps an Envoy cluster name to the http:// or https://host:port
+	// it reaches; ClusterTLS is what an https cluster presents and trusts
+	// (the sidecar's workload certificate and the mesh CA, as Envoy's
+	// transport socket with SDS).
+	Clusters   map[string]string
+	ClusterTLS *tls.Config
 	// CacheDir holds wazero's compilation cache; "" picks the user cache dir.
 	CacheDir string
 	// StreamTimeout bounds how long a paused request may wait for the filter.
@@ -82,7 +87,8 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 		return nil, err
 	}
 	h := &Host{cfg: cfg, rt: wazero.NewRuntimeWithConfig(ctx, rc), nextID: rootContextID + 1,
-		streams: map[uint32]*stream{}, unimpl: map[string]int{}, client: &http.Client{}}
+		streams: map[uint32]*stream{}, unimpl: map[string]int{},
+		client: &http.Client{Transport: &http.Transport{TLSClientConfig: cfg.ClusterTLS, MaxIdleConnsPerHost: 64}}}
 	if err := h.instantiate(ctx, wasm); err != nil {
 		h.rt.Close(ctx)
 		return nil, err

@@ -7,6 +7,7 @@ package system
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -23,6 +24,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
+	"google.golang.org/grpc/credentials"
 
 	verdictv1 "github.com/meshward/meshward/api/verdict/v1"
 	"github.com/meshward/meshward/e2e/proxywasm"
@@ -43,6 +45,9 @@ var (
 	Frontend = identity.SPIFFE("shop", "frontend")
 	Catalog  = identity.SPIFFE("shop", "catalog")
 	Orders   = identity.SPIFFE("shop", "orders")
+	// The control components' own identities.
+	Authorizer = identity.SPIFFE("meshward-system", "extauthz")
+	Agent      = identity.SPIFFE("meshward-system", "ebpf-agent")
 )
 
 // Policy lets the frontend read orders; meshward denies everything else
@@ -99,7 +104,13 @@ func Start(ctx context.Context, o Options) (*System, error) {
 	if err != nil {
 		return nil, err
 	}
+	authzCert, err := s.CA.Issue(Authorizer)
+	if err != nil {
+		return nil, err
+	}
+	// Both ports take only the mesh CA's client certificates, as in a cluster.
 	s.Authz, err = server.Start(server.Config{Policy: set, GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
+		GRPCTLS: s.CA.ServerTLS(authzCert), HTTPTLS: s.CA.ServerTLS(authzCert),
 		VerdictToken: []byte(s.token), Log: o.Log.With().Str("component", "extauthz").Logger()})
 	if err != nil {
 		return nil, err
@@ -127,15 +138,18 @@ func (s *System) startOrders(ctx context.Context, o Options) error {
 	})}
 	go func() { _ = s.upstream.Serve(ln) }()
 	cfg := fmt.Sprintf(`{"authorizer_cluster":"meshward-authz","destination":%q,"destination_labels":{"app":"orders"},"timeout_ms":1000}`, Orders)
-	s.Host, err = proxywasm.New(ctx, proxywasm.Config{
-		WasmPath: o.WasmPath, PluginConfig: []byte(cfg), CacheDir: o.CacheDir,
-		Clusters: map[string]string{"meshward-authz": "http://" + s.Authz.HTTPAddr.String()},
-		Log:      o.Log.With().Str("component", "filter").Logger(),
-	})
+	cert, err := s.CA.Issue(Orders)
 	if err != nil {
 		return err
 	}
-	cert, err := s.CA.Issue(Orders)
+	// The sidecar reaches the authorizer with orders' own certificate: the
+	// authorizer answers it only about requests to orders.
+	s.Host, err = proxywasm.New(ctx, proxywasm.Config{
+		WasmPath: o.WasmPath, PluginConfig: []byte(cfg), CacheDir: o.CacheDir,
+		Clusters:   map[string]string{"meshward-authz": "https://" + s.Authz.HTTPAddr.String()},
+		ClusterTLS: s.CA.ClientTLS(cert),
+		Log:        o.Log.With().Str("component", "filter").Logger(),
+	})
 	if err != nil {
 		return err
 	}
@@ -209,7 +223,13 @@ func (s *System) StartAgent(ctx context.Context) error {
 		cgroups.Remove(dir)
 		return err
 	}
-	if a.vc, err = verdict.Dial(s.Authz.GRPCAddr.String(), s.token, "local", nil); err != nil {
+	creds, err := s.creds(Agent)
+	if err != nil {
+		a.col.Close()
+		cgroups.Remove(dir)
+		return err
+	}
+	if a.vc, err = verdict.Dial(s.Authz.GRPCAddr.String(), s.token, "local", creds); err != nil {
 		a.col.Close()
 		cgroups.Remove(dir)
 		return err
@@ -308,7 +328,11 @@ func (s *System) Close() {
 // ReportVerdict sends a verdict over the authorizer's gRPC verdict API, as
 // the eBPF agent (or an operator's tool) does.
 func (s *System) ReportVerdict(ctx context.Context, workload, reason string) error {
-	vc, err := verdict.Dial(s.Authz.GRPCAddr.String(), s.token, "e2e", nil)
+	creds, err := s.creds(Agent)
+	if err != nil {
+		return err
+	}
+	vc, err := verdict.Dial(s.Authz.GRPCAddr.String(), s.token, "e2e", creds)
 	if err != nil {
 		return err
 	}
@@ -320,7 +344,9 @@ func (s *System) ReportVerdict(ctx context.Context, workload, reason string) err
 // Checks is how many decisions the authorizer has made over the filter's
 // HTTP check, read from its /metrics.
 func (s *System) Checks() (int, error) {
-	resp, err := http.Get("http://" + s.Authz.HTTPAddr.String() + "/metrics")
+	c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: s.CA.Pool, MinVersion: tls.VersionTLS13}}}
+	defer c.CloseIdleConnections()
+	resp, err := c.Get("https://" + s.Authz.HTTPAddr.String() + "/metrics")
 	if err != nil {
 		return 0, err
 	}
@@ -338,4 +364,13 @@ func (s *System) Checks() (int, error) {
 		}
 	}
 	return n, nil
+}
+
+// creds are the gRPC transport credentials of a control component.
+func (s *System) creds(id string) (credentials.TransportCredentials, error) {
+	cert, err := s.CA.Issue(id)
+	if err != nil {
+		return nil, err
+	}
+	return credentials.NewTLS(s.CA.ClientTLS(cert)), nil
 }
