@@ -1,7 +1,9 @@
 // Package sidecar is a small inbound HTTP proxy that runs a proxy-wasm filter
 // on every request in front of an upstream service: Envoy's part in the
 // local system. It terminates mTLS, so the filter sees the caller's SPIFFE ID
-// as Envoy's connection.uri_san_peer_certificate property.
+// as Envoy's connection.uri_san_peer_certificate property. Like Envoy with
+// Istio's pathNormalization, it normalizes the path before the filter runs
+// and forwards exactly the path the filter (and the authorizer) judged.
 package sidecar
 
 import (
@@ -11,7 +13,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/meshward/meshward/e2e/proxywasm"
 	"github.com/meshward/meshward/internal/identity"
+	"github.com/meshward/meshward/internal/pathnorm"
 )
 
 // Sidecar forwards what the filter lets through to Upstream.
@@ -28,6 +30,9 @@ type Sidecar struct {
 	Upstream string // http://host:port
 	Client   *http.Client
 	Log      zerolog.Logger
+	// PathNormalization is Istio's meshConfig.pathNormalization; the zero
+	// value is meshward's default (pathnorm.Default).
+	PathNormalization pathnorm.Mode
 }
 
 // hop-by-hop headers are not forwarded (RFC 9110, section 7.6.1).
@@ -36,8 +41,14 @@ var hopByHop = map[string]bool{"connection": true, "keep-alive": true, "proxy-co
 
 func (s *Sidecar) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
+	target, err := pathnorm.Normalize(originForm(r.RequestURI), s.PathNormalization)
+	if err != nil { // the error names a byte offset, never the target: a query may hold secrets
+		s.Log.Warn().Err(err).Str("method", r.Method).Msg("sidecar: request path rejected")
+		http.Error(w, "sidecar: "+err.Error(), http.StatusBadRequest)
+		return
+	}
 	stream, local, err := s.Host.OnRequestHeaders(ctx, proxywasm.Request{
-		Headers:     requestHeaders(r),
+		Headers:     requestHeaders(r, target),
 		Properties:  properties(r),
 		EndOfStream: r.ContentLength == 0,
 	})
@@ -54,12 +65,12 @@ func (s *Sidecar) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.forward(ctx, w, r, stream)
 }
 
-func requestHeaders(r *http.Request) [][2]string {
+func requestHeaders(r *http.Request, target string) [][2]string {
 	scheme := "http"
 	if r.TLS != nil {
 		scheme = "https"
 	}
-	hs := [][2]string{{":method", r.Method}, {":path", r.URL.RequestURI()}, {":authority", r.Host}, {":scheme", scheme}}
+	hs := [][2]string{{":method", r.Method}, {":path", target}, {":authority", r.Host}, {":scheme", scheme}}
 	for k, vs := range r.Header {
 		if hopByHop[strings.ToLower(k)] {
 			continue
@@ -93,15 +104,16 @@ func (s *Sidecar) forward(ctx context.Context, w http.ResponseWriter, r *http.Re
 		http.Error(w, "sidecar: "+err.Error(), http.StatusBadGateway)
 		return
 	}
+	path := ""
 	for _, h := range st.Headers() { // as the filter left them
 		switch h[0] {
 		case ":path":
-			u, err := url.ParseRequestURI(h[1])
-			if err != nil {
-				http.Error(w, "sidecar: the filter set a bad :path", http.StatusBadGateway)
+			if err := setTarget(out.URL, h[1]); err != nil {
+				s.Log.Error().Err(err).Msg("sidecar: cannot forward the filter's :path")
+				http.Error(w, "sidecar: cannot forward the :path", http.StatusBadGateway)
 				return
 			}
-			out.URL.Path, out.URL.RawPath, out.URL.RawQuery = u.Path, u.RawPath, u.RawQuery
+			path, _, _ = strings.Cut(h[1], "?")
 		case ":authority":
 			out.Host = h[1]
 		case ":method", ":scheme":
@@ -112,7 +124,7 @@ func (s *Sidecar) forward(ctx context.Context, w http.ResponseWriter, r *http.Re
 	out.ContentLength = r.ContentLength
 	resp, err := s.Client.Do(out)
 	if err != nil {
-		s.Log.Warn().Err(err).Msg("sidecar: upstream failed")
+		s.Log.Warn().Err(withoutURL(err)).Str("path", path).Msg("sidecar: upstream failed")
 		http.Error(w, "sidecar: upstream unavailable", http.StatusBadGateway)
 		return
 	}
