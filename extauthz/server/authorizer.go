@@ -13,6 +13,7 @@ import (
 	"github.com/meshward/meshward/extauthz/decision"
 	"github.com/meshward/meshward/extauthz/learn"
 	"github.com/meshward/meshward/extauthz/policy"
+	"github.com/meshward/meshward/internal/pathnorm"
 )
 
 // Authorizer answers checks from both transports with one engine.
@@ -22,6 +23,10 @@ type Authorizer struct {
 	Log     zerolog.Logger
 	// CacheTTL is how long filters may reuse a cacheable answer (0: never).
 	CacheTTL time.Duration
+	// PathNormalization is the mesh's (Istio's meshConfig.pathNormalization):
+	// every check's path is normalized again here before any rule sees it, in
+	// case a proxy in front did not.
+	PathNormalization pathnorm.Mode
 	// insecureChecks: no listener authenticates its callers (dev mode), so
 	// every check's claims are taken as they come.
 	insecureChecks bool
@@ -31,10 +36,23 @@ type Authorizer struct {
 	dlog           *decisionLog
 }
 
+// ReasonInvalidPath denies a check whose path cannot be normalized (NUL,
+// invalid escapes, fragments, escaped slashes where the mode refuses them...).
+const ReasonInvalidPath = "invalid-path"
+
 // decide runs one decision with the timers and the log line every transport
 // needs.
 func (a *Authorizer) decide(transport string, r *policy.Request, start time.Time) decision.Decision {
 	evalStart := time.Now()
+	p, err := pathnorm.Normalize(r.Path, a.PathNormalization)
+	if err != nil {
+		// A denial with its reason, not a 400: a fail-open filter would let a
+		// request it cannot describe through.
+		d := decision.Decision{Reason: ReasonInvalidPath, Status: 403}
+		a.Metrics.observe(transport, false, d.Reason, start, evalStart, time.Now())
+		return d
+	}
+	r.Path = p
 	d := a.Engine.Decide(r)
 	evalEnd := time.Now()
 	a.Metrics.observe(transport, d.Allow, d.Reason, start, evalStart, evalEnd)

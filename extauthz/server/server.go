@@ -26,6 +26,7 @@ import (
 	"github.com/meshward/meshward/extauthz/learn"
 	"github.com/meshward/meshward/extauthz/policy"
 	"github.com/meshward/meshward/extauthz/quarantine"
+	"github.com/meshward/meshward/internal/pathnorm"
 )
 
 // Config is what one authorizer process serves.
@@ -55,6 +56,9 @@ type Config struct {
 	// MaxInFlightPerCaller bounds one caller's share of them (default
 	// DefaultMaxInFlightPerCaller), so that one workload cannot starve the rest.
 	MaxInFlightPerCaller int
+	// PathNormalization is applied to every check's path (default: meshward's,
+	// MERGE_SLASHES); sidecars must use the same mode.
+	PathNormalization pathnorm.Mode
 	// Lateral configures the lateral-movement detector; LateralLearnFor is
 	// how long it learns normal edges before unseen ones raise alerts.
 	Lateral         lateral.Config
@@ -203,7 +207,7 @@ func Start(cfg Config) (*Running, error) {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	q := quarantine.New()
 	a := &Authorizer{Engine: decision.New(cfg.Policy, q), Log: cfg.Log, CacheTTL: cacheTTL(cfg.CacheTTL),
-		insecureChecks: cfg.InsecurePlaintextChecks, token: cfg.VerdictToken}
+		insecureChecks: cfg.InsecurePlaintextChecks, token: cfg.VerdictToken, PathNormalization: cfg.PathNormalization}
 	a.Metrics = NewMetrics(reg, a.gauges())
 	r := &Running{Authorizer: a, GRPCAddr: gl.Addr(), HTTPAddr: hl.Addr(), done: make(chan error, 2), stop: make(chan struct{})}
 	if watcher != nil {

@@ -17,6 +17,7 @@ import (
 	"github.com/meshward/meshward/internal/identity"
 	"github.com/meshward/meshward/internal/kubeconfig"
 	"github.com/meshward/meshward/internal/logging"
+	"github.com/meshward/meshward/internal/pathnorm"
 
 	"github.com/meshward/meshward/extauthz/lateral"
 	"github.com/meshward/meshward/extauthz/server"
@@ -41,6 +42,7 @@ func serve() *cobra.Command {
 	var maxInFlight int
 	var learnMode, inCluster, insecureChecks bool
 	var perCaller int
+	var pathMode string
 	var kubeconfigPath, tlsCert, tlsKey, clientCA string
 	dlog := server.DefaultDecisionLog
 	lat := lateral.DefaultConfig
@@ -57,6 +59,10 @@ func serve() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			norm, err := pathnorm.ParseMode(pathMode)
+			if err != nil {
+				return err
+			}
 			kcfg, err := kubeconfig.Load(kubeconfigPath, inCluster)
 			if err != nil {
 				return err
@@ -67,7 +73,7 @@ func serve() *cobra.Command {
 					return err
 				}
 			}
-			r, err := server.Start(server.Config{GRPCTLS: serverTLS, HTTPTLS: serverTLS, InsecurePlaintextChecks: insecureChecks, MaxInFlightPerCaller: perCaller, PolicyPaths: policyDirs, Kube: kcfg, ReloadInterval: reload, CacheTTL: cacheTTL, MaxInFlight: maxInFlight, Lateral: lat, LateralLearnFor: learnFor, Learn: learnMode, DecisionLog: &dlog, GRPCAddr: grpcAddr, HTTPAddr: httpAddr, VerdictToken: token, Log: log})
+			r, err := server.Start(server.Config{GRPCTLS: serverTLS, HTTPTLS: serverTLS, InsecurePlaintextChecks: insecureChecks, MaxInFlightPerCaller: perCaller, PathNormalization: norm, PolicyPaths: policyDirs, Kube: kcfg, ReloadInterval: reload, CacheTTL: cacheTTL, MaxInFlight: maxInFlight, Lateral: lat, LateralLearnFor: learnFor, Learn: learnMode, DecisionLog: &dlog, GRPCAddr: grpcAddr, HTTPAddr: httpAddr, VerdictToken: token, Log: log})
 			if err != nil {
 				return err
 			}
@@ -102,6 +108,7 @@ func serve() *cobra.Command {
 	c.Flags().StringVar(&tlsKey, "tls-key", "", "private key (PEM) of --tls-cert")
 	c.Flags().StringVar(&clientCA, "client-ca", "", "the mesh CA (PEM): checks and verdicts need a client certificate from it")
 	c.Flags().BoolVar(&insecureChecks, "insecure-plaintext-checks", false, "serve checks without client certificates, trusting what any caller claims (local demos only)")
+	c.Flags().StringVar(&pathMode, "path-normalization", "", "the mesh's path normalization (Istio's names: NONE, BASE, MERGE_SLASHES, DECODE_AND_MERGE_SLASHES; default MERGE_SLASHES), applied to every check")
 	c.Flags().IntVar(&perCaller, "max-in-flight-per-caller", server.DefaultMaxInFlightPerCaller, "checks one caller (workload identity) may have in flight")
 	// The names of the gRPC-only flags of earlier releases.
 	c.Flags().StringVar(&tlsCert, "grpc-tls-cert", "", "deprecated name of --tls-cert")
