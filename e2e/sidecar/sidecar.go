@@ -9,6 +9,7 @@ package sidecar
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"io"
 	"net"
@@ -33,6 +34,7 @@ type Sidecar struct {
 	// PathNormalization is Istio's meshConfig.pathNormalization; the zero
 	// value is meshward's default (pathnorm.Default).
 	PathNormalization pathnorm.Mode
+	localID           string // set by Listen from its certificate
 }
 
 // hop-by-hop headers are not forwarded (RFC 9110, section 7.6.1).
@@ -49,7 +51,7 @@ func (s *Sidecar) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	stream, local, err := s.Host.OnRequestHeaders(ctx, proxywasm.Request{
 		Headers:     requestHeaders(r, target),
-		Properties:  properties(r),
+		Properties:  s.properties(r),
 		EndOfStream: r.ContentLength == 0,
 	})
 	if err != nil {
@@ -82,12 +84,28 @@ func requestHeaders(r *http.Request, target string) [][2]string {
 	return hs
 }
 
-func properties(r *http.Request) map[string]string {
+func (s *Sidecar) properties(r *http.Request) map[string]string {
 	p := map[string]string{"source.address": r.RemoteAddr}
 	if id := identity.PeerID(r.TLS); id != "" {
 		p["connection.uri_san_peer_certificate"] = id
 	}
+	if s.localID != "" {
+		p["connection.uri_san_local_certificate"] = s.localID
+	}
 	return p
+}
+
+// localID is the SPIFFE ID of the sidecar's own certificate, as Envoy
+// reports it in connection.uri_san_local_certificate.
+func localID(cfg *tls.Config) string {
+	if cfg == nil || len(cfg.Certificates) == 0 || len(cfg.Certificates[0].Certificate) == 0 {
+		return ""
+	}
+	leaf, err := x509.ParseCertificate(cfg.Certificates[0].Certificate[0])
+	if err != nil {
+		return ""
+	}
+	return identity.PeerID(&tls.ConnectionState{PeerCertificates: []*x509.Certificate{leaf}})
 }
 
 func writeLocal(w http.ResponseWriter, l *proxywasm.LocalResponse) {
@@ -168,6 +186,7 @@ func Listen(addr string, tlsCfg *tls.Config, s *Sidecar) (*Server, error) {
 	}
 	if tlsCfg != nil {
 		ln = tls.NewListener(ln, tlsCfg)
+		s.localID = localID(tlsCfg)
 	}
 	if s.Client == nil {
 		s.Client = &http.Client{Timeout: 30 * time.Second}
