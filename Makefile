@@ -78,7 +78,8 @@ fuzz: deps
 # (same code, same load client, interleaved in one run), and in-process
 # evaluation latency at 10, 1,000 and 10,000 rules.
 bench-authz: deps
-	$(GO) run ./extauthz/cmd/authz-bench
+	$(GO) build -o $(BUILD)/extauthz ./extauthz/cmd/extauthz
+	$(GO) run ./extauthz/cmd/authz-bench -extauthz $(BUILD)/extauthz
 	$(GO) test -run '^$$' -bench . -benchmem ./extauthz/bench/
 
 # What collection costs a workload (root): getppid and 1-byte read loops,

@@ -25,8 +25,13 @@ func main() {
 	d := flag.Duration("duration", 2*time.Second, "load per round")
 	workers := flag.Int("workers", 32, "concurrent callers")
 	conns := flag.Int("conns", 4, "gRPC connections")
+	binary := flag.String("extauthz", "", "the built authorizer binary, for its resident memory under load (skipped when empty)")
 	flag.Parse()
-	if err := run(*rules, *rounds, *d, *workers, *conns); err != nil {
+	err := run(*rules, *rounds, *d, *workers, *conns)
+	if err == nil && *binary != "" {
+		err = memory(*binary, *rules, *d, *workers, *conns)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "authz-bench:", err)
 		os.Exit(1)
 	}
