@@ -244,3 +244,14 @@ func TestWatchClassify(t *testing.T) {
 		})
 	}
 }
+
+// Load (policy lint and explain) reads a ConfigMap volume's files once, not
+// a second time inside its hidden data directory.
+func TestWatchVolumeLoadsOnce(t *testing.T) {
+	dir := t.TempDir()
+	projectVolume(t, dir, map[string]string{"a.yaml": pathPolicy("a", "ALLOW", "/a")})
+	set, err := Load(dir)
+	if err != nil || set.Policies() != 1 {
+		t.Fatalf("load of a volume: %v", err)
+	}
+}
