@@ -38,8 +38,11 @@ type Watcher struct {
 
 	paths    []string
 	interval time.Duration
-	mu       sync.Mutex
-	last     [sha256.Size]byte // of the last version applied or rejected
+	// reading lets one read-and-apply run at a time, so that an older read
+	// is never applied after a newer one (Check beside Run).
+	reading sync.Mutex
+	mu      sync.Mutex
+	last    [sha256.Size]byte // of the last version applied or rejected
 }
 
 // NewWatcher watches paths; Run also polls them every interval (a second
@@ -54,6 +57,8 @@ func NewWatcher(interval time.Duration, paths ...string) *Watcher {
 // Load reads the set once and remembers what it read, so that Run reloads
 // only on a change. Files still being written are an error, not a set.
 func (w *Watcher) Load() (*Set, error) {
+	w.reading.Lock()
+	defer w.reading.Unlock()
 	snap, err := takeSnapshot(w.paths)
 	for try := 0; try < 3 && errors.Is(err, errMoved); try++ {
 		snap, err = takeSnapshot(w.paths) // a rename or swap completed: read the result
@@ -76,6 +81,8 @@ func (w *Watcher) Load() (*Set, error) {
 // set; files caught while being written are an error wrapping ErrUnsettled
 // and are neither applied nor rejected.
 func (w *Watcher) Check() (bool, error) {
+	w.reading.Lock()
+	defer w.reading.Unlock()
 	snap, err := takeSnapshot(w.paths)
 	if errors.Is(err, ErrUnsettled) {
 		return false, err

@@ -71,14 +71,14 @@ func (r *runner) loop(ctx context.Context) {
 // rename into place or a ..data swap is tried at once unless an in-place
 // change is still settling (it is then part of that change).
 type runner struct {
-	w      *Watcher
-	fsw    *fsnotify.Watcher
-	roots  []string
-	prev   fsnotify.Event
-	timer  *time.Timer
-	inode  bool // an event reported an in-place change that is settling
-	byPoll bool // a poll noticed the pending change
-	polled [sha256.Size]byte
+	w        *Watcher
+	fsw      *fsnotify.Watcher
+	roots    []string
+	prev     fsnotify.Event
+	timer    *time.Timer
+	settling bool // an event reported an in-place change that is settling
+	byPoll   bool // a poll noticed the pending change
+	polled   [sha256.Size]byte
 }
 
 func (r *runner) event(ev fsnotify.Event) {
@@ -90,14 +90,14 @@ func (r *runner) event(ev fsnotify.Event) {
 	switch {
 	case c == inPlace:
 		r.touch(false)
-	case c == moved && !r.inode:
+	case c == moved && !r.settling:
 		r.attempt(false)
 	}
 }
 
 // touch notes a change that must settle before it is applied.
 func (r *runner) touch(byPoll bool) {
-	r.inode = r.inode || !byPoll
+	r.settling = r.settling || !byPoll
 	r.byPoll = r.byPoll || byPoll
 	r.wait()
 }
@@ -128,6 +128,8 @@ func (r *runner) poll() {
 // reported only once things have settled. A change a poll noticed must
 // still read as that poll saw it.
 func (r *runner) attempt(settled bool) {
+	r.w.reading.Lock()
+	defer r.w.reading.Unlock()
 	snap, err := takeSnapshot(r.w.paths)
 	sum := versionSum(snap, err)
 	switch {
@@ -141,7 +143,7 @@ func (r *runner) attempt(settled bool) {
 	}
 	r.w.consider(snap, err)
 	r.polled = sum
-	r.inode, r.byPoll = false, false
+	r.settling, r.byPoll = false, false
 	r.timer.Stop()
 }
 
