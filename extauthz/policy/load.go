@@ -313,6 +313,9 @@ func expand(paths []string) ([]string, error) {
 			if err != nil {
 				return err
 			}
+			if d.IsDir() && path != p && strings.HasPrefix(d.Name(), ".") {
+				return fs.SkipDir // a ConfigMap's ..2026_* data directory would load every file twice
+			}
 			if !d.IsDir() && (strings.HasSuffix(path, ".yaml") || strings.HasSuffix(path, ".yml")) && !strings.HasPrefix(d.Name(), ".") {
 				files = append(files, path)
 			}

@@ -176,7 +176,7 @@ func (r *Running) watch(w *policy.Watcher, every time.Duration) {
 	w.OnReject = func(err error) { a.rejectPolicy(err, "policy change rejected; the previous policy stays active") }
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() { <-r.stop; cancel() }()
-	go w.Run(ctx)
+	w.Start(ctx) // watching before Start returns: no change made after it is missed
 }
 
 // Start opens both listeners and serves until Stop.

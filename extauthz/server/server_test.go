@@ -262,11 +262,20 @@ func TestEnvoyRequest(t *testing.T) {
 	}
 }
 
-// A policy file change reaches both transports within the reload interval;
-// an invalid change leaves the active policy in place and is counted.
+// A policy file change reaches both transports at once when it is saved as
+// editors save (a temporary file renamed over the policy); an invalid change
+// leaves the active policy in place and is counted.
 func TestHotReload(t *testing.T) {
 	dir := t.TempDir()
 	file := dir + "/p.yaml"
+	save := func(body []byte) {
+		if err := os.WriteFile(dir+"/.p.yaml.tmp", body, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(dir+"/.p.yaml.tmp", file); err != nil {
+			t.Fatal(err)
+		}
+	}
 	policyFor := func(method string) []byte {
 		return []byte("apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: p, namespace: shop}\n" +
 			"spec:\n  selector: {matchLabels: {app: orders}}\n  rules:\n  - to: [{operation: {methods: [" + method + "]}}]\n")
@@ -286,12 +295,12 @@ func TestHotReload(t *testing.T) {
 	if before.Allow {
 		t.Fatal("POST allowed before the change")
 	}
-	os.WriteFile(file, policyFor("POST"), 0o600)
+	save(policyFor("POST"))
 	waitUntil(t, time.Second, func() bool { return httpCheck(t, r, post).Allow && grpcCheck(t, cc, post).Allow })
 	if after := httpCheck(t, r, post); after.Epoch <= before.Epoch {
 		t.Fatalf("epoch %d -> %d did not move", before.Epoch, after.Epoch)
 	}
-	os.WriteFile(file, append(policyFor("GET"), "    when: [{key: nope, values: [x]}]\n"...), 0o600)
+	save(append(policyFor("GET"), "    when: [{key: nope, values: [x]}]\n"...))
 	waitUntil(t, time.Second, func() bool {
 		return strings.Contains(scrape(t, r), `meshward_authz_policy_reloads_total{result="rejected"} 1`)
 	})

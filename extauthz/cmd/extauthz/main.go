@@ -102,7 +102,7 @@ func serve() *cobra.Command {
 	c.Flags().IntVar(&lat.MaxDestinations, "lateral-max-destinations", lat.MaxDestinations, "distinct destinations per source per window before an alert")
 	c.Flags().IntVar(&lat.MaxPorts, "lateral-max-ports", lat.MaxPorts, "distinct destination ports per source per window before an alert")
 	c.Flags().IntVar(&lat.MaxNewEdges, "lateral-max-new-edges", lat.MaxNewEdges, "edges unseen while learning, per source per window, before an alert")
-	c.Flags().DurationVar(&reload, "reload-interval", time.Second, "how often to look for policy changes")
+	c.Flags().DurationVar(&reload, "reload-interval", time.Second, "how often to poll policy files, besides watching them, for changes inotify missed")
 	c.Flags().StringVar(&grpcAddr, "grpc-addr", "127.0.0.1:9191", "address of ext_authz and the verdict API")
 	c.Flags().StringVar(&tlsCert, "tls-cert", "", "certificate (PEM) of both ports (mesh CA); with --tls-key and --client-ca they speak mutual TLS")
 	c.Flags().StringVar(&tlsKey, "tls-key", "", "private key (PEM) of --tls-cert")
