@@ -161,3 +161,20 @@ func TestStartRefusesOpenAdmin(t *testing.T) {
 		}
 	}
 }
+
+// Whatever the Authorization header holds, a call is admitted exactly when
+// it is "Bearer " and the token; nothing panics.
+func FuzzAdminVerify(f *testing.F) {
+	for _, s := range []string{"Bearer " + string(testToken), string(testToken), "Bearer", "bearer " + string(testToken), "Bearer  " + string(testToken), ""} {
+		f.Add(s)
+	}
+	auth := AdminAuth{Token: testToken}
+	f.Fuzz(func(t *testing.T, header string) {
+		req, _ := http.NewRequest("GET", "http://127.0.0.1/placement", nil)
+		req.Header["Authorization"] = []string{header}
+		admitted := auth.verify(req) == nil
+		if admitted != (header == "Bearer "+string(testToken)) {
+			t.Fatalf("header %q: admitted %v", header, admitted)
+		}
+	})
+}
