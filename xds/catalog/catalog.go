@@ -6,18 +6,21 @@ package catalog
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net/netip"
 	"os"
 	"regexp"
+	"slices"
 
 	"gopkg.in/yaml.v3"
 
 	"github.com/meshward/meshward/internal/yamlstrict"
 )
 
-// Catalog is the set of services.
+// Catalog is the set of services. Make one with Parse or Load.
 type Catalog struct {
 	Services []Service `yaml:"services"`
+	owners   map[socket]string
 }
 
 // Service is one xDS service: grpc-go clients reach it as xds:///<Name>.
@@ -42,11 +45,25 @@ func (e Endpoint) String() string { return fmt.Sprintf("%s:%d", e.Address, e.Por
 // The name becomes a listener, route, cluster and URI host: DNS-label-ish.
 var nameRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?$`)
 
+// Limits on what a catalog may hold: the parser's memory stays bounded.
+const (
+	MaxFileBytes = 4 << 20
+	MaxPoolPorts = 4096
+)
+
 // Load reads a catalog file.
 func Load(path string) (*Catalog, error) {
-	data, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if len(data) > MaxFileBytes {
+		return nil, fmt.Errorf("%s: larger than %d bytes", path, MaxFileBytes)
 	}
 	return Parse(path, data)
 }
@@ -79,6 +96,10 @@ func Parse(name string, data []byte) (*Catalog, error) {
 	if len(c.Services) == 0 {
 		return nil, fmt.Errorf("%s: no services", name)
 	}
+	var err error
+	if c.owners, err = index(c.Services); err != nil {
+		return nil, fmt.Errorf("%s:%v", name, err)
+	}
 	return c, nil
 }
 
@@ -98,6 +119,9 @@ func decodeService(n *yaml.Node) (Service, error) {
 		if err := validateEndpoint(e); err != nil {
 			return s, fmt.Errorf("service %q endpoint %d: %v", s.Name, i, err)
 		}
+	}
+	if len(s.Ports) > MaxPoolPorts {
+		return s, fmt.Errorf("service %q: %d pool ports, want at most %d", s.Name, len(s.Ports), MaxPoolPorts)
 	}
 	for _, p := range s.Ports {
 		if p == 0 || p > 65535 {
@@ -119,6 +143,11 @@ func validateEndpoint(e Endpoint) error {
 		return fmt.Errorf("port %d out of range", e.Port)
 	}
 	return nil
+}
+
+// InPool reports whether port is one of the service's pool ports.
+func (s Service) InPool(port uint32) bool {
+	return slices.Contains(s.Ports, port)
 }
 
 // Lookup returns the named service.

@@ -4,12 +4,21 @@
 package rotation
 
 import (
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
 	"sync"
 
 	"github.com/meshward/meshward/xds/catalog"
+)
+
+// Why a move is refused; callers tell them apart with errors.Is.
+var (
+	ErrUnknownService = errors.New("no such service")
+	ErrOtherService   = errors.New("port belongs to another service")
+	ErrOutsidePool    = errors.New("port outside the service's pool")
+	ErrNoPort         = errors.New("no port to rotate to")
 )
 
 // Placement is where every service's endpoints are at one version.
@@ -52,21 +61,30 @@ func (p *Planner) Current() *Placement {
 	return p.cur
 }
 
-// Move puts every endpoint of service on port, keeping its address.
+// Move puts every endpoint of service on port, keeping its address. The
+// port must be in the service's pool: a port the operator did not give the
+// service may be another service's, or nothing's (both break its clients).
 func (p *Planner) Move(service string, port uint32) (*Placement, error) {
-	if port == 0 || port > 65535 {
-		return nil, fmt.Errorf("rotation: port %d out of range", port)
+	s, ok := p.cat.Lookup(service)
+	if !ok {
+		return nil, fmt.Errorf("rotation: %w: %q", ErrUnknownService, service)
+	}
+	for _, e := range s.Endpoints {
+		if o, taken := p.cat.Owner(e.Address, port); taken && o != service {
+			return nil, fmt.Errorf("rotation: %w: %s:%d is service %q's", ErrOtherService, e.Address, port, o)
+		}
+	}
+	if !s.InPool(port) {
+		return nil, fmt.Errorf("rotation: %w: service %q may move to %v, not to %d", ErrOutsidePool, service, s.Ports, port)
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.moveLocked(service, port)
+	return p.moveLocked(service, port), nil
 }
 
-func (p *Planner) moveLocked(service string, port uint32) (*Placement, error) {
-	old, ok := p.cur.endpoints[service]
-	if !ok {
-		return nil, fmt.Errorf("rotation: no service %q", service)
-	}
+// moveLocked applies a checked move.
+func (p *Planner) moveLocked(service string, port uint32) *Placement {
+	old := p.cur.endpoints[service]
 	moved := make([]catalog.Endpoint, len(old))
 	for i, e := range old {
 		moved[i] = catalog.Endpoint{Address: e.Address, Port: port}
@@ -74,14 +92,14 @@ func (p *Planner) moveLocked(service string, port uint32) (*Placement, error) {
 	eps := maps.Clone(p.cur.endpoints)
 	eps[service] = moved
 	p.cur = &Placement{Version: p.cur.Version + 1, endpoints: eps}
-	return p.cur, nil
+	return p.cur
 }
 
 // Rotate moves service to the next port of its pool that it is not on now.
 func (p *Planner) Rotate(service string) (*Placement, error) {
 	s, ok := p.cat.Lookup(service)
 	if !ok {
-		return nil, fmt.Errorf("rotation: no service %q", service)
+		return nil, fmt.Errorf("rotation: %w: %q", ErrUnknownService, service)
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -90,8 +108,8 @@ func (p *Planner) Rotate(service string) (*Placement, error) {
 		i := p.next[service] % len(s.Ports)
 		p.next[service] = i + 1
 		if s.Ports[i] != now {
-			return p.moveLocked(service, s.Ports[i])
+			return p.moveLocked(service, s.Ports[i]), nil
 		}
 	}
-	return nil, fmt.Errorf("rotation: service %q has no port to rotate to (pool %v, now on %d)", service, s.Ports, now)
+	return nil, fmt.Errorf("rotation: %w: service %q (pool %v, now on %d)", ErrNoPort, service, s.Ports, now)
 }

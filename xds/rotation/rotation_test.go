@@ -1,6 +1,7 @@
 package rotation
 
 import (
+	"errors"
 	"strings"
 	"testing"
 
@@ -48,23 +49,35 @@ func TestRotate(t *testing.T) {
 	}
 }
 
-func TestErrors(t *testing.T) {
+// The attacks of the review: moving a service to a port nobody gave it
+// (port 1 broke every client) or to another service's port (it sent orders'
+// clients to that service). Both are refused and change nothing.
+func TestMoveRefusals(t *testing.T) {
 	p := New(testCatalog(t))
 	for _, tc := range []struct {
-		name string
-		f    func() error
-		want string
+		name    string
+		f       func() error
+		is      error
+		message string
 	}{
-		{"unknown service", func() error { _, err := p.Move("nope", 1); return err }, `no service "nope"`},
-		{"bad port", func() error { _, err := p.Move("orders", 0); return err }, "port 0 out of range"},
-		{"empty pool", func() error { _, err := p.Rotate("fixed"); return err }, "no port to rotate to"},
-		{"unknown rotate", func() error { _, err := p.Rotate("nope"); return err }, `no service "nope"`},
+		{"unknown service", func() error { _, err := p.Move("nope", 1000); return err }, ErrUnknownService, `"nope"`},
+		{"port 0", func() error { _, err := p.Move("orders", 0); return err }, ErrOutsidePool, "may move to [1000 2000 3000], not to 0"},
+		{"port 1", func() error { _, err := p.Move("orders", 1); return err }, ErrOutsidePool, "not to 1"},
+		{"port past 65535", func() error { _, err := p.Move("orders", 70000); return err }, ErrOutsidePool, "not to 70000"},
+		{"another service's port", func() error { _, err := p.Move("orders", 5); return err }, ErrOtherService, `127.0.0.1:5 is service "fixed"'s`},
+		{"fixed onto orders' port", func() error { _, err := p.Move("fixed", 1000); return err }, ErrOtherService, `service "orders"'s`},
+		{"empty pool", func() error { _, err := p.Rotate("fixed"); return err }, ErrNoPort, "fixed"},
+		{"unknown rotate", func() error { _, err := p.Rotate("nope"); return err }, ErrUnknownService, `"nope"`},
 	} {
-		if err := tc.f(); err == nil || !strings.Contains(err.Error(), tc.want) {
-			t.Fatalf("%s: err %v, want %q", tc.name, err, tc.want)
+		err := tc.f()
+		if !errors.Is(err, tc.is) || !strings.Contains(err.Error(), tc.message) {
+			t.Errorf("%s: err %v, want %v saying %q", tc.name, err, tc.is, tc.message)
 		}
 	}
-	if p.Current().Version != 1 {
-		t.Fatal("a failed change bumped the version")
+	if now := p.Current(); now.Version != 1 || now.Endpoints("orders")[0].Port != 1000 || now.Endpoints("fixed")[0].Port != 5 {
+		t.Fatalf("a refused move changed the placement: v%d %v %v", now.Version, now.Endpoints("orders"), now.Endpoints("fixed"))
+	}
+	if pl, err := p.Move("orders", 3000); err != nil || pl.Endpoints("orders")[1].Port != 3000 || pl.Version != 2 {
+		t.Fatalf("a pool port: %v %v", pl, err)
 	}
 }

@@ -1,16 +1,16 @@
 // Package server is meshward's moving-target-defense xDS server: a
 // go-control-plane ADS server whose snapshots come from the rotation planner,
-// with an admin endpoint and an optional timer that rotate services.
+// with an authenticated admin endpoint and an optional timer that rotate
+// services.
 package server
 
 import (
 	"context"
-	"encoding/json"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
-	"strconv"
 	"sync"
 	"time"
 
@@ -18,10 +18,9 @@ import (
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rs/zerolog"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 
 	"github.com/meshward/meshward/xds/catalog"
 	"github.com/meshward/meshward/xds/rotation"
@@ -31,13 +30,16 @@ import (
 // Config is what one xDS server serves.
 type Config struct {
 	Catalog     *catalog.Catalog
-	Addr        string        // ADS (gRPC)
-	AdminAddr   string        // POST /rotate, GET /placement, /metrics
+	Addr        string      // ADS (gRPC)
+	TLS         *tls.Config // ADS over TLS; with ClientCAs, clients need a certificate from them. nil: plaintext
+	AdminAddr   string      // POST /rotate, GET /placement, /metrics
+	Admin       AdminAuth
 	RotateEvery time.Duration // 0: only when told
 	Log         zerolog.Logger
 }
 
-// meshGroup is the one snapshot group: every node sees every service for now.
+// meshGroup is the one snapshot group: every node sees every service for now,
+// so the group's snapshot holds every service any client may ask for.
 const meshGroup = "mesh"
 
 type meshHash struct{}
@@ -54,23 +56,31 @@ type Running struct {
 	admin     *http.Server
 	log       zerolog.Logger
 	mu        sync.Mutex // serializes placement changes and snapshot sets
-	rotations *prometheus.CounterVec
-	version   prometheus.Gauge
+	metrics   *metrics
 	stop      chan struct{}
 }
 
-// Start serves ADS and the admin endpoint.
+// Start serves ADS and the admin endpoint. It refuses an admin endpoint that
+// nobody would have to authenticate to.
 func Start(ctx context.Context, cfg Config) (*Running, error) {
 	if cfg.Catalog == nil {
 		return nil, errors.New("xds: no catalog")
 	}
+	if err := cfg.Admin.check(cfg.AdminAddr); err != nil {
+		return nil, err
+	}
+	// Not ADS mode: in it the cache answers only requests that name every
+	// resource of the type in the snapshot (as Envoy does), and a proxyless
+	// client names only the services it calls, so with two services in the
+	// catalog it never got an answer. Outside ADS mode the cache answers with
+	// every requested resource it has, the complete set grpc-go expects for
+	// listeners and clusters.
 	r := &Running{planner: rotation.New(cfg.Catalog), log: cfg.Log, stop: make(chan struct{}),
-		cache: cachev3.NewSnapshotCache(true, meshHash{}, nil)}
-	reg := r.metrics()
+		cache: cachev3.NewSnapshotCache(false, meshHash{}, nil), metrics: newMetrics()}
 	if err := r.publish(ctx, r.planner.Current()); err != nil {
 		return nil, err
 	}
-	if err := r.listen(ctx, cfg, reg); err != nil {
+	if err := r.listen(ctx, cfg); err != nil {
 		return nil, err
 	}
 	if cfg.RotateEvery > 0 {
@@ -79,19 +89,7 @@ func Start(ctx context.Context, cfg Config) (*Running, error) {
 	return r, nil
 }
 
-func (r *Running) metrics() *prometheus.Registry {
-	reg := prometheus.NewRegistry()
-	r.rotations = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "meshward_xds_rotations_total", Help: "Endpoint moves by service and trigger.",
-	}, []string{"service", "trigger"})
-	r.version = prometheus.NewGauge(prometheus.GaugeOpts{
-		Name: "meshward_xds_snapshot_version", Help: "Version of the snapshot being served.",
-	})
-	reg.MustRegister(r.rotations, r.version)
-	return reg
-}
-
-func (r *Running) listen(ctx context.Context, cfg Config, reg *prometheus.Registry) error {
+func (r *Running) listen(ctx context.Context, cfg Config) error {
 	gl, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("xds: listener: %w", err)
@@ -102,16 +100,23 @@ func (r *Running) listen(ctx context.Context, cfg Config, reg *prometheus.Regist
 		return fmt.Errorf("xds: admin listener: %w", err)
 	}
 	r.Addr, r.AdminAddr = gl.Addr(), al.Addr()
-	r.grpc = grpc.NewServer()
+	var opts []grpc.ServerOption
+	if cfg.TLS != nil {
+		opts = append(opts, grpc.Creds(credentials.NewTLS(cfg.TLS)))
+	}
+	r.grpc = grpc.NewServer(opts...)
 	discoveryv3.RegisterAggregatedDiscoveryServiceServer(r.grpc, serverv3.NewServer(ctx, r.cache, r.callbacks()))
-	mux := http.NewServeMux()
-	mux.HandleFunc("POST /rotate", r.serveRotate)
-	mux.HandleFunc("GET /placement", r.servePlacement)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	r.admin = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	r.admin = r.adminServer(cfg.Admin)
 	go func() { _ = r.grpc.Serve(gl) }()
-	go func() { _ = r.admin.Serve(al) }()
-	r.log.Info().Str("ads", gl.Addr().String()).Str("admin", al.Addr().String()).Msg("xds serving")
+	go func() {
+		if r.admin.TLSConfig != nil {
+			_ = r.admin.ServeTLS(al, "", "")
+			return
+		}
+		_ = r.admin.Serve(al)
+	}()
+	r.log.Info().Str("ads", gl.Addr().String()).Bool("ads_tls", cfg.TLS != nil).Bool("ads_mtls", cfg.TLS != nil && cfg.TLS.ClientCAs != nil).
+		Str("admin", al.Addr().String()).Str("admin_auth", cfg.Admin.describe()).Msg("xds serving")
 	return nil
 }
 
@@ -139,12 +144,15 @@ func (r *Running) publish(ctx context.Context, p *rotation.Placement) error {
 	if err := r.cache.SetSnapshot(ctx, meshGroup, snap); err != nil {
 		return fmt.Errorf("xds: setting snapshot v%d: %w", p.Version, err)
 	}
-	r.version.Set(float64(p.Version))
+	r.metrics.version.Set(float64(p.Version))
 	return nil
 }
 
+// Current is the placement being served.
+func (r *Running) Current() *rotation.Placement { return r.planner.Current() }
+
 // Move puts service on port (port 0: the next port of its pool) and serves
-// the new placement.
+// the new placement. A port outside the service's pool is refused.
 func (r *Running) Move(ctx context.Context, service string, port uint32, trigger string) (*rotation.Placement, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -161,7 +169,7 @@ func (r *Running) Move(ctx context.Context, service string, port uint32, trigger
 	if err := r.publish(ctx, p); err != nil {
 		return nil, err
 	}
-	r.rotations.WithLabelValues(service, trigger).Inc()
+	r.metrics.rotations.WithLabelValues(service, trigger).Inc()
 	r.log.Info().Str("service", service).Uint64("version", p.Version).
 		Str("endpoints", fmt.Sprint(p.Endpoints(service))).Str("trigger", trigger).Msg("service moved")
 	return p, nil
@@ -187,46 +195,6 @@ func (r *Running) rotateEvery(ctx context.Context, every time.Duration, cat *cat
 			return
 		}
 	}
-}
-
-type placementJSON struct {
-	Version   uint64              `json:"version"`
-	Endpoints map[string][]string `json:"endpoints"`
-}
-
-func toJSON(p *rotation.Placement) placementJSON {
-	out := placementJSON{Version: p.Version, Endpoints: map[string][]string{}}
-	for _, s := range p.Services() {
-		for _, e := range p.Endpoints(s) {
-			out.Endpoints[s] = append(out.Endpoints[s], e.String())
-		}
-	}
-	return out
-}
-
-// serveRotate: POST /rotate?service=S[&port=P].
-func (r *Running) serveRotate(w http.ResponseWriter, req *http.Request) {
-	service := req.URL.Query().Get("service")
-	var port uint64
-	if ps := req.URL.Query().Get("port"); ps != "" {
-		var err error
-		if port, err = strconv.ParseUint(ps, 10, 16); err != nil || port == 0 {
-			http.Error(w, fmt.Sprintf("rotate: port %q: want 1-65535", ps), http.StatusBadRequest)
-			return
-		}
-	}
-	p, err := r.Move(req.Context(), service, uint32(port), "admin")
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(toJSON(p))
-}
-
-func (r *Running) servePlacement(w http.ResponseWriter, _ *http.Request) {
-	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(toJSON(r.planner.Current()))
 }
 
 // Stop ends serving.

@@ -5,6 +5,8 @@
 package snapshot
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"strconv"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
@@ -30,20 +32,48 @@ func ListenerName(service string) string { return service }
 func RouteName(service string) string    { return service + "-route" }
 func ClusterName(service string) string  { return service + "-cluster" }
 
-// Build makes the snapshot for a placement; its version is the placement's.
+// Build makes the snapshot for a placement. It holds every service of the
+// placement: a client may ask for any of them, and a state-of-the-world
+// response for listeners or clusters must hold every one the client asked
+// for (grpc-go takes a missing one as deleted).
+//
+// Endpoints are versioned by the placement. Listeners, routes and clusters
+// depend only on the service names, so their version is a digest of the
+// names: a rotation pushes only endpoints, to the clients that watch them.
 func Build(p *rotation.Placement) (*cachev3.Snapshot, error) {
-	res := map[resource.Type][]types.Resource{}
-	for _, svc := range p.Services() {
+	services := p.Services()
+	var lds, rds, cds, eds []types.Resource
+	for _, svc := range services {
 		l, err := listener(svc)
 		if err != nil {
 			return nil, err
 		}
-		res[resource.ListenerType] = append(res[resource.ListenerType], l)
-		res[resource.RouteType] = append(res[resource.RouteType], route(svc))
-		res[resource.ClusterType] = append(res[resource.ClusterType], cluster(svc))
-		res[resource.EndpointType] = append(res[resource.EndpointType], assignment(svc, p.Endpoints(svc)))
+		lds, rds, cds = append(lds, l), append(rds, route(svc)), append(cds, cluster(svc))
+		eds = append(eds, assignment(svc, p.Endpoints(svc)))
 	}
-	return cachev3.NewSnapshot(strconv.FormatUint(p.Version, 10), res)
+	names := namesVersion(services)
+	snap := &cachev3.Snapshot{}
+	for _, r := range []struct {
+		typ     resource.Type
+		version string
+		items   []types.Resource
+	}{
+		{resource.ListenerType, names, lds}, {resource.RouteType, names, rds},
+		{resource.ClusterType, names, cds}, {resource.EndpointType, strconv.FormatUint(p.Version, 10), eds},
+	} {
+		snap.Resources[cachev3.GetResponseType(r.typ)] = cachev3.NewResources(r.version, r.items)
+	}
+	return snap, nil
+}
+
+// namesVersion is a digest of the sorted service names.
+func namesVersion(services []string) string {
+	h := sha256.New()
+	for _, s := range services {
+		h.Write([]byte(s))
+		h.Write([]byte{0})
+	}
+	return "names-" + hex.EncodeToString(h.Sum(nil)[:8])
 }
 
 func ads() *corev3.ConfigSource {

@@ -1,0 +1,124 @@
+package server
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/meshward/meshward/xds/rotation"
+)
+
+func (r *Running) adminServer(auth AdminAuth) *http.Server {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /rotate", r.serveRotate)
+	mux.HandleFunc("GET /placement", r.servePlacement)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(r.metrics.reg, promhttp.HandlerOpts{}))
+	return &http.Server{
+		Handler:           r.authenticate(auth, mux),
+		TLSConfig:         auth.serverTLS(),
+		ReadHeaderTimeout: 5 * time.Second,
+		MaxHeaderBytes:    16 << 10,
+		// net/http reports refused TLS handshakes (a certificate from another
+		// CA, none at all) only to its error log: count them there.
+		ErrorLog: log.New(handshakeLog{r}, "", 0),
+	}
+}
+
+type handshakeLog struct{ r *Running }
+
+func (h handshakeLog) Write(p []byte) (int, error) {
+	if bytes.Contains(p, []byte("TLS handshake error")) {
+		h.r.metrics.refused.WithLabelValues("tls-handshake").Inc()
+	}
+	h.r.log.Warn().Str("error", string(bytes.TrimSpace(p))).Msg("xds admin")
+	return len(p), nil
+}
+
+// authenticate lets a call through to next only if auth admits it.
+func (r *Running) authenticate(auth AdminAuth, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if f := auth.verify(req); f != nil {
+			if f.code == http.StatusUnauthorized {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="meshward-xds"`)
+			}
+			r.refuse(w, req, f)
+			return
+		}
+		next.ServeHTTP(w, req)
+	})
+}
+
+// refuse answers a refused call; the log says who and why, never the
+// request's headers or query.
+func (r *Running) refuse(w http.ResponseWriter, req *http.Request, f *refusal) {
+	r.metrics.refused.WithLabelValues(f.reason).Inc()
+	r.log.Warn().Str("remote", req.RemoteAddr).Str("method", req.Method).Str("path", req.URL.Path).
+		Str("reason", f.reason).Int("status", f.code).Msg("xds admin call refused")
+	http.Error(w, f.msg, f.code)
+}
+
+type placementJSON struct {
+	Version   uint64              `json:"version"`
+	Endpoints map[string][]string `json:"endpoints"`
+}
+
+func toJSON(p *rotation.Placement) placementJSON {
+	out := placementJSON{Version: p.Version, Endpoints: map[string][]string{}}
+	for _, s := range p.Services() {
+		for _, e := range p.Endpoints(s) {
+			out.Endpoints[s] = append(out.Endpoints[s], e.String())
+		}
+	}
+	return out
+}
+
+// serveRotate: POST /rotate?service=S[&port=P].
+func (r *Running) serveRotate(w http.ResponseWriter, req *http.Request) {
+	service := req.URL.Query().Get("service")
+	var port uint64
+	if ps := req.URL.Query().Get("port"); ps != "" {
+		var err error
+		if port, err = strconv.ParseUint(ps, 10, 16); err != nil || port == 0 {
+			r.refuse(w, req, &refusal{http.StatusBadRequest, "bad-request", fmt.Sprintf("rotate: port %q: want 1-65535", ps)})
+			return
+		}
+	}
+	p, err := r.Move(req.Context(), service, uint32(port), "admin")
+	if err != nil {
+		r.refuse(w, req, moveRefusal(err))
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(toJSON(p))
+}
+
+// moveRefusal maps the planner's refusals to HTTP.
+func moveRefusal(err error) *refusal {
+	for _, m := range []struct {
+		err    error
+		code   int
+		reason string
+	}{
+		{rotation.ErrUnknownService, http.StatusNotFound, "unknown-service"},
+		{rotation.ErrOtherService, http.StatusConflict, "other-service"},
+		{rotation.ErrOutsidePool, http.StatusBadRequest, "outside-pool"},
+		{rotation.ErrNoPort, http.StatusConflict, "no-port"},
+	} {
+		if errors.Is(err, m.err) {
+			return &refusal{m.code, m.reason, err.Error()}
+		}
+	}
+	return &refusal{http.StatusInternalServerError, "internal", err.Error()}
+}
+
+func (r *Running) servePlacement(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(toJSON(r.planner.Current()))
+}
