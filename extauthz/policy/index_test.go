@@ -22,7 +22,7 @@ func randomPolicies(rng *rand.Rand, rules int) string {
 		case 1:
 			parts = append(parts, fmt.Sprintf("from: [{source: {namespaces: [%q]}}, {source: {serviceAccounts: [%q]}}]", pick("shop", "dmz"), pick("a", "dmz/c")))
 		case 2:
-			parts = append(parts, fmt.Sprintf("from: [{source: {serviceAccounts: [%q], notPrincipals: [%q]}}]", pick("a", "b", "dmz/c"), pick("cluster.local/ns/shop/sa/a", "x")))
+			parts = append(parts, fmt.Sprintf("from: [{source: {serviceAccounts: [%q], notServiceAccounts: [%q]}}]", pick("a", "b", "dmz/c"), pick("shop/a", "x")))
 		}
 		switch rng.IntN(5) {
 		case 0:

@@ -152,7 +152,6 @@ func TestAllowNothingAndAllowAll(t *testing.T) {
 	}{
 		{"{}", false, ReasonNoMatchingRule},            // ALLOW with no rules selects and allows nothing
 		{"{rules: [{}]}", true, ReasonAllowed},         // one empty rule matches everything
-		{"{action: DENY}", false, ReasonNoAllowPolicy}, // DENY with no rules denies nothing
 		{"{action: DENY, rules: [{}]}", false, ReasonDeniedByPolicy},
 	} {
 		set, err := Parse("p.yaml", []byte("apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: p, namespace: shop}\nspec: "+tc.spec+"\n"))
