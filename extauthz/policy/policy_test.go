@@ -150,8 +150,8 @@ func TestAllowNothingAndAllowAll(t *testing.T) {
 		allow  bool
 		reason string
 	}{
-		{"{}", false, ReasonNoMatchingRule},            // ALLOW with no rules selects and allows nothing
-		{"{rules: [{}]}", true, ReasonAllowed},         // one empty rule matches everything
+		{"{}", false, ReasonNoMatchingRule},    // ALLOW with no rules selects and allows nothing
+		{"{rules: [{}]}", true, ReasonAllowed}, // one empty rule matches everything
 		{"{action: DENY, rules: [{}]}", false, ReasonDeniedByPolicy},
 	} {
 		set, err := Parse("p.yaml", []byte("apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: p, namespace: shop}\nspec: "+tc.spec+"\n"))

@@ -15,7 +15,7 @@ type Settings struct {
 	// HostsMatchAnyPort: the namespace's policies match hosts with or
 	// without the request's port (Istio matches :authority exactly).
 	HostsMatchAnyPort bool
-	RateLimits    []*RateLimit
+	RateLimits        []*RateLimit
 	// EnforceLateral quarantines a source of this namespace suspected of
 	// lateral movement, for QuarantineFor; otherwise it is only alerted.
 	EnforceLateral bool
