@@ -185,9 +185,9 @@ func (p *Policy) compileDryRun(annotations map[string]string) error {
 }
 
 func (p *Policy) compileTargets(spec *securityv1beta1.AuthorizationPolicy) error {
-	refs := spec.GetTargetRefs()
-	if spec.GetTargetRef() != nil {
-		refs = append(refs, spec.GetTargetRef())
+	refs, field := spec.GetTargetRefs(), "targetRefs"
+	if spec.GetTargetRef() != nil { // the deprecated single form
+		refs, field = append(refs, spec.GetTargetRef()), "targetRef"
 	}
 	if spec.GetSelector() != nil && len(refs) > 0 {
 		return &fieldError{[]any{"spec", "selector"}, "selector and targetRefs cannot both be set"}
@@ -202,14 +202,18 @@ func (p *Policy) compileTargets(spec *securityv1beta1.AuthorizationPolicy) error
 		}
 	}
 	for i, ref := range refs {
+		path := []any{"spec", field, i}
+		if field == "targetRef" {
+			path = path[:2]
+		}
 		if ref.GetKind() != "Service" || (ref.GetGroup() != "" && ref.GetGroup() != "core") {
-			return &fieldError{[]any{"spec", "targetRefs", i}, fmt.Sprintf("kind %q: a sidecar enforces targetRefs of kind Service only", ref.GetKind())}
+			return &fieldError{path, fmt.Sprintf("kind %q: a sidecar enforces targetRefs of kind Service only", ref.GetKind())}
 		}
 		if ref.GetName() == "" {
-			return &fieldError{[]any{"spec", "targetRefs", i, "name"}, "empty"}
+			return &fieldError{at(path, "name"), "empty"}
 		}
 		if ref.GetNamespace() != "" {
-			return &fieldError{[]any{"spec", "targetRefs", i, "namespace"}, "must not be set: a policy targets its own namespace"}
+			return &fieldError{at(path, "namespace"), "must not be set: a policy targets its own namespace"}
 		}
 		p.services = append(p.services, ref.GetName())
 	}

@@ -185,8 +185,13 @@ func locate(file string, root *yaml.Node, err error) error {
 	var fe *fieldError
 	msg := err.Error()
 	if errors.As(err, &fe) {
-		if n := walk(root, fe.path); n != nil {
-			line = n.Line
+		// The deepest node of the path that is written: a missing field
+		// ("source" of a from entry) is reported where it should be.
+		for i := len(fe.path); i > 0; i-- {
+			if n := walk(root, fe.path[:i]); n != nil {
+				line = n.Line
+				break
+			}
 		}
 		if m := quotedField.FindStringSubmatch(fe.msg); m != nil && len(fe.path) == 1 {
 			if n := findKey(walk(root, fe.path), m[1]); n != nil {
