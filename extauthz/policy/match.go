@@ -113,6 +113,20 @@ func checkPathSegments(s string, isTemplate bool) error {
 	return nil
 }
 
+// ValidPath says whether p can be written in an operation's paths (as Istio
+// validates them), and why not.
+func ValidPath(p string) error {
+	_, err := parsePathMatch(p)
+	return err
+}
+
+// ValidValue says whether v can be written as a value of Istio's string
+// forms (principals, methods, hosts, ...).
+func ValidValue(v string) error {
+	_, err := parseStrMatch(v, false)
+	return err
+}
+
 // parseNamespaceMatch reads namespaces as Istio does: every '*' stands for
 // any run of characters, inner ones too ("team-*-prod").
 func parseNamespaceMatch(s string, fold bool) (strMatch, error) {
