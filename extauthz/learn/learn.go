@@ -75,10 +75,26 @@ func (l *Learner) Observe(r *policy.Request) {
 		u = &usage{methods: map[string]bool{}, paths: map[string]bool{}}
 		bySrc[r.SourcePrincipal] = u
 	}
-	u.methods[strings.ToUpper(r.Method)] = true
-	if len(u.paths) <= maxPaths {
-		u.paths[generalise(r.Path)] = true
+	if m := strings.ToUpper(r.Method); policy.ValidValue(m) == nil {
+		u.methods[m] = true
 	}
+	if p, ok := writablePath(r.Path); ok && len(u.paths) <= maxPaths {
+		u.paths[p] = true
+	}
+}
+
+// writablePath is the path as a policy can say it: generalised if the
+// template is valid, else as observed; a path no policy can name (a '*' or
+// '{' inside, say) is not learned, so the learned policy stays loadable and
+// allows no more than was seen.
+func writablePath(path string) (string, bool) {
+	if g := generalise(path); policy.ValidPath(g) == nil {
+		return g, true
+	}
+	if i := strings.IndexAny(path, "?#"); i >= 0 {
+		path = path[:i]
+	}
+	return path, policy.ValidPath(path) == nil
 }
 
 func labelString(m map[string]string) string {
@@ -161,8 +177,12 @@ func (l *Learner) policyFor(w workload, i int) *securityv1.AuthorizationPolicy {
 		if len(u.paths) > maxPaths {
 			paths = []string{"*"}
 		}
+		principal := strings.TrimPrefix(s, "spiffe://")
+		if len(u.methods) == 0 || len(paths) == 0 || policy.ValidValue(principal) != nil {
+			continue // nothing a policy can say was seen: the caller stays denied
+		}
 		ap.Spec.Rules = append(ap.Spec.Rules, &securityv1beta1.Rule{
-			From: []*securityv1beta1.Rule_From{{Source: &securityv1beta1.Source{Principals: []string{strings.TrimPrefix(s, "spiffe://")}}}},
+			From: []*securityv1beta1.Rule_From{{Source: &securityv1beta1.Source{Principals: []string{principal}}}},
 			To:   []*securityv1beta1.Rule_To{{Operation: &securityv1beta1.Operation{Methods: sorted(u.methods), Paths: paths}}},
 		})
 	}

@@ -71,6 +71,24 @@ func TestLearnedPoliciesAllowObservedOnly(t *testing.T) {
 	}
 }
 
+func TestWritablePath(t *testing.T) {
+	for in, want := range map[string]string{
+		"/a/12/b":     "/a/{*}/b",
+		"/a//12":      "/a//12", // an empty segment is no template literal: kept exact
+		"/a b/12?q=1": "/a b/12",
+		"/a/*/12":     "", // no policy can name it: not learned
+		"/x/{y}":      "",
+	} {
+		got, ok := writablePath(in)
+		if !ok {
+			got = ""
+		}
+		if got != want {
+			t.Errorf("writablePath(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
 func TestGeneralise(t *testing.T) {
 	for in, want := range map[string]string{
 		"/a/12/b?q=1":         "/a/{*}/b",
@@ -80,6 +98,38 @@ func TestGeneralise(t *testing.T) {
 	} {
 		if got := generalise(in); got != want {
 			t.Errorf("generalise(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// A caller that sends paths no policy can name (a '*' or braces inside)
+// gets neither an unloadable learned policy nor a wildcard from them.
+func TestUnwritablePathsAreNotLearned(t *testing.T) {
+	l := New()
+	l.Observe(req(frontend, orders, "orders", "GET", "/a/7"))
+	l.Observe(req(frontend, orders, "orders", "GET", "/admin/*/42"))
+	l.Observe(req(frontend, orders, "orders", "GET", "/x/{y}/1"))
+	l.Observe(req(checkout, orders, "orders", "GET", "/only/*/weird"))
+	yaml, err := l.Policies()
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := policy.Parse("learned.yaml", yaml)
+	if err != nil {
+		t.Fatalf("generated policies do not load: %v\n%s", err, yaml)
+	}
+	if !set.Evaluate(req(frontend, orders, "orders", "GET", "/a/8")).Allow {
+		t.Error("the writable path is denied")
+	}
+	for _, r := range []*policy.Request{
+		req(frontend, orders, "orders", "GET", "/admin/*/42"),
+		req(frontend, orders, "orders", "GET", "/admin/x/42"),
+		req(frontend, orders, "orders", "GET", "/x/{y}/1"),
+		req(checkout, orders, "orders", "GET", "/only/*/weird"),
+		req(checkout, orders, "orders", "GET", "/anything"), // nothing writable learned: no rule at all
+	} {
+		if res := set.Evaluate(r); res.Allow {
+			t.Errorf("%s %s is allowed by %s", r.SourcePrincipal, r.Path, res.Rule.Name())
 		}
 	}
 }

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 
 	securityv1beta1 "istio.io/api/security/v1beta1"
@@ -56,13 +57,15 @@ func (r *Rule) Name() string {
 }
 
 type source struct {
-	principals, requestPrincipals, namespaces, accounts, trustDomains strField
-	ips, remoteIPs                                                    ipField
+	principals, namespaces, accounts, trustDomains strField
+	requestPrincipals                              principalField
+	ips, remoteIPs                                 ipField
 }
 
 type operation struct {
 	hosts, methods, paths strField
 	ports                 portField
+	ns                    string // the policy's: its MeshwardPolicy may let hosts match any port
 	// methodMask holds the methods when they are all standard ones: a bit
 	// test instead of reading the strings (cold memory in a large set).
 	methodMask uint16
@@ -114,22 +117,20 @@ func at(path []any, more ...any) []any {
 	return append(append(make([]any, 0, len(path)+len(more)), path...), more...)
 }
 
-// Compile turns an AuthorizationPolicy into a Policy.
+// Compile turns an AuthorizationPolicy into a Policy. It refuses what
+// Istio's validation refuses, and what meshward could not enforce as Istio
+// would (see the README's "Differences from Istio").
 func Compile(ap *securityv1.AuthorizationPolicy) (*Policy, error) {
 	spec := &ap.Spec
-	p := &Policy{Namespace: ap.Namespace, Name: ap.Name, DryRun: ap.Annotations[DryRunAnnotation] == "true"}
+	p := &Policy{Namespace: ap.Namespace, Name: ap.Name}
 	if p.Namespace == "" {
 		p.Namespace = "default"
 	}
-	switch spec.GetAction() {
-	case securityv1beta1.AuthorizationPolicy_ALLOW:
-		p.Action = Allow
-	case securityv1beta1.AuthorizationPolicy_DENY:
-		p.Action = Deny
-	case securityv1beta1.AuthorizationPolicy_AUDIT:
-		p.Action = Audit
-	default:
-		return nil, &fieldError{[]any{"spec", "action"}, fmt.Sprintf("%s is not supported: CUSTOM delegates to an ext_authz provider, and meshward is that provider; use ALLOW, DENY or AUDIT", spec.GetAction())}
+	if err := p.compileAction(spec); err != nil {
+		return nil, err
+	}
+	if err := p.compileDryRun(ap.Annotations); err != nil {
+		return nil, err
 	}
 	if err := p.compileTargets(spec); err != nil {
 		return nil, err
@@ -140,36 +141,94 @@ func Compile(ap *securityv1.AuthorizationPolicy) (*Policy, error) {
 			return nil, err
 		}
 		rule.Index = i
+		rule.computeKey()
 		p.Rules = append(p.Rules, rule)
 	}
 	return p, nil
 }
 
+func (p *Policy) compileAction(spec *securityv1beta1.AuthorizationPolicy) error {
+	switch spec.GetAction() {
+	case securityv1beta1.AuthorizationPolicy_ALLOW:
+		p.Action = Allow
+	case securityv1beta1.AuthorizationPolicy_DENY:
+		p.Action = Deny
+	case securityv1beta1.AuthorizationPolicy_AUDIT:
+		p.Action = Audit
+	default:
+		return &fieldError{[]any{"spec", "action"}, fmt.Sprintf("%s is not supported: CUSTOM delegates to an ext_authz provider, and meshward is that provider; use ALLOW, DENY or AUDIT", spec.GetAction())}
+	}
+	if spec.GetProvider() != nil {
+		return &fieldError{[]any{"spec", "provider"}, fmt.Sprintf("a provider belongs to action CUSTOM only, not %s", spec.GetAction())}
+	}
+	if p.Action == Deny && len(spec.GetRules()) == 0 {
+		return &fieldError{[]any{"spec", "action"}, "a DENY policy without rules denies nothing (Istio refuses it); give it rules"}
+	}
+	return nil
+}
+
+// compileDryRun reads the annotation as Istio does (strconv.ParseBool).
+func (p *Policy) compileDryRun(annotations map[string]string) error {
+	v, ok := annotations[DryRunAnnotation]
+	if !ok {
+		return nil
+	}
+	dry, err := strconv.ParseBool(v)
+	if err != nil {
+		return &fieldError{[]any{"metadata", "annotations", DryRunAnnotation}, fmt.Sprintf("%q is not a boolean (true, false, 1, 0, ...)", v)}
+	}
+	if dry && p.Action == Audit {
+		return &fieldError{[]any{"metadata", "annotations", DryRunAnnotation}, "dry-run does not apply to AUDIT policies (they are never enforced)"}
+	}
+	p.DryRun = dry
+	return nil
+}
+
 func (p *Policy) compileTargets(spec *securityv1beta1.AuthorizationPolicy) error {
-	refs := spec.GetTargetRefs()
-	if spec.GetTargetRef() != nil {
-		refs = append(refs, spec.GetTargetRef())
+	refs, field := spec.GetTargetRefs(), "targetRefs"
+	if spec.GetTargetRef() != nil { // the deprecated single form
+		refs, field = append(refs, spec.GetTargetRef()), "targetRef"
 	}
 	if spec.GetSelector() != nil && len(refs) > 0 {
 		return &fieldError{[]any{"spec", "selector"}, "selector and targetRefs cannot both be set"}
 	}
 	if sel := spec.GetSelector(); sel != nil {
+		if err := checkSelector(sel.GetMatchLabels()); err != nil {
+			return err
+		}
 		p.selector = sel.GetMatchLabels()
 		if p.selector == nil {
 			p.selector = map[string]string{}
 		}
 	}
 	for i, ref := range refs {
+		path := []any{"spec", field, i}
+		if field == "targetRef" {
+			path = path[:2]
+		}
 		if ref.GetKind() != "Service" || (ref.GetGroup() != "" && ref.GetGroup() != "core") {
-			return &fieldError{[]any{"spec", "targetRefs", i}, fmt.Sprintf("kind %q: a sidecar enforces targetRefs of kind Service only", ref.GetKind())}
+			return &fieldError{path, fmt.Sprintf("kind %q: a sidecar enforces targetRefs of kind Service only", ref.GetKind())}
 		}
 		if ref.GetName() == "" {
-			return &fieldError{[]any{"spec", "targetRefs", i, "name"}, "empty"}
+			return &fieldError{at(path, "name"), "empty"}
 		}
-		if ref.GetNamespace() != "" && ref.GetNamespace() != p.Namespace {
-			return &fieldError{[]any{"spec", "targetRefs", i, "namespace"}, "must be the policy's own namespace"}
+		if ref.GetNamespace() != "" {
+			return &fieldError{at(path, "namespace"), "must not be set: a policy targets its own namespace"}
 		}
 		p.services = append(p.services, ref.GetName())
+	}
+	return nil
+}
+
+func checkSelector(labels map[string]string) error {
+	for k, v := range labels {
+		path := []any{"spec", "selector", "matchLabels"}
+		switch {
+		case k == "":
+			return &fieldError{path, fmt.Sprintf("empty label name (value %q)", v)}
+		case strings.Contains(k, "*") || strings.Contains(v, "*"):
+			return &fieldError{path, fmt.Sprintf("%s=%s: a selector takes no wildcard", k, v)}
+		}
 	}
 	return nil
 }
@@ -184,14 +243,14 @@ func compileRule(r *securityv1beta1.Rule, p *Policy, path []any) (*Rule, error) 
 		rule.from = append(rule.from, s)
 	}
 	for i, t := range r.GetTo() {
-		o, err := compileOperation(t.GetOperation(), at(path, "to", i, "operation"))
+		o, err := compileOperation(t.GetOperation(), p.Namespace, at(path, "to", i, "operation"))
 		if err != nil {
 			return nil, err
 		}
 		rule.to = append(rule.to, o)
 	}
 	for i, c := range r.GetWhen() {
-		cond, err := compileCondition(c, at(path, "when", i))
+		cond, err := compileCondition(c, at(path, "when", i), p.Namespace)
 		if err != nil {
 			return nil, err
 		}
@@ -260,7 +319,8 @@ func compileSource(s *securityv1beta1.Source, ns string, path []any) (*source, e
 	if s == nil {
 		return nil, &fieldError{path, "from without a source"}
 	}
-	if len(s.GetServiceAccounts())+len(s.GetNotServiceAccounts()) > 0 && len(s.GetPrincipals())+len(s.GetNamespaces()) > 0 {
+	if len(s.GetServiceAccounts())+len(s.GetNotServiceAccounts()) > 0 &&
+		len(s.GetPrincipals())+len(s.GetNotPrincipals())+len(s.GetNamespaces())+len(s.GetNotNamespaces()) > 0 {
 		return nil, &fieldError{at(path, "serviceAccounts"), "cannot be set with principals or namespaces"}
 	}
 	out := &source{}
@@ -268,16 +328,16 @@ func compileSource(s *securityv1beta1.Source, ns string, path []any) (*source, e
 	if out.principals, err = strs(s.GetPrincipals(), s.GetNotPrincipals(), false, path, "principals", "notPrincipals", parseStrMatch); err != nil {
 		return nil, err
 	}
-	if out.requestPrincipals, err = strs(s.GetRequestPrincipals(), s.GetNotRequestPrincipals(), false, path, "requestPrincipals", "notRequestPrincipals", parseStrMatch); err != nil {
+	if out.requestPrincipals, err = principals(s.GetRequestPrincipals(), s.GetNotRequestPrincipals(), path, "requestPrincipals", "notRequestPrincipals"); err != nil {
 		return nil, err
 	}
-	if out.namespaces, err = strs(s.GetNamespaces(), s.GetNotNamespaces(), false, path, "namespaces", "notNamespaces", parseStrMatch); err != nil {
+	if out.namespaces, err = strs(s.GetNamespaces(), s.GetNotNamespaces(), false, path, "namespaces", "notNamespaces", parseNamespaceMatch); err != nil {
 		return nil, err
 	}
-	if out.trustDomains, err = strs(s.GetTrustDomains(), s.GetNotTrustDomains(), false, path, "trustDomains", "notTrustDomains", parseStrMatch); err != nil {
+	if out.trustDomains, err = strs(s.GetTrustDomains(), s.GetNotTrustDomains(), false, path, "trustDomains", "notTrustDomains", parseTrustDomain); err != nil {
 		return nil, err
 	}
-	if out.accounts, err = strs(qualify(s.GetServiceAccounts(), ns), qualify(s.GetNotServiceAccounts(), ns), false, path, "serviceAccounts", "notServiceAccounts", exactOnly); err != nil {
+	if out.accounts, err = accounts(s.GetServiceAccounts(), s.GetNotServiceAccounts(), ns, path, "serviceAccounts", "notServiceAccounts"); err != nil {
 		return nil, err
 	}
 	if out.ips, err = ips(s.GetIpBlocks(), s.GetNotIpBlocks(), path, "ipBlocks", "notIpBlocks"); err != nil {
@@ -286,34 +346,68 @@ func compileSource(s *securityv1beta1.Source, ns string, path []any) (*source, e
 	if out.remoteIPs, err = ips(s.GetRemoteIpBlocks(), s.GetNotRemoteIpBlocks(), path, "remoteIpBlocks", "notRemoteIpBlocks"); err != nil {
 		return nil, err
 	}
+	if !out.principals.set && !out.requestPrincipals.set && !out.namespaces.set && !out.trustDomains.set &&
+		!out.accounts.set && !out.ips.set && !out.remoteIPs.set {
+		return nil, &fieldError{path, "an empty source matches every caller (Istio refuses it); name the callers, or leave out from"}
+	}
 	return out, nil
 }
 
-// qualify writes service accounts as <namespace>/<sa>, the policy's
-// namespace standing in where none is given.
-func qualify(accounts []string, ns string) []string {
-	out := make([]string, len(accounts))
-	for i, a := range accounts {
-		if !strings.Contains(a, "/") {
-			a = ns + "/" + a
+// maxAccounts and maxAccountLen are Istio's bounds on serviceAccounts.
+const (
+	maxAccounts   = 16
+	maxAccountLen = 320
+)
+
+// accounts reads serviceAccounts as Istio checks them (CheckServiceAccount):
+// <sa> (the policy's namespace) or <namespace>/<sa>, no wildcard.
+func accounts(pos, neg []string, ns string, path []any, name, notName string) (strField, error) {
+	for _, l := range []struct {
+		vals []string
+		name string
+	}{{pos, name}, {neg, notName}} {
+		if len(l.vals) > maxAccounts {
+			return strField{}, &fieldError{at(path, l.name), fmt.Sprintf("%d values: at most %d", len(l.vals), maxAccounts)}
 		}
-		out[i] = a
 	}
-	return out
+	return strs(pos, neg, false, path, name, notName, func(v string, _ bool) (strMatch, error) {
+		a, err := parseAccount(v, ns)
+		return strMatch{raw: v, kind: exact, value: a}, err
+	})
 }
 
-func exactOnly(s string, _ bool) (strMatch, error) {
-	if s == "" || strings.Contains(s, "*") {
-		return strMatch{}, fmt.Errorf("%q: service accounts take no wildcard", s)
+// parseAccount qualifies a service account as <namespace>/<sa>.
+func parseAccount(v, ns string) (string, error) {
+	a, s, qualified := strings.Cut(v, "/")
+	switch {
+	case v == "":
+		return "", fmt.Errorf("empty value")
+	case strings.Contains(v, "*"):
+		return "", fmt.Errorf("%q: service accounts take no wildcard", v)
+	case len(v) > maxAccountLen:
+		return "", fmt.Errorf("%d characters: at most %d", len(v), maxAccountLen)
+	case !qualified:
+		return ns + "/" + v, nil
+	case a == "" || s == "" || strings.Contains(s, "/"):
+		return "", fmt.Errorf("%q: want <serviceaccount> or <namespace>/<serviceaccount>", v)
 	}
-	return strMatch{raw: s, kind: exact, value: s}, nil
+	return v, nil
 }
 
-func compileOperation(o *securityv1beta1.Operation, path []any) (*operation, error) {
+// parseTrustDomain takes a trust domain in Istio's forms (exact, "*",
+// "*suffix", "prefix*"); never a SPIFFE ID or a path.
+func parseTrustDomain(v string, fold bool) (strMatch, error) {
+	if strings.Contains(v, "/") {
+		return strMatch{}, fmt.Errorf("%q: a trust domain has no '/' (write cluster.local, not spiffe://cluster.local)", v)
+	}
+	return parseStrMatch(v, fold)
+}
+
+func compileOperation(o *securityv1beta1.Operation, ns string, path []any) (*operation, error) {
 	if o == nil {
 		return nil, &fieldError{path, "to without an operation"}
 	}
-	out := &operation{}
+	out := &operation{ns: ns}
 	var err error
 	if out.hosts, err = strs(o.GetHosts(), o.GetNotHosts(), true, path, "hosts", "notHosts", parseStrMatch); err != nil {
 		return nil, err
@@ -327,6 +421,9 @@ func compileOperation(o *securityv1beta1.Operation, path []any) (*operation, err
 	}
 	if out.ports, err = ports(o.GetPorts(), o.GetNotPorts(), path, "ports", "notPorts"); err != nil {
 		return nil, err
+	}
+	if !out.hosts.set && !out.methods.set && !out.paths.set && !out.ports.set {
+		return nil, &fieldError{path, "an empty operation matches every request (Istio refuses it); name what it allows, or leave out to"}
 	}
 	out.compileMethodMask()
 	return out, nil

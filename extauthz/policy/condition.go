@@ -20,6 +20,11 @@ const (
 	keySourcePrincipal
 	keyRequestPrincipal
 	keySNI
+	keySourceAccount
+	keyTrustDomain
+	keyHost   // request.headers[:authority]
+	keyMethod // request.headers[:method]
+	keyPath   // request.headers[:path]: with the query, as Envoy sees it
 )
 
 type condition struct {
@@ -29,6 +34,7 @@ type condition struct {
 	str    strField
 	ip     ipField
 	port   portField
+	jwt    principalField
 }
 
 var condKeys = map[string]condKey{
@@ -38,28 +44,34 @@ var condKeys = map[string]condKey{
 	"destination.port":       keyDestinationPort,
 	"source.namespace":       keySourceNamespace,
 	"source.principal":       keySourcePrincipal,
+	"source.serviceAccount":  keySourceAccount,
+	"source.trustDomain":     keyTrustDomain,
 	"request.auth.principal": keyRequestPrincipal,
 	"connection.sni":         keySNI,
 }
 
-func compileCondition(c *securityv1beta1.Condition, path []any) (*condition, error) {
+// pseudoHeaders are the request's own facts under Envoy's header names:
+// the filter sends them as fields, never as headers.
+var pseudoHeaders = map[string]condKey{":authority": keyHost, ":method": keyMethod, ":path": keyPath}
+
+// unsentHeaders never reach the authorizer (credentials the filter drops,
+// and its own rule header): a condition on them could never match.
+var unsentHeaders = map[string]bool{"authorization": true, "proxy-authorization": true, "cookie": true, "x-meshward-rule": true}
+
+// headerKeys are Istio's two spellings of a header condition.
+var headerKeys = []string{"request.headers[", "request.experimental.inline.headers["}
+
+func compileCondition(c *securityv1beta1.Condition, path []any, ns string) (*condition, error) {
 	key := c.GetKey()
+	if key == "" {
+		return nil, &fieldError{at(path, "key"), "empty"}
+	}
 	if len(c.GetValues())+len(c.GetNotValues()) == 0 {
 		return nil, &fieldError{at(path, "values"), "a condition needs values or notValues"}
 	}
 	out := &condition{name: key}
-	switch k, known := condKeys[key]; {
-	case strings.HasPrefix(key, "request.headers[") && strings.HasSuffix(key, "]"):
-		out.key, out.header = keyHeader, strings.ToLower(key[len("request.headers["):len(key)-1])
-		if out.header == "" {
-			return nil, &fieldError{at(path, "key"), "request.headers[] names no header"}
-		}
-	case strings.HasPrefix(key, "request.auth.") || strings.HasPrefix(key, "experimental."):
-		return nil, &fieldError{at(path, "key"), fmt.Sprintf("%q is not supported: meshward's checks carry no JWT claims", key)}
-	case !known:
-		return nil, &fieldError{at(path, "key"), fmt.Sprintf("unknown condition key %q", key)}
-	default:
-		out.key = k
+	if err := out.compileKey(key, at(path, "key")); err != nil {
+		return nil, err
 	}
 	var err error
 	switch out.key {
@@ -67,10 +79,54 @@ func compileCondition(c *securityv1beta1.Condition, path []any) (*condition, err
 		out.ip, err = ips(c.GetValues(), c.GetNotValues(), path, "values", "notValues")
 	case keyDestinationPort:
 		out.port, err = ports(c.GetValues(), c.GetNotValues(), path, "values", "notValues")
+	case keyRequestPrincipal:
+		out.jwt, err = principals(c.GetValues(), c.GetNotValues(), path, "values", "notValues")
+	case keySourceAccount:
+		out.str, err = accounts(c.GetValues(), c.GetNotValues(), ns, path, "values", "notValues")
+	case keySourceNamespace:
+		out.str, err = strs(c.GetValues(), c.GetNotValues(), false, path, "values", "notValues", parseNamespaceMatch)
+	case keyTrustDomain:
+		out.str, err = strs(c.GetValues(), c.GetNotValues(), false, path, "values", "notValues", parseTrustDomain)
 	default:
 		out.str, err = strs(c.GetValues(), c.GetNotValues(), false, path, "values", "notValues", parseStrMatch)
 	}
 	return out, err
+}
+
+func (c *condition) compileKey(key string, path []any) error {
+	for _, prefix := range headerKeys {
+		if strings.HasPrefix(key, prefix) && strings.HasSuffix(key, "]") {
+			return c.compileHeader(strings.ToLower(key[len(prefix):len(key)-1]), path)
+		}
+	}
+	k, known := condKeys[key]
+	switch {
+	case known:
+		c.key = k
+		return nil
+	case strings.HasPrefix(key, "request.auth."):
+		return &fieldError{path, fmt.Sprintf("%q is not supported: checks carry the JWT's principal (request.auth.principal), not its claims, audiences or presenter", key)}
+	case strings.HasPrefix(key, "experimental.envoy.filters."):
+		return &fieldError{path, fmt.Sprintf("%q is not supported: checks carry no Envoy filter metadata", key)}
+	}
+	return &fieldError{path, fmt.Sprintf("unknown condition key %q", key)}
+}
+
+func (c *condition) compileHeader(name string, path []any) error {
+	c.header = name
+	switch k, pseudo := pseudoHeaders[name]; {
+	case name == "":
+		return &fieldError{path, "names no header"}
+	case pseudo:
+		c.key = k
+	case strings.HasPrefix(name, ":"):
+		return &fieldError{path, fmt.Sprintf("pseudo-header %q is not supported (only :authority, :method and :path)", name)}
+	case unsentHeaders[name]:
+		return &fieldError{path, fmt.Sprintf("header %q never reaches the authorizer (credentials are not sent), so the condition could never match", name)}
+	default:
+		c.key = keyHeader
+	}
+	return nil
 }
 
 // value is what the condition compares, for explanations.
@@ -92,6 +148,16 @@ func (c *condition) value(f *facts) string {
 		return f.principal
 	case keyRequestPrincipal:
 		return f.RequestPrincipal
+	case keySourceAccount:
+		return f.account()
+	case keyTrustDomain:
+		return f.trustDomain
+	case keyHost:
+		return f.Host
+	case keyMethod:
+		return f.Method
+	case keyPath:
+		return f.Path
 	}
 	return f.SNI
 }
@@ -113,9 +179,19 @@ func (c *condition) matches(f *facts) bool {
 	case keySourcePrincipal:
 		return c.str.matches(f.principal)
 	case keyRequestPrincipal:
-		return c.str.matches(f.RequestPrincipal)
+		return c.jwt.matches(f.RequestPrincipal)
 	case keySNI:
 		return c.str.matches(f.SNI)
+	case keySourceAccount:
+		return c.str.matches(f.account())
+	case keyTrustDomain:
+		return c.str.matches(f.trustDomain)
+	case keyHost:
+		return c.str.matches(f.Host)
+	case keyMethod:
+		return c.str.matches(f.Method)
+	case keyPath:
+		return c.str.matches(f.Path)
 	}
 	return false
 }
@@ -135,8 +211,17 @@ func (o *operation) matches(f *facts) bool {
 	} else if !o.methods.matches(f.Method) {
 		return false
 	}
-	return o.paths.matches(f.path) &&
-		(!o.hosts.set || o.hosts.matchesAnyForm(f.Host, f.hostBare())) && (!o.ports.set || o.ports.matches(f.dstPort()))
+	return o.paths.matches(f.path) && (!o.hosts.set || o.hostsMatch(f)) && (!o.ports.set || o.ports.matches(f.dstPort()))
+}
+
+// hostsMatch compares :authority as Istio does, exactly (case-insensitively);
+// a namespace whose MeshwardPolicy sets hostsMatchAnyPort also matches the
+// host without its port.
+func (o *operation) hostsMatch(f *facts) bool {
+	if len(f.anyPortNS) > 0 && f.anyPortNS[o.ns] {
+		return o.hosts.matchesAnyForm(f.Host, f.hostBare())
+	}
+	return o.hosts.matches(f.Host)
 }
 
 // matches: one source (if any are given), one operation (if any), and every
@@ -185,7 +270,8 @@ func (r *Rule) matchesFrom(f *facts, checkFrom bool) bool {
 func (r *Rule) keyedByRequestFacts() bool {
 	for _, c := range r.when {
 		switch c.key {
-		case keySourcePrincipal, keySourceNamespace, keyDestinationIP, keyDestinationPort:
+		case keySourcePrincipal, keySourceNamespace, keySourceAccount, keyTrustDomain,
+			keyDestinationIP, keyDestinationPort, keyHost, keyMethod:
 		default:
 			return false
 		}

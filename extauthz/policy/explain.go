@@ -35,6 +35,7 @@ func (s *Set) Explain(r *Request) Explanation {
 	ns := r.DestinationNS()
 	f := &facts{}
 	derive(r, f)
+	f.anyPortNS = s.anyPort
 	e := Explanation{Namespace: ns, Result: s.Evaluate(r)}
 	var selected []*Policy
 	for _, p := range s.byNS[RootNamespace] {
@@ -117,7 +118,7 @@ func (s *source) explain(f *facts) string {
 
 func (o *operation) explain(f *facts) string {
 	host := ""
-	if !o.hosts.matchesAnyForm(f.Host, f.hostBare()) {
+	if o.hosts.set && !o.hostsMatch(f) {
 		host = o.hosts.explain("hosts", f.Host)
 		if host == "" {
 			host = fmt.Sprintf("hosts: %q does not match", f.Host)
@@ -161,6 +162,22 @@ func raws(ms []strMatch) string {
 		out[i] = fmt.Sprintf("%q", m.raw)
 	}
 	return "[" + strings.Join(out, " ") + "]"
+}
+
+func (f *principalField) explain(name, v string) string {
+	if f.matches(v) {
+		return ""
+	}
+	for _, m := range f.neg {
+		if m.matches(v) {
+			return fmt.Sprintf("not%s: %q matches %q", upperFirst(name), v, m.raw)
+		}
+	}
+	ps := make([]string, len(f.pos))
+	for i, m := range f.pos {
+		ps[i] = fmt.Sprintf("%q", m.raw)
+	}
+	return fmt.Sprintf("%s: %q matches none of [%s]", name, v, strings.Join(ps, " "))
 }
 
 func (f *ipField) explain(name string, a netip.Addr) string {

@@ -213,7 +213,6 @@ func (ix *ruleIndex) add(r *Rule) {
 		ix.rest = append(ix.rest, r)
 		return
 	}
-	r.keyDim, r.keyed, r.fromIsKey = d, true, d <= dimNamespace && r.sourcesOnlyKey(d)
 	if ix.by[d] == nil {
 		ix.by[d] = map[string]keyEntry{}
 	}
@@ -231,6 +230,14 @@ func (ix *ruleIndex) add(r *Rule) {
 	}
 }
 
+// computeKey fixes the rule's index dimension once, when it is compiled:
+// rules are shared by every workload's index (and by successive sets), so
+// they are never written while decisions read them.
+func (r *Rule) computeKey() {
+	d, _, ok := r.indexKeys()
+	r.keyDim, r.keyed, r.fromIsKey = d, ok, ok && d <= dimNamespace && r.sourcesOnlyKey(d)
+}
+
 // sourcesOnlyKey: every source sets only the key dimension's field, with no
 // not-values.
 func (r *Rule) sourcesOnlyKey(d dim) bool {
@@ -239,12 +246,12 @@ func (r *Rule) sourcesOnlyKey(d dim) bool {
 		if len(k.neg) > 0 {
 			return false
 		}
-		for _, f := range []*strField{&s.principals, &s.namespaces, &s.accounts, &s.trustDomains, &s.requestPrincipals} {
+		for _, f := range []*strField{&s.principals, &s.namespaces, &s.accounts, &s.trustDomains} {
 			if f != k && f.set {
 				return false
 			}
 		}
-		if s.ips.set || s.remoteIPs.set {
+		if s.requestPrincipals.set || s.ips.set || s.remoteIPs.set {
 			return false
 		}
 	}

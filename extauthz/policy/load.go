@@ -123,6 +123,9 @@ func parseAuthorizationPolicy(root *yaml.Node) (*Policy, error) {
 		return nil, err
 	}
 	if spec != nil {
+		if err := checkEmptyLists(spec); err != nil {
+			return nil, err
+		}
 		specJSON, err := toJSON(spec)
 		if err != nil {
 			return nil, err
@@ -133,6 +136,23 @@ func parseAuthorizationPolicy(root *yaml.Node) (*Policy, error) {
 		}
 	}
 	return Compile(ap)
+}
+
+// checkEmptyLists refuses `from: []` and `to: []`, which Istio refuses and
+// which decode the same as no list at all (any source, any operation).
+func checkEmptyLists(spec *yaml.Node) error {
+	rules := walk(spec, []any{"rules"})
+	if rules == nil || rules.Kind != yaml.SequenceNode {
+		return nil
+	}
+	for i := range rules.Content {
+		for _, key := range []string{"from", "to"} {
+			if n := walk(rules, []any{i, key}); n != nil && n.Kind == yaml.SequenceNode && len(n.Content) == 0 {
+				return &fieldError{[]any{"spec", "rules", i, key}, "an empty list (Istio refuses it); leave it out to match any " + map[string]string{"from": "source", "to": "operation"}[key]}
+			}
+		}
+	}
+	return nil
 }
 
 func parseMeshwardPolicy(root *yaml.Node) (*Settings, error) {
@@ -165,8 +185,13 @@ func locate(file string, root *yaml.Node, err error) error {
 	var fe *fieldError
 	msg := err.Error()
 	if errors.As(err, &fe) {
-		if n := walk(root, fe.path); n != nil {
-			line = n.Line
+		// The deepest node of the path that is written: a missing field
+		// ("source" of a from entry) is reported where it should be.
+		for i := len(fe.path); i > 0; i-- {
+			if n := walk(root, fe.path[:i]); n != nil {
+				line = n.Line
+				break
+			}
 		}
 		if m := quotedField.FindStringSubmatch(fe.msg); m != nil && len(fe.path) == 1 {
 			if n := findKey(walk(root, fe.path), m[1]); n != nil {

@@ -150,9 +150,8 @@ func TestAllowNothingAndAllowAll(t *testing.T) {
 		allow  bool
 		reason string
 	}{
-		{"{}", false, ReasonNoMatchingRule},            // ALLOW with no rules selects and allows nothing
-		{"{rules: [{}]}", true, ReasonAllowed},         // one empty rule matches everything
-		{"{action: DENY}", false, ReasonNoAllowPolicy}, // DENY with no rules denies nothing
+		{"{}", false, ReasonNoMatchingRule},    // ALLOW with no rules selects and allows nothing
+		{"{rules: [{}]}", true, ReasonAllowed}, // one empty rule matches everything
 		{"{action: DENY, rules: [{}]}", false, ReasonDeniedByPolicy},
 	} {
 		set, err := Parse("p.yaml", []byte("apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: p, namespace: shop}\nspec: "+tc.spec+"\n"))
@@ -225,6 +224,10 @@ func TestParseErrors(t *testing.T) {
 		{"sa with principals", ap + "spec:\n  rules:\n  - from:\n    - source:\n        principals: [a]\n        serviceAccounts: [b]\n", "source.serviceAccounts: cannot be set with principals or namespaces"},
 		{"sa wildcard", ap + "spec:\n  rules:\n  - from:\n    - source:\n        serviceAccounts: [\"a*\"]\n", "service accounts take no wildcard"},
 		{"jwt condition", ap + "spec:\n  rules:\n  - when:\n    - key: request.auth.claims[iss]\n      values: [x]\n", `p.yaml:7: spec.rules[0].when[0].key: "request.auth.claims[iss]" is not supported`},
+		{"credential header", ap + "spec:\n  rules:\n  - when:\n    - key: request.headers[Authorization]\n      notValues: [\"Bearer x\"]\n", `p.yaml:7: spec.rules[0].when[0].key: header "authorization" never reaches the authorizer`},
+		{"pseudo-header", ap + "spec:\n  rules:\n  - when:\n    - key: request.headers[:scheme]\n      values: [https]\n", `pseudo-header ":scheme" is not supported`},
+		{"targetRefs namespace, even its own", ap + "spec:\n  targetRefs: [{kind: Service, name: s, namespace: shop}]\n", "p.yaml:5: spec.targetRefs[0].namespace: must not be set"},
+		{"dry-run not a boolean", "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata:\n  name: p\n  annotations: {istio.io/dry-run: \"yes\"}\nspec: {}\n", `p.yaml:5: metadata.annotations.istio.io/dry-run: "yes" is not a boolean`},
 		{"unknown condition", ap + "spec:\n  rules:\n  - when:\n    - key: source.color\n      values: [x]\n", `unknown condition key "source.color"`},
 		{"condition without values", ap + "spec:\n  rules:\n  - when:\n    - key: source.ip\n", "a condition needs values or notValues"},
 		{"empty source", ap + "spec:\n  rules:\n  - from:\n    - {}\n", "spec.rules[0].from[0].source: from without a source"},

@@ -45,6 +45,7 @@ type facts struct {
 	path        string // without query and fragment
 	hostNoPort  string
 	hostDone    bool
+	anyPortNS   map[string]bool // namespaces whose hosts match with any port (MeshwardPolicy)
 }
 
 // derive fills f; it allocates nothing, since it runs on every decision.

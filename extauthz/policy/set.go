@@ -38,6 +38,7 @@ type Result struct {
 type Set struct {
 	byNS        map[string][]*Policy
 	settings    map[string]*Settings // per namespace (MeshwardPolicy)
+	anyPort     map[string]bool      // namespaces with hostsMatchAnyPort
 	def         Action
 	policies    int
 	rules       int
@@ -58,6 +59,12 @@ func NewSet(policies []*Policy, settings []*Settings) *Set {
 	s := &Set{byNS: map[string][]*Policy{}, settings: map[string]*Settings{}, def: Deny}
 	for _, st := range settings {
 		s.settings[st.Namespace] = st
+		if st.HostsMatchAnyPort {
+			if s.anyPort == nil {
+				s.anyPort = map[string]bool{}
+			}
+			s.anyPort[st.Namespace] = true
+		}
 	}
 	order := 0
 	for _, p := range policies {
@@ -198,7 +205,7 @@ func (p *Policy) selects(labels map[string]string, svc string, root bool) bool {
 		return !root && slices.Contains(p.services, svc)
 	}
 	for k, v := range p.selector {
-		if labels[k] != v {
+		if got, ok := labels[k]; !ok || got != v { // "app: ''" needs an app label
 			return false
 		}
 	}
@@ -213,6 +220,7 @@ func (s *Set) Evaluate(r *Request) Result {
 	w := s.forWorkload(r)
 	var f facts
 	derive(r, &f)
+	f.anyPortNS = s.anyPort
 	res := decide(&w.deny, nil, &w.allow, nil, w.def, &f)
 	res.Cacheable = w.cacheable
 	if w.audit.n > 0 {

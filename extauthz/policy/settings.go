@@ -12,7 +12,10 @@ import (
 type Settings struct {
 	Namespace     string
 	DefaultAction Action
-	RateLimits    []*RateLimit
+	// HostsMatchAnyPort: the namespace's policies match hosts with or
+	// without the request's port (Istio matches :authority exactly).
+	HostsMatchAnyPort bool
+	RateLimits        []*RateLimit
 	// EnforceLateral quarantines a source of this namespace suspected of
 	// lateral movement, for QuarantineFor; otherwise it is only alerted.
 	EnforceLateral bool
@@ -48,7 +51,7 @@ const maxRate = 1e7
 
 // CompileSettings turns a MeshwardPolicy into the Settings of its namespace.
 func CompileSettings(mp *meshwardv1alpha1.MeshwardPolicy) (*Settings, error) {
-	st := &Settings{Namespace: mp.Namespace}
+	st := &Settings{Namespace: mp.Namespace, HostsMatchAnyPort: mp.Spec.HostsMatchAnyPort}
 	if st.Namespace == "" {
 		st.Namespace = "default"
 	}
@@ -166,7 +169,7 @@ func (s *Set) QuarantineExempt(r *Request) bool {
 	}
 	var f facts
 	derive(r, &f)
-	for _, e := range st.exemptions {
+	for _, e := range st.exemptions { // paths and methods only: no hosts
 		if e.matches(&f) {
 			return true
 		}

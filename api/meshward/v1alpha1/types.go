@@ -38,6 +38,11 @@ type MeshwardPolicySpec struct {
 	// QuarantineExemptions are requests a quarantine does not stop, to or
 	// from the namespace's workloads (health checks, say).
 	QuarantineExemptions []Exemption `json:"quarantineExemptions,omitempty"`
+	// HostsMatchAnyPort makes the namespace's AuthorizationPolicies match
+	// `hosts` with or without the request's port ("orders" matches
+	// "orders:8080"). Istio matches :authority exactly; this widens ALLOW
+	// rules and narrows DENY notHosts, so it is off unless asked for.
+	HostsMatchAnyPort bool `json:"hostsMatchAnyPort,omitempty"`
 	// Encrypt lists the sources whose requests to the namespace's workloads
 	// must have their bodies encrypted (Encryption as a Service).
 	Encrypt []EncryptObligation `json:"encrypt,omitempty"`

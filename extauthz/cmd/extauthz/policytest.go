@@ -25,6 +25,7 @@ import (
 //	cases:
 //	- name: frontend reads orders
 //	  request: {source_principal: ..., destination: ..., method: GET, path: /orders/1}
+//	                                # and request_principal: <iss>/<sub> of a JWT
 //	  allow: true
 //	  reason: allowed               # optional
 //	  rule: shop/orders-read[0]     # optional
@@ -112,6 +113,10 @@ func decodeCase(n *yaml.Node) (testCase, *policy.Request, error) {
 	if tc.Name == "" || tc.Allow == nil {
 		return tc, nil, errors.New("a case needs \"name\" and \"allow\"")
 	}
+	// The JWT principal ("<iss>/<sub>") comes from Envoy's metadata, not
+	// from the filter's check, so a case gives it beside the check's fields.
+	jwt, hasJWT := tc.Request["request_principal"]
+	delete(tc.Request, "request_principal")
 	js, err := json.Marshal(tc.Request)
 	if err != nil {
 		return tc, nil, err
@@ -120,7 +125,15 @@ func decodeCase(n *yaml.Node) (testCase, *policy.Request, error) {
 	if err != nil {
 		return tc, nil, fmt.Errorf("case %q: %w", tc.Name, err)
 	}
-	return tc, server.PolicyRequest(&r), nil
+	req := server.PolicyRequest(&r)
+	if hasJWT {
+		s, ok := jwt.(string)
+		if !ok {
+			return tc, nil, fmt.Errorf("case %q: request_principal is not a string", tc.Name)
+		}
+		req.RequestPrincipal = s
+	}
+	return tc, req, nil
 }
 
 func judge(got policy.Result, tc testCase) string {
