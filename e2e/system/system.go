@@ -5,10 +5,12 @@
 package system
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/tls"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -26,6 +28,7 @@ import (
 	"github.com/rs/zerolog"
 	"google.golang.org/grpc/credentials"
 
+	"github.com/meshward/meshward/api/check"
 	verdictv1 "github.com/meshward/meshward/api/verdict/v1"
 	"github.com/meshward/meshward/e2e/proxywasm"
 	"github.com/meshward/meshward/e2e/sidecar"
@@ -373,4 +376,34 @@ func (s *System) creds(id string) (credentials.TransportCredentials, error) {
 		return nil, err
 	}
 	return credentials.NewTLS(s.CA.ClientTLS(cert)), nil
+}
+
+// ForgeCheck posts a check straight to the authorizer's check port with the
+// certificate of workload `as`: what a compromised workload that reaches the
+// authorizer can try.
+func (s *System) ForgeCheck(ctx context.Context, as string, req check.Request) (check.Response, error) {
+	cert, err := s.CA.Issue(as)
+	if err != nil {
+		return check.Response{}, err
+	}
+	c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: s.CA.ClientTLS(cert)}}
+	defer c.CloseIdleConnections()
+	body, err := json.Marshal(req)
+	if err != nil {
+		return check.Response{}, err
+	}
+	hr, err := http.NewRequestWithContext(ctx, "POST", "https://"+s.Authz.HTTPAddr.String()+check.Path, bytes.NewReader(body))
+	if err != nil {
+		return check.Response{}, err
+	}
+	resp, err := c.Do(hr)
+	if err != nil {
+		return check.Response{}, err
+	}
+	defer resp.Body.Close()
+	var out check.Response
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		return check.Response{}, fmt.Errorf("check answer (HTTP %d): %w", resp.StatusCode, err)
+	}
+	return out, nil
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/meshward/meshward/api/check"
 	"github.com/meshward/meshward/e2e/system"
 	"github.com/meshward/meshward/extauthz/quarantine"
 )
@@ -96,6 +97,17 @@ func run(wasm string, verbose bool) error {
 	if err := call(system.Catalog, "GET", "/orders/42", ": lateral hop, no rule"); err != nil {
 		return err
 	}
+	if err := call(system.Frontend, "GET", "/orders/../admin", ": the sidecar and the authorizer judge /admin"); err != nil {
+		return err
+	}
+	step++
+	forged, err := s.ForgeCheck(ctx, system.Catalog, check.Request{SourcePrincipal: system.Frontend, Destination: system.Orders,
+		Method: "GET", Path: "/orders/42", DestinationLabels: map[string]string{"app": "orders"}})
+	if err != nil {
+		return err
+	}
+	fmt.Printf("%d. catalog  -> authorizer: a check forged in frontend's name about orders, with catalog's mesh certificate: allow=%v (reason %s)\n",
+		step, forged.Allow, forged.Reason)
 
 	step++
 	rep, err := system.MoveUnderLoad(ctx, 200*time.Millisecond)
