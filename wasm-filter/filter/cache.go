@@ -48,9 +48,10 @@ func (c *decisionCache) get(key string, now time.Time) (cached, bool) {
 }
 
 // put stores an answer of an instance's epoch. An answer from another
-// instance than the confirmed one, or from an older epoch, is not kept.
+// instance than the confirmed one, or from an older epoch, is not kept; the
+// first instance to answer is confirmed by its answer.
 func (c *decisionCache) put(key string, e cached, instance string, epoch uint64, now time.Time) {
-	same := instance != "" && instance == c.instance
+	same := instance != "" && (instance == c.instance || c.instance == "")
 	c.observe(instance, epoch, now)
 	if !same || c.max == 0 || epoch != c.epoch || len(key) > maxKeyBytes {
 		return
