@@ -63,8 +63,11 @@ func TestManifestShipsOneAuthorizer(t *testing.T) {
 			t.Fatalf("no meshward-authz Deployment: %v", err)
 		}
 		if doc.Kind == "Deployment" && doc.Metadata.Name == "meshward-authz" {
-			if doc.Spec.Replicas == nil || *doc.Spec.Replicas != 1 {
-				t.Fatalf("meshward-authz replicas %v, want 1 until replicas share state", doc.Spec.Replicas)
+			if doc.Spec.Replicas == nil {
+				t.Fatal("meshward-authz sets no replicas (Kubernetes' default is 1, but say it)")
+			}
+			if n := *doc.Spec.Replicas; n != 1 {
+				t.Fatalf("meshward-authz has %d replicas, want 1 until replicas share state", n)
 			}
 			return
 		}
