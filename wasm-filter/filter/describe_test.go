@@ -221,3 +221,26 @@ func FuzzEncodedLen(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkDescribe(b *testing.B) {
+	for _, bc := range []struct {
+		name    string
+		headers [][2]string
+	}{
+		{"10 headers", append(get("/orders/42"), padding(10, 30)...)},
+		{"400 padding headers", append(get("/orders/42"), padding(400, 200)...)},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			n := named("x-api-version")
+			for i := 0; i < b.N; i++ {
+				r, err := describe(describeBase, bc.headers, n, check.MaxRequestBytes)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := encode(r); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
