@@ -14,9 +14,13 @@ import (
 // Path is where the authorizer serves the HTTP check.
 const Path = "/v1/check"
 
-// MaxRequestBytes bounds a check request body; the facts are a few short
-// strings, so anything larger is an attack or a bug.
-const MaxRequestBytes = 16 << 10
+// MaxRequestBytes bounds a check request body, as encoded. It is above
+// Envoy's default limit on a request's headers (60 KiB), so that the facts of
+// any request Envoy accepts fit unless their JSON escaping inflates them; the
+// filter then sends the headers no policy names only while they fit, and
+// denies a request whose decisive facts do not (it never fails open on them).
+// With --max-in-flight 512 the authorizer holds at most 32 MiB of bodies.
+const MaxRequestBytes = 64 << 10
 
 // Request carries the facts of one hop, as the filter sees them.
 type Request struct {
@@ -42,6 +46,12 @@ type Request struct {
 	// credentials (see DroppedHeaders).
 	Headers map[string]string `json:"headers,omitempty"`
 	SNI     string            `json:"sni,omitempty"`
+	// OmittedHeaders names the headers the filter left out to stay within
+	// MaxRequestBytes; OmittedHeadersTruncated says that even some of their
+	// names did not fit. The authorizer denies the request when a policy for
+	// its destination reads a header it was not sent.
+	OmittedHeaders          []string `json:"omitted_headers,omitempty"`
+	OmittedHeadersTruncated bool     `json:"omitted_headers_truncated,omitempty"`
 }
 
 // DroppedHeaders carry credentials: the filter never sends them to the
@@ -62,20 +72,13 @@ type Response struct {
 	// the body is encrypted by Encryption as a Service).
 	Obligations []string `json:"obligations,omitempty"`
 	// Epoch changes with every policy or quarantine change: a cached
-	// decision from an older epoch is stale.
-	Epoch uint64 `json:"epoch"`
+	// decision from an older epoch is stale. Epochs of different Instances
+	// are not comparable.
+	Epoch    uint64 `json:"epoch"`
+	Instance string `json:"instance,omitempty"`
 	// CacheTTLMillis is how long the filter may reuse this answer for the same
 	// source principal, method, path, host and destination (0: not at all).
 	CacheTTLMillis uint32 `json:"cache_ttl_ms,omitempty"`
-}
-
-// EpochPath serves the current epoch ({"epoch": N}), which filters poll to
-// drop cached answers within a second of a change.
-const EpochPath = "/v1/epoch"
-
-// Epoch is the answer of EpochPath.
-type Epoch struct {
-	Epoch uint64 `json:"epoch"`
 }
 
 // DecodeRequest parses and validates a check request body. Its errors name the
@@ -103,8 +106,15 @@ func (r Request) Validate() error {
 		return errors.New("check request: field \"destination\" is empty")
 	case r.Method == "":
 		return errors.New("check request: field \"method\" is empty")
-	case r.Path == "" || r.Path[0] != '/':
-		return fmt.Errorf("check request: field \"path\" must start with '/', got %q", r.Path)
+	case r.Path == "*" && r.Method != "OPTIONS":
+		return fmt.Errorf("check request: field \"path\" is \"*\" (asterisk-form), which only OPTIONS may use, not %q", r.Method)
+	case r.Path != "*" && (r.Path == "" || r.Path[0] != '/'):
+		return fmt.Errorf("check request: field \"path\" must start with '/' (or be \"*\" for OPTIONS), got %q", r.Path)
+	}
+	for i, name := range r.OmittedHeaders {
+		if name == "" {
+			return fmt.Errorf("check request: field \"omitted_headers\"[%d] is empty", i)
+		}
 	}
 	return nil
 }

@@ -17,6 +17,11 @@ func TestDecodeRequest(t *testing.T) {
 		{"trailing", `{"destination":"b","method":"GET","path":"/"}{}`, "trailing data"},
 		{"no method", `{"destination":"b","path":"/"}`, `"method" is empty`},
 		{"relative path", `{"destination":"b","method":"GET","path":"x"}`, `"path" must start with '/'`},
+		{"asterisk-form", `{"destination":"b","method":"OPTIONS","path":"*"}`, ""},
+		{"asterisk-form, not OPTIONS", `{"destination":"b","method":"GET","path":"*"}`, `only OPTIONS may use`},
+		{"omitted headers", `{"destination":"b","method":"GET","path":"/","omitted_headers":["x-a"],"omitted_headers_truncated":true}`, ""},
+		{"omitted empty name", `{"destination":"b","method":"GET","path":"/","omitted_headers":["x-a",""]}`, `"omitted_headers"[1] is empty`},
+		{"too large", `{"destination":"b","method":"GET","path":"/` + strings.Repeat("a", MaxRequestBytes) + `"}`, "limit 65536"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -64,6 +69,9 @@ func normalize(r Request) Request {
 	}
 	if len(r.DestinationLabels) == 0 {
 		r.DestinationLabels = nil
+	}
+	if len(r.OmittedHeaders) == 0 {
+		r.OmittedHeaders = nil
 	}
 	return r
 }

@@ -23,6 +23,9 @@ const (
 	ReasonDeniedByCondition      = "denied-by-condition"
 	ReasonConditionError         = "condition-error"
 	ReasonBadRequest             = "bad-request"
+	// ReasonHeaderOmitted: the check left out a header that a policy for the
+	// destination reads, so the request cannot be decided (padding attack).
+	ReasonHeaderOmitted = "header-omitted"
 )
 
 // Decision is the answer for one hop.
@@ -43,9 +46,10 @@ type Decision struct {
 
 // Engine decides with the current policy set and quarantine set.
 type Engine struct {
-	policy     atomic.Pointer[policy.Set]
+	policy     atomic.Pointer[policyState]
 	policyGen  atomic.Uint64
 	epochBase  uint64
+	instance   string
 	quarantine *quarantine.Set
 	limiter    *ratelimit.Limiter
 }
@@ -57,24 +61,21 @@ const maxBuckets = 1 << 20
 func New(set *policy.Set, q *quarantine.Set) *Engine {
 	// Starting from the clock keeps epochs growing across restarts, so a filter
 	// never takes a restarted authorizer's answers for old ones.
-	e := &Engine{quarantine: q, epochBase: uint64(time.Now().UnixNano()), limiter: ratelimit.New(maxBuckets)}
-	e.policy.Store(set)
+	e := &Engine{quarantine: q, epochBase: uint64(time.Now().UnixNano()), instance: newInstanceID(),
+		limiter: ratelimit.New(maxBuckets)}
+	e.policy.Store(newPolicyState(set))
 	return e
 }
 
 // SetPolicy swaps the policy set atomically: a decision sees the old or the
 // new set, never a mix.
 func (e *Engine) SetPolicy(s *policy.Set) {
-	e.policy.Store(s)
+	e.policy.Store(newPolicyState(s))
 	e.policyGen.Add(1)
 }
 
-// Epoch changes with every policy or quarantine change; caches of decisions
-// (the filter's) drop their entries when it moves.
-func (e *Engine) Epoch() uint64 { return e.epochBase + e.policyGen.Load() + e.quarantine.Epoch() }
-
 // Policy is the current policy set.
-func (e *Engine) Policy() *policy.Set { return e.policy.Load() }
+func (e *Engine) Policy() *policy.Set { return e.policy.Load().set }
 
 // Quarantine is the engine's quarantine set.
 func (e *Engine) Quarantine() *quarantine.Set { return e.quarantine }
@@ -82,9 +83,15 @@ func (e *Engine) Quarantine() *quarantine.Set { return e.quarantine }
 // Decide answers one request: quarantine, then rate limits (a flood is shed
 // before any policy is evaluated), then policies.
 func (e *Engine) Decide(r *policy.Request) Decision {
-	set := e.policy.Load()
+	st := e.policy.Load()
+	set := st.set
 	if d, stop := e.quarantined(set, r); stop {
 		return d
+	}
+	if r.HeadersOmitted() {
+		if by, ok := st.readsOmitted(r); ok {
+			return Decision{Reason: ReasonHeaderOmitted, Rule: by, Status: 403}
+		}
 	}
 	ns := r.DestinationNS()
 	for _, rl := range set.RateLimits(ns) {

@@ -32,6 +32,7 @@ type Condition struct {
 	Name    string // namespace/policy/conditions[i] (name)
 	require bool
 	prg     cel.Program
+	headers headerUse // see headers.go
 }
 
 // maxCELCost bounds one evaluation, so a condition cannot stall decisions.
@@ -62,6 +63,7 @@ func compileCELCondition(c meshwardv1alpha1.Condition, ns, policy string, i int)
 		return nil, &fieldError{at(path, "expression"), "CEL: " + err.Error()}
 	}
 	out.prg = prg
+	out.headers = celHeaderUse(ast)
 	return out, nil
 }
 

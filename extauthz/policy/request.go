@@ -28,6 +28,15 @@ type Request struct {
 	Path    string
 	Headers map[string]string // lower-case names
 	SNI     string
+	// OmittedHeaders are headers the caller's filter left out of the check
+	// (to bound its size); OmittedHeadersTruncated: some of their names too.
+	OmittedHeaders          []string
+	OmittedHeadersTruncated bool
+}
+
+// HeadersOmitted says whether the check left any header out.
+func (r *Request) HeadersOmitted() bool {
+	return len(r.OmittedHeaders) > 0 || r.OmittedHeadersTruncated
 }
 
 // facts are the derived values rules compare with, computed once per request.

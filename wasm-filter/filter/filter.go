@@ -4,8 +4,7 @@
 package filter
 
 import (
-	"encoding/json"
-	"strings"
+	"fmt"
 	"time"
 
 	"github.com/meshward/meshward/api/check"
@@ -22,8 +21,19 @@ const RuleHeader = "x-meshward-rule"
 
 // Reason ids the filter itself produces (the authorizer has its own).
 const (
+	// ReasonAuthzUnavailable: no answer, a timeout or a 5xx (fail_mode applies).
 	ReasonAuthzUnavailable = "authorizer-unavailable"
-	ReasonAuthzBadAnswer   = "authorizer-bad-answer"
+	// ReasonAuthzBadAnswer: a 200 that does not parse (fail_mode applies), or
+	// a status that is neither 200, 4xx nor 5xx (always denied).
+	ReasonAuthzBadAnswer = "authorizer-bad-answer"
+	// ReasonNotDescribable: the request's decisive facts (method, path, host,
+	// a header a policy reads) cannot be sent whole. Always denied: fail-open
+	// is for an authorizer that cannot answer, not for a request no
+	// authorizer could decide.
+	ReasonNotDescribable = "request-not-describable"
+	// ReasonCheckRejected: the authorizer answered 4xx (it refused the check
+	// itself). Always denied, for the same reason.
+	ReasonCheckRejected = "check-rejected"
 )
 
 // VM is the root of the filter; Envoy creates one per Wasm VM.
@@ -38,7 +48,8 @@ type plugin struct {
 	types.DefaultPluginContext
 	cfg     Config
 	cache   *decisionCache
-	polling bool // an epoch poll is in flight
+	named   namedHeaders // from the last epoch answer
+	polling bool         // an epoch poll is in flight
 }
 
 // now is the clock; tests replace it.
@@ -58,63 +69,38 @@ func (p *plugin) OnPluginStart(int) types.OnPluginStartStatus {
 	p.cfg = cfg
 	poll := time.Duration(cfg.EpochPollMillis) * time.Millisecond
 	p.cache = newDecisionCache(*cfg.DecisionCacheEntries, 4*poll)
-	if *cfg.DecisionCacheEntries > 0 {
-		if err := proxywasm.SetTickPeriodMilliSeconds(cfg.EpochPollMillis); err != nil {
-			// Without polls the epoch is never confirmed, so the cache stays unused.
-			proxywasm.LogErrorf("meshward: no epoch polls (%v): decision cache off", err)
-		}
+	// Polls run with the cache off too: they bring the headers policies read.
+	if err := proxywasm.SetTickPeriodMilliSeconds(cfg.EpochPollMillis); err != nil {
+		// Without polls the epoch is never confirmed, so the cache stays unused.
+		proxywasm.LogErrorf("meshward: no epoch polls (%v): decision cache off", err)
 	}
 	proxywasm.LogInfof("meshward: filter started: authorizer cluster %q, timeout %d ms, fail %s, cache %d entries",
 		cfg.AuthorizerCluster, cfg.TimeoutMillis, cfg.FailMode, *cfg.DecisionCacheEntries)
 	return types.OnPluginStartStatusOK
 }
 
-// OnTick polls the authorizer's epoch, so that cached answers are dropped
-// soon after a policy or quarantine change.
-func (p *plugin) OnTick() {
-	if p.polling {
-		return
-	}
-	headers := [][2]string{{":method", "GET"}, {":path", check.EpochPath}, {":authority", p.cfg.AuthorizerAuthority}}
-	_, err := proxywasm.DispatchHttpCall(p.cfg.AuthorizerCluster, headers, nil, nil, p.cfg.TimeoutMillis, p.onEpoch)
-	if err != nil {
-		proxywasm.LogDebugf("meshward: epoch poll: %v", err)
-		return
-	}
-	p.polling = true
-}
-
-func (p *plugin) onEpoch(numHeaders, bodySize, _ int) {
-	p.polling = false
-	if numHeaders == 0 {
-		return
-	}
-	body, err := proxywasm.GetHttpCallResponseBody(0, bodySize)
-	if err != nil {
-		return
-	}
-	var e check.Epoch
-	if json.Unmarshal(body, &e) == nil && e.Epoch > 0 {
-		p.cache.observe(e.Epoch, now())
-	}
-}
-
 func (p *plugin) NewHttpContext(uint32) types.HttpContext {
-	return &stream{cfg: &p.cfg, cache: p.cache}
+	return &stream{p: p}
 }
 
 type stream struct {
 	types.DefaultHttpContext
-	cfg   *Config
-	cache *decisionCache
-	key   string
+	p   *plugin
+	key string
 }
 
 func (s *stream) OnHttpRequestHeaders(int, bool) types.Action {
 	_ = proxywasm.RemoveHttpRequestHeader(RuleHeader)
-	req := s.facts()
+	headers, err := proxywasm.GetHttpRequestHeaders()
+	if err != nil {
+		return s.undescribable("reading request headers: " + err.Error())
+	}
+	req, err := describe(s.facts(), headers, &s.p.named, check.MaxRequestBytes)
+	if err != nil {
+		return s.undescribable(err.Error())
+	}
 	s.key = cacheKey(&req)
-	if e, ok := s.cache.get(s.key, now()); ok {
+	if e, ok := s.p.cache.get(s.key, now()); ok {
 		if e.allow {
 			setRule(e.rule)
 			return types.ActionContinue
@@ -122,68 +108,48 @@ func (s *stream) OnHttpRequestHeaders(int, bool) types.Action {
 		deny(e.reason)
 		return types.ActionPause
 	}
-	body, err := json.Marshal(req)
-	if err != nil {
-		return s.failed("encoding check request: " + err.Error())
+	body, err := encode(req)
+	if err != nil || len(body) > check.MaxRequestBytes { // describe keeps it within; never sent otherwise
+		return s.undescribable(fmt.Sprintf("encoded check is %d bytes (%v)", len(body), err))
 	}
-	headers := [][2]string{
+	headers = [][2]string{
 		{":method", "POST"},
 		{":path", check.Path},
-		{":authority", s.cfg.AuthorizerAuthority},
+		{":authority", s.p.cfg.AuthorizerAuthority},
 		{"content-type", "application/json"},
 	}
-	if _, err := proxywasm.DispatchHttpCall(s.cfg.AuthorizerCluster, headers, body, nil,
-		s.cfg.TimeoutMillis, s.onCheckResponse); err != nil {
-		return s.failed("dispatching check to cluster " + s.cfg.AuthorizerCluster + ": " + err.Error())
+	if _, err := proxywasm.DispatchHttpCall(s.p.cfg.AuthorizerCluster, headers, body, nil,
+		s.p.cfg.TimeoutMillis, s.onCheckResponse); err != nil {
+		return s.failed("dispatching check to cluster " + s.p.cfg.AuthorizerCluster + ": " + err.Error())
 	}
 	return types.ActionPause
 }
 
-// facts collects what the authorizer decides on. The source principal comes
-// from the peer certificate (mTLS), never from a request header, so a caller
-// cannot claim another identity.
+// undescribable denies a request the filter cannot describe to the
+// authorizer, whatever the fail mode.
+func (s *stream) undescribable(msg string) types.Action {
+	proxywasm.LogWarnf("meshward: %s: denied", msg)
+	deny(ReasonNotDescribable)
+	return types.ActionPause
+}
+
+// facts are what the connection and the configuration say (describe adds
+// the request's own). The source
+// principal comes from the peer certificate (mTLS), never from a request
+// header, so a caller cannot claim another identity.
 func (s *stream) facts() check.Request {
 	r := check.Request{
 		SourcePrincipal:      property("connection", "uri_san_peer_certificate"),
 		SourceAddress:        property("source", "address"),
-		Destination:          s.cfg.Destination,
-		DestinationNamespace: s.cfg.DestinationNamespace,
-		DestinationLabels:    s.cfg.DestinationLabels,
-		DestinationService:   s.cfg.DestinationService,
+		Destination:          s.p.cfg.Destination,
+		DestinationNamespace: s.p.cfg.DestinationNamespace,
+		DestinationLabels:    s.p.cfg.DestinationLabels,
+		DestinationService:   s.p.cfg.DestinationService,
 		DestinationAddress:   property("destination", "address"),
 		SNI:                  property("connection", "requested_server_name"),
 	}
-	headers, _ := proxywasm.GetHttpRequestHeaders()
-	r.Headers = map[string]string{}
-	size := 0
-	for _, h := range headers {
-		switch {
-		case h[0] == ":method":
-			r.Method = h[1]
-		case h[0] == ":path":
-			r.Path = h[1]
-		case h[0] == ":authority":
-			r.Host = h[1]
-		case strings.HasPrefix(h[0], ":") || check.DroppedHeaders[h[0]] || h[0] == RuleHeader:
-		case size+len(h[0])+len(h[1]) <= maxForwardedHeaderBytes:
-			size += len(h[0]) + len(h[1])
-			if prev, ok := r.Headers[h[0]]; ok {
-				r.Headers[h[0]] = prev + "," + h[1]
-			} else {
-				r.Headers[h[0]] = h[1]
-			}
-		}
-	}
-	if r.Destination == "" {
-		r.Destination = r.Host
-	}
 	return r
 }
-
-// maxForwardedHeaderBytes keeps a check within the authorizer's limit
-// (check.MaxRequestBytes) whatever the caller sends; headers past it are not
-// forwarded, and a policy on them does not match.
-const maxForwardedHeaderBytes = 8 << 10
 
 func property(path ...string) string {
 	v, err := proxywasm.GetProperty(path)
@@ -200,11 +166,20 @@ func (s *stream) onCheckResponse(numHeaders, bodySize, _ int) {
 	}
 	status, _ := proxywasm.GetHttpCallResponseHeaders()
 	code := headerValue(status, ":status")
-	body, _ := proxywasm.GetHttpCallResponseBody(0, bodySize)
-	if code != "200" {
+	switch {
+	case len(code) == 3 && code[0] == '5':
 		s.resolveFailure(ReasonAuthzUnavailable, "authorizer answered status "+code)
 		return
+	case len(code) == 3 && code[0] == '4':
+		proxywasm.LogWarnf("meshward: authorizer refused the check with status %s: denied", code)
+		deny(ReasonCheckRejected)
+		return
+	case code != "200":
+		proxywasm.LogWarnf("meshward: authorizer answered status %q: denied", code)
+		deny(ReasonAuthzBadAnswer)
+		return
 	}
+	body, _ := proxywasm.GetHttpCallResponseBody(0, bodySize)
 	resp, err := check.DecodeResponse(body)
 	if err != nil {
 		s.resolveFailure(ReasonAuthzBadAnswer, err.Error())
@@ -212,10 +187,10 @@ func (s *stream) onCheckResponse(numHeaders, bodySize, _ int) {
 	}
 	t := now()
 	if resp.CacheTTLMillis > 0 {
-		s.cache.put(s.key, cached{allow: resp.Allow, reason: resp.Reason, rule: resp.Rule,
-			expires: t.Add(time.Duration(resp.CacheTTLMillis) * time.Millisecond)}, resp.Epoch, t)
+		s.p.cache.put(s.key, cached{allow: resp.Allow, reason: resp.Reason, rule: resp.Rule,
+			expires: t.Add(time.Duration(resp.CacheTTLMillis) * time.Millisecond)}, resp.Instance, resp.Epoch, t)
 	} else {
-		s.cache.observe(resp.Epoch, t)
+		s.p.cache.observe(resp.Instance, resp.Epoch, t)
 	}
 	if resp.Allow {
 		setRule(resp.Rule)
@@ -249,8 +224,8 @@ func headerValue(headers [][2]string, key string) string {
 // failed handles an error before the callout was sent: the request is still
 // in OnHttpRequestHeaders, so it is continued or answered there.
 func (s *stream) failed(msg string) types.Action {
-	proxywasm.LogErrorf("meshward: %s (fail %s)", msg, s.cfg.FailMode)
-	if s.cfg.FailMode == FailOpen {
+	proxywasm.LogErrorf("meshward: %s (fail %s)", msg, s.p.cfg.FailMode)
+	if s.p.cfg.FailMode == FailOpen {
 		return types.ActionContinue
 	}
 	deny(ReasonAuthzUnavailable)
@@ -259,8 +234,8 @@ func (s *stream) failed(msg string) types.Action {
 
 // resolveFailure handles an error after the request was paused.
 func (s *stream) resolveFailure(reason, msg string) {
-	proxywasm.LogWarnf("meshward: %s (fail %s)", msg, s.cfg.FailMode)
-	if s.cfg.FailMode == FailOpen {
+	proxywasm.LogWarnf("meshward: %s (fail %s)", msg, s.p.cfg.FailMode)
+	if s.p.cfg.FailMode == FailOpen {
 		_ = proxywasm.ResumeHttpRequest()
 		return
 	}

@@ -11,7 +11,10 @@ import (
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
 )
 
-const testConfig = `{"authorizer_cluster":"meshward-authz","destination":"spiffe://cluster.local/ns/shop/sa/orders"}`
+const (
+	testConfig = `{"authorizer_cluster":"meshward-authz","destination":"spiffe://cluster.local/ns/shop/sa/orders"}`
+	openConfig = `{"authorizer_cluster":"meshward-authz","fail_mode":"open"}`
+)
 
 func newHost(t *testing.T, config string) proxytest.HostEmulator {
 	t.Helper()
@@ -103,9 +106,27 @@ func TestDecisions(t *testing.T) {
 			wantStatus: 403, wantReason: ReasonAuthzUnavailable},
 		{name: "garbage answer, closed", config: testConfig, headers: ok, body: []byte("{nope"),
 			wantStatus: 403, wantReason: ReasonAuthzBadAnswer},
-		{name: "callout failed, open", config: `{"authorizer_cluster":"meshward-authz","fail_mode":"open"}`, headers: nil},
-		{name: "deny stays deny when open", config: `{"authorizer_cluster":"meshward-authz","fail_mode":"open"}`, headers: ok,
+		{name: "callout failed, open", config: openConfig, headers: nil},
+		{name: "authorizer 503 (shed), open", config: openConfig, headers: [][2]string{{":status", "503"}}},
+		{name: "garbage answer, open", config: openConfig, headers: ok, body: []byte("{nope")},
+		{name: "deny stays deny when open", config: openConfig, headers: ok,
 			body: answer(t, check.Response{Reason: "quarantined"}), wantStatus: 403, wantReason: "quarantined"},
+		// The authorizer refused the check itself: no authorizer could answer
+		// for this request, so fail-open does not apply.
+		{name: "authorizer 400, closed", config: testConfig, headers: [][2]string{{":status", "400"}},
+			wantStatus: 403, wantReason: ReasonCheckRejected},
+		{name: "authorizer 400, open", config: openConfig, headers: [][2]string{{":status", "400"}},
+			wantStatus: 403, wantReason: ReasonCheckRejected},
+		{name: "authorizer 413, open", config: openConfig, headers: [][2]string{{":status", "413"}},
+			wantStatus: 403, wantReason: ReasonCheckRejected},
+		{name: "authorizer 401, open", config: openConfig, headers: [][2]string{{":status", "401"}},
+			wantStatus: 403, wantReason: ReasonCheckRejected},
+		{name: "authorizer 302, open", config: openConfig, headers: [][2]string{{":status", "302"}},
+			wantStatus: 403, wantReason: ReasonAuthzBadAnswer},
+		{name: "authorizer 204, open", config: openConfig, headers: [][2]string{{":status", "204"}},
+			wantStatus: 403, wantReason: ReasonAuthzBadAnswer},
+		{name: "no status, open", config: openConfig, headers: [][2]string{{"content-type", "text/plain"}},
+			wantStatus: 403, wantReason: ReasonAuthzBadAnswer},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -144,12 +165,24 @@ func TestBadConfigFailsPluginStart(t *testing.T) {
 	}
 }
 
+// poll makes the plugin poll the epoch and answers the poll with body.
+func poll(t *testing.T, host proxytest.HostEmulator, body string) {
+	t.Helper()
+	host.Tick()
+	polls := host.GetCalloutAttributesFromContext(proxytest.PluginContextID)
+	if len(polls) == 0 || headerValue(polls[len(polls)-1].Headers, ":path") != check.EpochPath {
+		t.Fatalf("tick made %v", polls)
+	}
+	host.CallOnHttpCallResponse(polls[len(polls)-1].CalloutID, [][2]string{{":status", "200"}}, nil, []byte(body))
+}
+
 func TestDecisionCacheInFilter(t *testing.T) {
 	host := newHost(t, testConfig)
 	ok := [][2]string{{":status", "200"}}
+	poll(t, host, `{"epoch":10,"instance":"a"}`)
 	// 1: a miss goes to the authorizer; its cacheable answer is kept.
 	id, c := sendRequest(t, host)
-	host.CallOnHttpCallResponse(c.CalloutID, ok, nil, answer(t, check.Response{Allow: true, Reason: "allowed", Rule: "r", Epoch: 10, CacheTTLMillis: 5000}))
+	host.CallOnHttpCallResponse(c.CalloutID, ok, nil, answer(t, check.Response{Allow: true, Reason: "allowed", Rule: "r", Epoch: 10, Instance: "a", CacheTTLMillis: 5000}))
 	if host.GetCurrentHttpStreamAction(id) != types.ActionContinue {
 		t.Fatal("first request not continued")
 	}
@@ -165,15 +198,10 @@ func TestDecisionCacheInFilter(t *testing.T) {
 		t.Fatalf("rule header %q", r)
 	}
 	// 3: an epoch poll that reports a change drops the entry.
-	host.Tick()
-	polls := host.GetCalloutAttributesFromContext(proxytest.PluginContextID)
-	if len(polls) != 1 || headerValue(polls[0].Headers, ":path") != check.EpochPath {
-		t.Fatalf("tick made %v", polls)
-	}
-	host.CallOnHttpCallResponse(polls[0].CalloutID, ok, nil, []byte(`{"epoch":11}`))
+	poll(t, host, `{"epoch":11,"instance":"a"}`)
 	id3, c3 := sendRequest(t, host) // fails unless a callout is made
 	// A denial is cached too, and answered locally.
-	host.CallOnHttpCallResponse(c3.CalloutID, ok, nil, answer(t, check.Response{Reason: "quarantined-source", Epoch: 11, CacheTTLMillis: 5000}))
+	host.CallOnHttpCallResponse(c3.CalloutID, ok, nil, answer(t, check.Response{Reason: "quarantined-source", Epoch: 11, Instance: "a", CacheTTLMillis: 5000}))
 	if l := host.GetSentLocalResponse(id3); l == nil || l.StatusCode != 403 {
 		t.Fatal("deny not sent")
 	}
@@ -188,7 +216,7 @@ func TestUncacheableAnswersAreNotReused(t *testing.T) {
 	host := newHost(t, testConfig)
 	for i := 0; i < 2; i++ {
 		_, c := sendRequest(t, host) // each one needs a callout
-		host.CallOnHttpCallResponse(c.CalloutID, [][2]string{{":status", "200"}}, nil, answer(t, check.Response{Allow: true, Reason: "allowed", Epoch: 3}))
+		host.CallOnHttpCallResponse(c.CalloutID, [][2]string{{":status", "200"}}, nil, answer(t, check.Response{Allow: true, Reason: "allowed", Epoch: 3, Instance: "a"}))
 	}
 }
 
@@ -197,8 +225,13 @@ func TestStaleEpochDisablesCache(t *testing.T) {
 	t0 := time.Now()
 	now = func() time.Time { return t0 }
 	defer func() { now = time.Now }()
+	poll(t, host, `{"epoch":3,"instance":"a"}`)
 	_, c := sendRequest(t, host)
-	host.CallOnHttpCallResponse(c.CalloutID, [][2]string{{":status", "200"}}, nil, answer(t, check.Response{Allow: true, Reason: "allowed", Epoch: 3, CacheTTLMillis: 60000}))
+	host.CallOnHttpCallResponse(c.CalloutID, [][2]string{{":status", "200"}}, nil, answer(t, check.Response{Allow: true, Reason: "allowed", Epoch: 3, Instance: "a", CacheTTLMillis: 60000}))
+	now = func() time.Time { return t0.Add(100 * time.Millisecond) }
+	if a := host.CallOnRequestHeaders(host.InitializeHttpContext(), requestHeaders, true); a != types.ActionContinue {
+		t.Fatal("setup: the answer was not cached")
+	}
 	now = func() time.Time { return t0.Add(1500 * time.Millisecond) } // no poll confirmed the epoch for 1.5 s
 	sendRequest(t, host)                                              // needs a callout again
 }
