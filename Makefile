@@ -69,10 +69,11 @@ test: vet wasm kube-apiserver etcd
 fuzz: deps
 	@for t in api/check:FuzzDecodeRequest extauthz/policy:FuzzParse xds/catalog:FuzzParse e2e/proxywasm:FuzzDecodePairs \
 	  ebpf-agent/trace:FuzzReadADFA ebpf-agent/trace:FuzzReadJSONL ebpf-agent/trace:FuzzReadNative \
-	  ebpf-agent/ngram:FuzzUnmarshal ebpf-agent/profile:FuzzDecode ebpf-agent/agent:FuzzParseContainers ebpf-agent/collector:FuzzDecode internal/pathnorm:FuzzNormalize xds/server:FuzzAdminVerify extauthz/policy:FuzzPatterns; do \
+	  ebpf-agent/ngram:FuzzUnmarshal ebpf-agent/profile:FuzzDecode ebpf-agent/agent:FuzzParseContainers ebpf-agent/collector:FuzzDecode internal/pathnorm:FuzzNormalize xds/server:FuzzAdminVerify extauthz/policy:FuzzPatterns api/check:FuzzDecodeEpoch; do \
 	  pkg=$${t%%:*}; fn=$${t##*:}; echo "fuzz $$pkg $$fn"; \
 	  $(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) ./$$pkg || exit 1; done
-	cd wasm-filter && $(GO) test -mod=mod -run '^$$' -fuzz '^FuzzParseConfig$$' -fuzztime $(FUZZTIME) ./filter
+	@for fn in FuzzParseConfig FuzzDescribe FuzzEncodedLen; do echo "fuzz wasm-filter/filter $$fn"; \
+	  (cd wasm-filter && $(GO) test -mod=mod -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) ./filter) || exit 1; done
 
 # The authorizer's benchmarks: gRPC Check with a 10,000-rule set vs allow-all
 # (same code, same load client, interleaved in one run), and in-process

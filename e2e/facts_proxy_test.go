@@ -90,7 +90,8 @@ func (rr *roundRobin) waitPolls(t *testing.T, ctx context.Context, n int) {
 	}
 }
 
-// startAuthz runs an authorizer with the policies of yaml.
+// startFactsAuthz runs an authorizer with the policies of yaml (plaintext:
+// these tests put their own proxies in front of it).
 func startFactsAuthz(t *testing.T, yaml string) *server.Running {
 	t.Helper()
 	set, err := policy.Parse("e2e.yaml", []byte(yaml))
