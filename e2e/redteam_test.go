@@ -275,3 +275,38 @@ spec:
 		}
 	}
 }
+
+// Attack: the gRPC Check has no memory bound of its own. The HTTP check
+// refuses bodies over check.MaxRequestBytes (16 KiB), but gRPC decodes
+// messages up to grpc-go's default 4 MiB, and headers up to its 16 MiB
+// header list. One workload, within its 64 in-flight slots, sending
+// 4 MiB checks about itself took the extauthz binary from 52 MB to 671 MB
+// resident in 10 s (the goal is a 90 MiB peak) and a legitimate sidecar's
+// check to 652 ms (the filter's default timeout is 500 ms: fail closed).
+// Severity: high (one compromised workload takes the authorizer down or
+// out of its memory limit). Envoy's CheckRequest for a request within
+// Envoy's default 60 KiB of headers is far below 1 MiB.
+func TestRedteamGRPCCheckSizeBounded(t *testing.T) {
+	ra := startRedAuthz(t, redOrdersPolicy, nil)
+	cert, err := ra.ca.Issue(catalogID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := grpc.NewClient(ra.GRPCAddr.String(), grpc.WithTransportCredentials(credentials.NewTLS(ra.ca.ClientTLS(cert))),
+		grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(8<<20)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	pad := strings.Repeat("a", 1<<20)
+	req := &authv3.CheckRequest{Attributes: &authv3.AttributeContext{
+		Source:      &authv3.AttributeContext_Peer{Principal: frontendID},
+		Destination: &authv3.AttributeContext_Peer{Principal: catalogID},
+		Request: &authv3.AttributeContext_Request{Http: &authv3.AttributeContext_HttpRequest{
+			Method: "GET", Path: "/", Headers: map[string]string{"x-pad": pad}}},
+	}}
+	_, err = authv3.NewAuthorizationClient(conn).Check(context.Background(), req)
+	if err == nil {
+		t.Fatalf("a %d-byte Check was read and decided (the HTTP check refuses more than %d bytes)", len(pad), check.MaxRequestBytes)
+	}
+}
