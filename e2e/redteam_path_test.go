@@ -47,7 +47,7 @@ spec:
 // spelled, which no DENY on "*:purge" matches, while Go's net/http (and
 // nginx, and most frameworks) decode %3A before routing: the upstream
 // serves /v1/buckets/b:purge. The same holds for '@', '=', ',', ';', '!',
-// '$', '&', ''', '(', ')', '*', '+' in a policy path. Severity: medium
+// '$', '&', the quote, '(', ')', '*', '+' in a policy path. Severity: medium
 // (any DENY, or ALLOW notPaths, whose path holds a sub-delimiter or ':' or
 // '@'). The decision must be about the path the upstream interprets.
 func TestRedteamEscapedSubDelimsPassDeny(t *testing.T) {

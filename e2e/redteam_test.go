@@ -34,10 +34,9 @@ import (
 // (destination labels), learned policies, rate-limit buckets and the
 // lateral-movement detector (source principal, destination port).
 
-// redPolicies: orders (app=orders) lets the frontend read it; the shop
-// namespace is in learn-friendly Istio default (ALLOW for unselected
-// workloads is set per test), with a rate limit on the frontend and
-// lateral movement enforced.
+// redOrdersPolicy: orders (app=orders) lets the frontend read it. Tests
+// add the shop namespace's MeshwardPolicy they need (default ALLOW for
+// learn mode, a rate limit, enforced lateral movement).
 const redOrdersPolicy = `
 apiVersion: security.istio.io/v1
 kind: AuthorizationPolicy
