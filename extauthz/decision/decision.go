@@ -95,7 +95,11 @@ func (e *Engine) Decide(r *policy.Request) Decision {
 	}
 	ns := r.DestinationNS()
 	for _, rl := range set.RateLimits(ns) {
-		if rl.Applies(r.SourcePrincipal) && !e.limiter.Allow(rl.Name+"\x00"+r.SourcePrincipal, rl.RequestsPerSecond, rl.Burst) {
+		// A bucket per source and destination: the source is what the
+		// destination's sidecar says it verified, so one sidecar can spend only
+		// the buckets of calls to its own workload, never a source's budget
+		// towards others.
+		if rl.Applies(r.SourcePrincipal) && !e.limiter.Allow(rl.Name+"\x00"+r.SourcePrincipal+"\x00"+r.Destination, rl.RequestsPerSecond, rl.Burst) {
 			return Decision{Reason: ReasonRateLimited, Rule: rl.Name, Status: 429}
 		}
 	}

@@ -6,6 +6,7 @@ package lateral
 
 import (
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 )
@@ -64,7 +65,16 @@ type window struct {
 	order   []seen
 	counts  [3]int          // destinations, ports, new edges
 	flagged map[string]bool // alert kinds already raised in this window
+	ports   map[string]int  // per destination, its distinct ports in the window
 }
+
+// portsPerDestination caps what one destination adds to a source's port
+// count. Ports are reported by the destination's own sidecar (the only one
+// the authorizer believes about that destination), so without a cap one
+// compromised workload could claim a source scanned thirty of its ports and
+// get the source quarantined. A sidecar intercepts a handful of ports; a real
+// scan shows across many destinations.
+const portsPerDestination = 4
 
 const (
 	kindDest = iota
@@ -121,7 +131,12 @@ func (d *Detector) Observe(e Event) []Alert {
 	w := d.windowOf(e.Source)
 	w.expire(e.Time.Add(-d.cfg.Window))
 	d.add(w, "d\x00"+e.Destination, e.Time)
-	d.add(w, fmt.Sprintf("p\x00%s\x00%d", e.Destination, e.Port), e.Time)
+	pk := fmt.Sprintf("p\x00%s\x00%d", e.Destination, e.Port)
+	if _, known := w.last[pk]; known || w.ports[e.Destination] < portsPerDestination {
+		if d.add(w, pk, e.Time) {
+			w.ports[e.Destination]++
+		}
+	}
 	ed := edge{e.Source, e.Destination}
 	if d.learning {
 		d.edges[ed] = true
@@ -137,30 +152,31 @@ func (d *Detector) windowOf(src string) *window {
 		if len(d.sources) >= d.cfg.MaxSources {
 			clear(d.sources) // bounded memory; windows refill within one window
 		}
-		w = &window{last: map[string]time.Time{}, flagged: map[string]bool{}}
+		w = &window{last: map[string]time.Time{}, flagged: map[string]bool{}, ports: map[string]int{}}
 		d.sources[src] = w
 	}
 	return w
 }
 
-// add notes key at time at. A key seen again within an eighth of the window
+// add notes key at time at, and says whether the key is new to the window. A key seen again within an eighth of the window
 // is not re-queued, so a busy edge costs no memory (its expiry may come up to
 // that much early); past a bound per source, new keys only count as
 // saturated, so a scan of a million ports costs bounded memory.
-func (d *Detector) add(w *window, key string, at time.Time) {
+func (d *Detector) add(w *window, key string, at time.Time) (inserted bool) {
 	prev, ok := w.last[key]
 	if ok && at.Sub(prev) < d.cfg.Window/8 {
-		return
+		return false
 	}
 	if !ok {
 		limit := 4 * max(d.cfg.MaxDestinations, d.cfg.MaxPorts, d.cfg.MaxNewEdges, 1)
 		if w.counts[kindOf(key)] >= limit {
-			return
+			return false
 		}
 		w.counts[kindOf(key)]++
 	}
 	w.last[key] = at
 	w.order = append(w.order, seen{key, at})
+	return !ok
 }
 
 // expire forgets what was last seen before cutoff.
@@ -171,6 +187,7 @@ func (w *window) expire(cutoff time.Time) {
 		if t, ok := w.last[s.key]; ok && !t.After(s.at) {
 			delete(w.last, s.key)
 			w.counts[kindOf(s.key)]--
+			w.forgetPort(s.key)
 		}
 	}
 	w.order = w.order[i:]
@@ -203,4 +220,15 @@ func (d *Detector) judge(src string, w *window) []Alert {
 	raise("fan-out-ports", ports, max(d.cfg.MaxPorts, pk[1]*3/2+1))
 	raise("new-edges", news, d.cfg.MaxNewEdges)
 	return out
+}
+
+// forgetPort keeps the per-destination port counts in step with expiry.
+func (w *window) forgetPort(key string) {
+	if kindOf(key) != kindPort {
+		return
+	}
+	dst := key[2:strings.LastIndexByte(key, 0)]
+	if w.ports[dst]--; w.ports[dst] <= 0 {
+		delete(w.ports, dst)
+	}
 }

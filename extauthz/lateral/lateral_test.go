@@ -30,12 +30,43 @@ func TestFanOut(t *testing.T) {
 	if a := d.Observe(Event{Source: "scan", Destination: "svc9", Port: 80, Time: t0.Add(5 * time.Second)}); len(a) != 0 {
 		t.Fatalf("repeated alert %q", kinds(a))
 	}
-	// Ports of one destination count as ports, not destinations.
+	// Ports count as ports, not destinations (two destinations stay under
+	// MaxDestinations), each destination adding at most portsPerDestination.
+	got = nil
 	for p := uint32(1); p <= 6; p++ {
-		got = d.Observe(Event{Source: "portscan", Destination: "db", Port: p, Time: t0})
+		got = append(got, d.Observe(Event{Source: "portscan", Destination: "db", Port: p, Time: t0})...)
+		got = append(got, d.Observe(Event{Source: "portscan", Destination: "cache", Port: p, Time: t0})...)
 	}
-	if kinds(got) != "fan-out-ports " {
+	if kinds(got) != "new-edges fan-out-ports " {
 		t.Fatalf("port scan: %q", kinds(got))
+	}
+}
+
+// Issue 8, red team: the sidecar of one compromised workload vouches for
+// what reaches its own workload, ports included. Thirty ports "scanned" by
+// a source on that one destination must not get the source flagged, neither
+// while learning (raising its peak) nor after.
+func TestOneDestinationCannotFrameASource(t *testing.T) {
+	d := New(Config{Window: time.Minute, MaxDestinations: 3, MaxPorts: 5, MaxNewEdges: 100, MaxSources: 10})
+	for p := uint32(1); p <= 30; p++ {
+		d.Observe(Event{Source: "framed", Destination: "catalog", Port: 1000 + p, Time: t0})
+	}
+	if pk := d.peak["framed"]; pk[1] > portsPerDestination {
+		t.Fatalf("learned port peak %d from one destination", pk[1])
+	}
+	d.StopLearning()
+	for p := uint32(1); p <= 30; p++ {
+		if a := d.Observe(Event{Source: "victim", Destination: "catalog", Port: p, Time: t0.Add(time.Second)}); len(a) != 0 {
+			t.Fatalf("port %d of one destination raised %q", p, kinds(a))
+		}
+	}
+	// And the counts follow expiry: a minute later the destination's ports
+	// count again from zero.
+	for p := uint32(1); p <= portsPerDestination; p++ {
+		d.Observe(Event{Source: "victim", Destination: "catalog", Port: 100 + p, Time: t0.Add(2 * time.Minute)})
+	}
+	if n := d.sources["victim"].ports["catalog"]; n != portsPerDestination {
+		t.Fatalf("after expiry, %d ports of catalog counted, want %d", n, portsPerDestination)
 	}
 }
 

@@ -75,6 +75,9 @@ type Config struct {
 // DefaultMaxInFlight is enough to keep every core busy with queueing to spare.
 const DefaultMaxInFlight = 512
 
+// maxCheckMessage bounds a gRPC message and its metadata.
+const maxCheckMessage = check.MaxRequestBytes + 16<<10
+
 // DefaultMaxInFlightPerCaller lets one sidecar keep a busy Envoy's workers fed
 // while eight such callers are needed to fill the authorizer.
 const DefaultMaxInFlightPerCaller = 64
@@ -247,7 +250,11 @@ func Start(cfg Config) (*Running, error) {
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "meshward_authz_checks_in_flight", Help: "Checks holding one of the --max-in-flight slots now.",
 	}, shed.inFlight))
-	opts := []grpc.ServerOption{grpc.InTapHandle(shed.tap), grpc.ChainUnaryInterceptor(TokenAuth(cfg.VerdictToken))}
+	opts := []grpc.ServerOption{grpc.InTapHandle(shed.tap), grpc.ChainUnaryInterceptor(TokenAuth(cfg.VerdictToken)),
+		// Envoy's CheckRequest for a request within its 60 KiB header limit fits
+		// the HTTP check's bound with room to spare; gRPC's 4 MiB default would
+		// let one caller's 64 slots hold 256 MiB.
+		grpc.MaxRecvMsgSize(maxCheckMessage), grpc.MaxHeaderListSize(maxCheckMessage)}
 	if cfg.GRPCTLS != nil {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(cfg.GRPCTLS)))
 	}

@@ -26,7 +26,7 @@ type MeshwardPolicySpec struct {
 	// or ALLOW (Istio's behaviour, for namespaces being migrated).
 	DefaultAction string `json:"defaultAction,omitempty"`
 	// RateLimits cap how often each source may call the namespace's
-	// workloads: a token bucket per source principal and limit.
+	// workloads: a token bucket per source principal, destination workload and limit.
 	RateLimits []RateLimit `json:"rateLimits,omitempty"`
 	// LateralMovement says what happens when a source in this namespace is
 	// suspected of lateral movement.
