@@ -33,6 +33,11 @@ var cases = []struct {
 	{"escaped slash", "/%2Fadmin", "ERR@1", "ERR@1", "ERR@1", "/admin"},
 	{"encoded letter", "/%61dmin", "ERR@1", "/admin", "/admin", "/admin"},
 	{"encoded unreserved", "/%7E%2d%5F%30", "ERR@1", "/~-_0", "/~-_0", "/~-_0"},
+	// Red team: what upstreams decode before routing, the policy sees decoded.
+	{"encoded colon", "/v1/b%3Apurge", "ERR@5", "/v1/b:purge", "/v1/b:purge", "/v1/b:purge"},
+	{"encoded at and sub-delims", "/root%40admin%2b%21%24%26%27%28%29%2A%2C%3D", "ERR@5", "/root@admin+!$&'()*,=", "/root@admin+!$&'()*,=", "/root@admin+!$&'()*,="},
+	{"escaped semicolon", "/a%3Bb", "ERR@2", "ERR@2", "ERR@2", "ERR@2"},
+	{"raw colon stays", "/v1/b:purge", "/v1/b:purge", "/v1/b:purge", "/v1/b:purge", "/v1/b:purge"},
 	// Dot segments as RFC 3986 removes them.
 	{"trailing dot-dot", "/a/b/..", "ERR@5", "/a/", "/a/", "/a/"},
 	{"trailing dot", "/a/.", "ERR@3", "/a/", "/a/", "/a/"},

@@ -26,8 +26,8 @@ var class = func() (t [256]uint8) {
 func isUnreserved(c byte) bool { return class[c]&unreserved != 0 }
 
 // scanner splits a path into segments in the output's escaped form:
-// %-encoded unreserved characters decoded (so %2e is a dot), other escapes'
-// hex in upper case, bytes outside pchar escaped, '\' a separator.
+// %-encoded unreserved characters, sub-delimiters, ':' and '@' decoded (so
+// %2e is a dot and %3A a colon), other escapes' hex in upper case, bytes outside pchar escaped, '\' a separator.
 type scanner struct {
 	path  string
 	mode  Mode
@@ -85,9 +85,21 @@ func (s *scanner) escape(i int) error {
 			return fail(i, "escaped slash %%%02X: rejected in %s (only DECODE_AND_MERGE_SLASHES decodes it)", v, s.mode)
 		}
 		return s.end(i + 3)
+	case v == ';':
+		// Java servers split path parameters at ';' and others do not: an
+		// escaped one means one thing to the policy and another upstream.
+		return fail(i, "escaped semicolon %%3B: upstreams disagree on whether it starts path parameters")
 	case isUnreserved(v):
 		if s.mode == None {
 			return fail(i, "percent-encoded unreserved character %%%02X: NONE does not decode it, and an upstream may", v)
+		}
+		s.cur = append(s.cur, v)
+	case class[v]&pchar != 0:
+		// Sub-delimiters, ':' and '@' are plain path characters; upstreams
+		// (Go, nginx, most frameworks) decode them before routing, so the
+		// policy must see them decoded too: b%3Apurge is b:purge.
+		if s.mode == None {
+			return fail(i, "percent-encoded path character %%%02X: NONE does not decode it, and an upstream may", v)
 		}
 		s.cur = append(s.cur, v)
 	default:
