@@ -20,6 +20,7 @@ import (
 	"github.com/meshward/meshward/api/check"
 	"github.com/meshward/meshward/extauthz/policy"
 	"github.com/meshward/meshward/extauthz/server"
+	"github.com/meshward/meshward/extauthz/workloads"
 	"github.com/meshward/meshward/internal/identity"
 )
 
@@ -57,6 +58,13 @@ type redAuthz struct {
 
 // startRedAuthz runs the real authorizer over mutual TLS with the mesh CA,
 // as in a cluster.
+const redWorkloads = `
+workloads:
+- {identity: "spiffe://cluster.local/ns/shop/sa/orders", labels: {app: orders}, services: [orders]}
+- {identity: "spiffe://cluster.local/ns/shop/sa/catalog", labels: {app: catalog}, services: [catalog]}
+- {identity: "spiffe://cluster.local/ns/shop/sa/frontend", labels: {app: frontend}, services: [frontend]}
+`
+
 func startRedAuthz(t *testing.T, policies string, tune func(*server.Config)) *redAuthz {
 	t.Helper()
 	set, err := policy.Parse("redteam.yaml", []byte(policies))
@@ -72,8 +80,13 @@ func startRedAuthz(t *testing.T, policies string, tune func(*server.Config)) *re
 		t.Fatal(err)
 	}
 	logs := &syncBuffer{}
+	// The secure configuration binds each identity to its own labels.
+	reg, err := workloads.Parse("redteam-workloads.yaml", []byte(redWorkloads))
+	if err != nil {
+		t.Fatal(err)
+	}
 	cfg := server.Config{Policy: set, GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
-		GRPCTLS: ca.ServerTLS(cert), HTTPTLS: ca.ServerTLS(cert),
+		GRPCTLS: ca.ServerTLS(cert), HTTPTLS: ca.ServerTLS(cert), Workloads: reg,
 		VerdictToken: []byte("redteam-operator-token-0123456789"), Log: zerolog.New(logs)}
 	if tune != nil {
 		tune(&cfg)
@@ -185,8 +198,8 @@ spec:
 	asCatalog := ra.httpClient(t, catalogID)
 	forged := check.Request{SourcePrincipal: catalogID, Destination: catalogID, DestinationNamespace: "shop",
 		DestinationLabels: map[string]string{"app": "payments"}, Method: "DELETE", Path: "/payments/admin"}
-	if d := ra.forge(t, asCatalog, forged); !d.Allow {
-		t.Fatalf("setup: the forged check was not allowed (so not learned): %+v", d)
+	if d := ra.forge(t, asCatalog, forged); d.Allow || d.Reason != server.ReasonUnboundClaim {
+		t.Errorf("the check claiming payments' labels was answered %+v", d)
 	}
 	req, _ := http.NewRequest("GET", "https://"+ra.HTTPAddr.String()+"/v1/learned", nil)
 	req.Header.Set("Authorization", "Bearer redteam-operator-token-0123456789")

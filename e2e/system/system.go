@@ -40,6 +40,7 @@ import (
 	"github.com/meshward/meshward/ebpf-agent/verdict"
 	"github.com/meshward/meshward/extauthz/policy"
 	"github.com/meshward/meshward/extauthz/server"
+	"github.com/meshward/meshward/extauthz/workloads"
 	"github.com/meshward/meshward/internal/identity"
 )
 
@@ -73,6 +74,14 @@ spec:
     - operation:
         methods: ["GET"]
         paths: ["/orders", "/orders/*"]
+`
+
+// Workloads binds each workload's identity to its labels and services.
+const Workloads = `
+workloads:
+- {identity: "spiffe://cluster.local/ns/shop/sa/orders", labels: {app: orders}, services: [orders]}
+- {identity: "spiffe://cluster.local/ns/shop/sa/frontend", labels: {app: frontend}, services: [frontend]}
+- {identity: "spiffe://cluster.local/ns/shop/sa/catalog", labels: {app: catalog}, services: [catalog]}
 `
 
 // Options say where the built artifacts are.
@@ -111,9 +120,14 @@ func Start(ctx context.Context, o Options) (*System, error) {
 	if err != nil {
 		return nil, err
 	}
-	// Both ports take only the mesh CA's client certificates, as in a cluster.
+	reg, err := workloads.Parse("system-workloads.yaml", []byte(Workloads))
+	if err != nil {
+		return nil, err
+	}
+	// Both ports take only the mesh CA's client certificates, as in a cluster,
+	// and each sidecar may describe its workload only as the registry does.
 	s.Authz, err = server.Start(server.Config{Policy: set, GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
-		GRPCTLS: s.CA.ServerTLS(authzCert), HTTPTLS: s.CA.ServerTLS(authzCert),
+		GRPCTLS: s.CA.ServerTLS(authzCert), HTTPTLS: s.CA.ServerTLS(authzCert), Workloads: reg,
 		VerdictToken: []byte(s.token), Log: o.Log.With().Str("component", "extauthz").Logger()})
 	if err != nil {
 		return nil, err

@@ -13,6 +13,7 @@ import (
 	"github.com/meshward/meshward/extauthz/decision"
 	"github.com/meshward/meshward/extauthz/learn"
 	"github.com/meshward/meshward/extauthz/policy"
+	"github.com/meshward/meshward/extauthz/workloads"
 	"github.com/meshward/meshward/internal/pathnorm"
 )
 
@@ -31,6 +32,7 @@ type Authorizer struct {
 	// every check's claims are taken as they come.
 	insecureChecks bool
 	token          []byte // the operator's bearer token (verdicts, learned policies)
+	workloads      *workloads.Registry
 	lateral        *lateralFeed
 	learner        *learn.Learner // nil unless in learn mode
 	dlog           *decisionLog

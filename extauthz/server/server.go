@@ -26,6 +26,7 @@ import (
 	"github.com/meshward/meshward/extauthz/learn"
 	"github.com/meshward/meshward/extauthz/policy"
 	"github.com/meshward/meshward/extauthz/quarantine"
+	"github.com/meshward/meshward/extauthz/workloads"
 	"github.com/meshward/meshward/internal/pathnorm"
 )
 
@@ -46,7 +47,11 @@ type Config struct {
 	// answer checks, trusting whatever a caller claims (dev and demo only;
 	// logged loudly). Without it, both listeners need TLS with client CAs.
 	InsecurePlaintextChecks bool
-	VerdictToken            []byte // required: the verdict API is never open
+	// Workloads binds identities to the labels and services their checks may
+	// claim; nil trusts each sidecar's claims about itself (as Istio trusts a
+	// proxy's node metadata), which lets a workload read others' decisions.
+	Workloads    *workloads.Registry
+	VerdictToken []byte // required: the verdict API is never open
 	// CacheTTL is how long filters may reuse a cacheable answer; the epoch
 	// drops it sooner on any change. Negative disables filter caching.
 	CacheTTL time.Duration
@@ -210,7 +215,8 @@ func Start(cfg Config) (*Running, error) {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	q := quarantine.New()
 	a := &Authorizer{Engine: decision.New(cfg.Policy, q), Log: cfg.Log, CacheTTL: cacheTTL(cfg.CacheTTL),
-		insecureChecks: cfg.InsecurePlaintextChecks, token: cfg.VerdictToken, PathNormalization: cfg.PathNormalization}
+		insecureChecks: cfg.InsecurePlaintextChecks, token: cfg.VerdictToken, PathNormalization: cfg.PathNormalization,
+		workloads: cfg.Workloads}
 	a.Metrics = NewMetrics(reg, a.gauges())
 	r := &Running{Authorizer: a, GRPCAddr: gl.Addr(), HTTPAddr: hl.Addr(), done: make(chan error, 2), stop: make(chan struct{})}
 	if watcher != nil {
@@ -296,6 +302,10 @@ func checkListenerAuth(cfg *Config) error {
 		cfg.Log.Warn().Msg("INSECURE: --insecure-plaintext-checks: checks are not authenticated; any process that reaches " +
 			"the authorizer can forge them (claim any source, frame any workload, read the policy). For local demos only.")
 		return nil
+	}
+	if cfg.Workloads == nil {
+		cfg.Log.Warn().Msg("no workload registry (--workloads): a check's destination labels and service are taken as its " +
+			"sidecar claims them, so a workload can ask about another's policies by claiming its labels")
 	}
 	for _, l := range []struct {
 		name string

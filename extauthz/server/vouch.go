@@ -12,6 +12,7 @@ import (
 const (
 	ReasonUnauthenticatedCaller = "unauthenticated-caller"
 	ReasonCallerNotDestination  = "caller-not-destination"
+	ReasonUnboundClaim          = "unbound-workload-claim"
 )
 
 // errUnauthenticated: a check came without a verified mesh certificate.
@@ -39,6 +40,11 @@ func (a *Authorizer) vouch(caller string, r *policy.Request) (reason string, err
 	}
 	if r.DestinationNamespace != "" && r.DestinationNamespace != ns {
 		return ReasonCallerNotDestination, fmt.Errorf("check refused: caller %s in namespace %q asked about namespace %q", caller, ns, r.DestinationNamespace)
+	}
+	if a.workloads != nil {
+		if err := a.workloads.Vouch(caller, r.DestinationLabels, r.DestinationService); err != nil {
+			return ReasonUnboundClaim, fmt.Errorf("check refused: %w", err)
+		}
 	}
 	return "", nil
 }

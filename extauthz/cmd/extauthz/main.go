@@ -21,6 +21,7 @@ import (
 
 	"github.com/meshward/meshward/extauthz/lateral"
 	"github.com/meshward/meshward/extauthz/server"
+	"github.com/meshward/meshward/extauthz/workloads"
 )
 
 func main() {
@@ -42,7 +43,7 @@ func serve() *cobra.Command {
 	var maxInFlight int
 	var learnMode, inCluster, insecureChecks bool
 	var perCaller int
-	var pathMode string
+	var pathMode, workloadsFile string
 	var kubeconfigPath, tlsCert, tlsKey, clientCA string
 	dlog := server.DefaultDecisionLog
 	lat := lateral.DefaultConfig
@@ -63,6 +64,10 @@ func serve() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			reg, err := loadWorkloads(workloadsFile)
+			if err != nil {
+				return err
+			}
 			kcfg, err := kubeconfig.Load(kubeconfigPath, inCluster)
 			if err != nil {
 				return err
@@ -73,7 +78,7 @@ func serve() *cobra.Command {
 					return err
 				}
 			}
-			r, err := server.Start(server.Config{GRPCTLS: serverTLS, HTTPTLS: serverTLS, InsecurePlaintextChecks: insecureChecks, MaxInFlightPerCaller: perCaller, PathNormalization: norm, PolicyPaths: policyDirs, Kube: kcfg, ReloadInterval: reload, CacheTTL: cacheTTL, MaxInFlight: maxInFlight, Lateral: lat, LateralLearnFor: learnFor, Learn: learnMode, DecisionLog: &dlog, GRPCAddr: grpcAddr, HTTPAddr: httpAddr, VerdictToken: token, Log: log})
+			r, err := server.Start(server.Config{GRPCTLS: serverTLS, HTTPTLS: serverTLS, InsecurePlaintextChecks: insecureChecks, MaxInFlightPerCaller: perCaller, PathNormalization: norm, Workloads: reg, PolicyPaths: policyDirs, Kube: kcfg, ReloadInterval: reload, CacheTTL: cacheTTL, MaxInFlight: maxInFlight, Lateral: lat, LateralLearnFor: learnFor, Learn: learnMode, DecisionLog: &dlog, GRPCAddr: grpcAddr, HTTPAddr: httpAddr, VerdictToken: token, Log: log})
 			if err != nil {
 				return err
 			}
@@ -109,6 +114,7 @@ func serve() *cobra.Command {
 	c.Flags().StringVar(&clientCA, "client-ca", "", "the mesh CA (PEM): checks and verdicts need a client certificate from it")
 	c.Flags().BoolVar(&insecureChecks, "insecure-plaintext-checks", false, "serve checks without client certificates, trusting what any caller claims (local demos only)")
 	c.Flags().StringVar(&pathMode, "path-normalization", "", "the mesh's path normalization (Istio's names: NONE, BASE, MERGE_SLASHES, DECODE_AND_MERGE_SLASHES; default MERGE_SLASHES), applied to every check")
+	c.Flags().StringVar(&workloadsFile, "workloads", "", "YAML file binding each workload identity to the labels and services its checks may claim")
 	c.Flags().IntVar(&perCaller, "max-in-flight-per-caller", server.DefaultMaxInFlightPerCaller, "checks one caller (workload identity) may have in flight")
 	// The names of the gRPC-only flags of earlier releases.
 	c.Flags().StringVar(&tlsCert, "grpc-tls-cert", "", "deprecated name of --tls-cert")
@@ -140,4 +146,15 @@ func readToken(path string) ([]byte, error) {
 		return nil, fmt.Errorf("%s: verdict token is %d bytes, want at least 16", path, len(b))
 	}
 	return b, nil
+}
+
+func loadWorkloads(path string) (*workloads.Registry, error) {
+	if path == "" {
+		return nil, nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return workloads.Parse(path, b)
 }

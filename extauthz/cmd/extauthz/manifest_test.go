@@ -47,7 +47,7 @@ func TestManifestDeployment(t *testing.T) {
 	if err := c.ParseFlags(args[1:]); err != nil {
 		t.Fatalf("extauthz serve %q: %v", args[1:], err)
 	}
-	for _, name := range []string{"tls-cert", "tls-key", "client-ca"} {
+	for _, name := range []string{"tls-cert", "tls-key", "client-ca", "workloads"} {
 		if c.Flags().Lookup(name).Value.String() == "" {
 			t.Errorf("--%s is not set: checks would not know their caller", name)
 		}
