@@ -28,6 +28,9 @@ type Request struct {
 	SourcePrincipal string `json:"source_principal"`
 	// SourceAddress is the peer's ip:port.
 	SourceAddress string `json:"source_address,omitempty"`
+	// RequestPrincipal is the <iss>/<sub> of the JWT Istio's authentication
+	// filter validated (its istio_authn dynamic metadata), "" without one.
+	RequestPrincipal string `json:"request_principal,omitempty"`
 	// RemoteAddress is the original client's IP, when a trusted proxy passed it on.
 	RemoteAddress string `json:"remote_address,omitempty"`
 	// Destination is the workload being called (its SPIFFE ID or host).

@@ -226,6 +226,9 @@ func TestEnvoyRequestCarriesTheJWTPrincipal(t *testing.T) {
 	if got := EnvoyRequest(req).RequestPrincipal; got != "https://issuer.example/alice" {
 		t.Fatalf("request principal %q", got)
 	}
+	if got := PolicyRequest(&check.Request{RequestPrincipal: "https://issuer.example/bob"}).RequestPrincipal; got != "https://issuer.example/bob" {
+		t.Fatalf("the filter's request principal became %q", got)
+	}
 }
 
 func envoyCheck(src, dst, path string) *authv3.CheckRequest {

@@ -27,7 +27,9 @@ type Config struct {
 	TimeoutMillis uint32 `json:"timeout_ms"`
 	// FailMode is "closed" (default: deny when the authorizer is unreachable) or "open".
 	FailMode FailMode `json:"fail_mode"`
-	// Destination names this workload in checks; empty means the request's :authority.
+	// Destination names this workload in checks; empty means the SPIFFE ID
+	// of the sidecar's own certificate (connection.uri_san_local_certificate),
+	// or without one the request's :authority.
 	Destination string `json:"destination"`
 	// DestinationNamespace, DestinationLabels and DestinationService tell the
 	// authorizer which policies select this workload (Istio's selector and

@@ -141,12 +141,18 @@ func (s *stream) facts() check.Request {
 	r := check.Request{
 		SourcePrincipal:      property("connection", "uri_san_peer_certificate"),
 		SourceAddress:        property("source", "address"),
+		RequestPrincipal:     property("metadata", "filter_metadata", "istio_authn", "request.auth.principal"),
 		Destination:          s.p.cfg.Destination,
 		DestinationNamespace: s.p.cfg.DestinationNamespace,
 		DestinationLabels:    s.p.cfg.DestinationLabels,
 		DestinationService:   s.p.cfg.DestinationService,
 		DestinationAddress:   property("destination", "address"),
 		SNI:                  property("connection", "requested_server_name"),
+	}
+	if r.Destination == "" {
+		// The sidecar's own certificate names its workload: the authorizer
+		// answers a sidecar only about requests to that identity.
+		r.Destination = property("connection", "uri_san_local_certificate")
 	}
 	return r
 }
