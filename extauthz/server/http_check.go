@@ -97,6 +97,7 @@ func PolicyRequest(r *check.Request) *policy.Request {
 	return &policy.Request{
 		SourcePrincipal:         r.SourcePrincipal,
 		SourceAddress:           r.SourceAddress,
+		RequestPrincipal:        r.RequestPrincipal,
 		RemoteAddress:           r.RemoteAddress,
 		Destination:             r.Destination,
 		DestinationNamespace:    r.DestinationNamespace,
