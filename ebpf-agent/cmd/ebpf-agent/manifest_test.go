@@ -1,45 +1,18 @@
 package main
 
 import (
-	"bytes"
-	"errors"
-	"io"
-	"os"
 	"strings"
 	"testing"
 
-	"gopkg.in/yaml.v3"
+	"github.com/meshward/meshward/internal/manifest"
 )
 
 // The DaemonSet in manifests/ runs the agent with flags it accepts, and in
 // the mode that follows the node's pods.
 func TestManifestDaemonSet(t *testing.T) {
-	b, err := os.ReadFile("../../../manifests/meshward.yaml")
+	args, err := manifest.Args("../../../manifests/meshward.yaml", "DaemonSet", "meshward-ebpf-agent")
 	if err != nil {
 		t.Fatal(err)
-	}
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	var args []string
-	for {
-		var doc struct {
-			Kind     string
-			Metadata struct{ Name string }
-			Spec     struct {
-				Template struct {
-					Spec struct {
-						Containers []struct{ Args []string }
-					}
-				}
-			}
-		}
-		if err := dec.Decode(&doc); errors.Is(err, io.EOF) {
-			break
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		if doc.Kind == "DaemonSet" && doc.Metadata.Name == "meshward-ebpf-agent" {
-			args = doc.Spec.Template.Spec.Containers[0].Args
-		}
 	}
 	if len(args) == 0 || args[0] != "run" {
 		t.Fatalf("DaemonSet args %q", args)

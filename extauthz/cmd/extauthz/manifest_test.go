@@ -1,44 +1,17 @@
 package main
 
 import (
-	"bytes"
-	"errors"
-	"io"
-	"os"
 	"testing"
 
-	"gopkg.in/yaml.v3"
+	"github.com/meshward/meshward/internal/manifest"
 )
 
 // The authorizer's Deployment in manifests/ runs it with flags it accepts,
 // over mutual TLS with the mesh CA and never in the insecure dev mode.
 func TestManifestDeployment(t *testing.T) {
-	b, err := os.ReadFile("../../../manifests/meshward.yaml")
+	args, err := manifest.Args("../../../manifests/meshward.yaml", "Deployment", "meshward-authz")
 	if err != nil {
 		t.Fatal(err)
-	}
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	var args []string
-	for {
-		var doc struct {
-			Kind     string
-			Metadata struct{ Name string }
-			Spec     struct {
-				Template struct {
-					Spec struct {
-						Containers []struct{ Args []string }
-					}
-				}
-			}
-		}
-		if err := dec.Decode(&doc); errors.Is(err, io.EOF) {
-			break
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		if doc.Kind == "Deployment" && doc.Metadata.Name == "meshward-authz" {
-			args = doc.Spec.Template.Spec.Containers[0].Args
-		}
 	}
 	if len(args) == 0 || args[0] != "serve" {
 		t.Fatalf("Deployment args %q", args)
