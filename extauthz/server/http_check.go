@@ -13,15 +13,15 @@ import (
 	"github.com/meshward/meshward/extauthz/policy"
 )
 
-// readCheckBody reads a check's body within checkDeadline and
+// readCheckBody reads a check's body within deadline and
 // check.MaxRequestBytes, answering the caller itself when it cannot.
-func readCheckBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+func readCheckBody(w http.ResponseWriter, r *http.Request, deadline time.Duration) ([]byte, bool) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
 		http.Error(w, "check: use POST", http.StatusMethodNotAllowed)
 		return nil, false
 	}
-	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(checkDeadline))
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(deadline))
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, check.MaxRequestBytes))
 	var tooBig *http.MaxBytesError
 	switch {

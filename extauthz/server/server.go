@@ -61,6 +61,9 @@ type Config struct {
 	// MaxInFlightPerCaller bounds one caller's share of them (default
 	// DefaultMaxInFlightPerCaller), so that one workload cannot starve the rest.
 	MaxInFlightPerCaller int
+	// CheckDeadline bounds how long one check may hold a slot, reading
+	// included (default 5 s).
+	CheckDeadline time.Duration
 	// PathNormalization is applied to every check's path (default: meshward's,
 	// MERGE_SLASHES); sidecars must use the same mode.
 	PathNormalization pathnorm.Mode
@@ -253,6 +256,9 @@ func Start(cfg Config) (*Running, error) {
 		cfg.MaxInFlightPerCaller = DefaultMaxInFlightPerCaller
 	}
 	shed := newShedder(cfg.MaxInFlight, cfg.MaxInFlightPerCaller, a.Metrics)
+	if cfg.CheckDeadline > 0 {
+		shed.deadline = cfg.CheckDeadline
+	}
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "meshward_authz_checks_in_flight", Help: "Checks holding one of the --max-in-flight slots now.",
 	}, shed.inFlight))

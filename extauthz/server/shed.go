@@ -23,6 +23,7 @@ type shedder struct {
 	perCaller int
 	mu        sync.Mutex
 	callers   map[string]int
+	deadline  time.Duration // checkDeadline unless a test says otherwise
 	m         *Metrics
 }
 
@@ -35,7 +36,7 @@ func newShedder(maxInFlight, perCaller int, m *Metrics) *shedder {
 	if perCaller <= 0 || perCaller > maxInFlight {
 		perCaller = maxInFlight
 	}
-	return &shedder{slots: make(chan struct{}, maxInFlight), perCaller: perCaller, callers: map[string]int{}, m: m}
+	return &shedder{slots: make(chan struct{}, maxInFlight), perCaller: perCaller, callers: map[string]int{}, deadline: checkDeadline, m: m}
 }
 
 // acquire takes a slot for caller, or says why it cannot.
@@ -84,7 +85,7 @@ func (s *shedder) tap(ctx context.Context, info *tap.Info) (context.Context, err
 		s.m.shed.WithLabelValues("grpc", why).Inc()
 		return ctx, errOverloaded
 	}
-	ctx, cancel := context.WithTimeout(ctx, checkDeadline)
+	ctx, cancel := context.WithTimeout(ctx, s.deadline)
 	context.AfterFunc(ctx, func() {
 		cancel()
 		s.release(caller)
@@ -97,7 +98,7 @@ func (s *shedder) tap(ctx context.Context, info *tap.Info) (context.Context, err
 // holds a connection but no slot.
 func (s *shedder) http(next func(http.ResponseWriter, *http.Request, []byte)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		body, ok := readCheckBody(w, r)
+		body, ok := readCheckBody(w, r, s.deadline)
 		if !ok {
 			return
 		}

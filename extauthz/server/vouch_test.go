@@ -34,7 +34,7 @@ type meshAuthz struct {
 
 const catalog = "spiffe://cluster.local/ns/shop/sa/catalog"
 
-func startMesh(t *testing.T) meshAuthz {
+func startMesh(t *testing.T, tune ...func(*Config)) meshAuthz {
 	t.Helper()
 	ca, err := identity.NewCA()
 	if err != nil {
@@ -63,10 +63,14 @@ spec:
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := Start(Config{Policy: set, GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
+	cfg := Config{Policy: set, GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
 		GRPCTLS: ca.ServerTLS(cert), HTTPTLS: ca.ServerTLS(cert), VerdictToken: []byte(token), Learn: true,
 		Lateral:         lateral.Config{Window: time.Minute, MaxDestinations: 5, MaxPorts: 50, MaxNewEdges: 50, MaxSources: 100},
-		LateralLearnFor: time.Millisecond, Log: zerolog.Nop()})
+		LateralLearnFor: time.Millisecond, Log: zerolog.Nop()}
+	for _, f := range tune {
+		f(&cfg)
+	}
+	r, err := Start(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -258,7 +262,9 @@ func get(t *testing.T, c *http.Client, url, auth string) int {
 // One workload that opens checks and never sends their bodies holds at most
 // its own share of the slots: another sidecar is still answered.
 func TestOneCallerCannotTakeEverySlot(t *testing.T) {
-	m := startMesh(t)
+	// Stalled checks hold their slots for the whole test, however slow the
+	// machine is at opening them.
+	m := startMesh(t, func(c *Config) { c.CheckDeadline = 10 * time.Minute })
 	cert, err := m.ca.Issue(catalog)
 	if err != nil {
 		t.Fatal(err)
@@ -270,22 +276,37 @@ func TestOneCallerCannotTakeEverySlot(t *testing.T) {
 	defer cc.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var stalled int
-	for i := 0; i < DefaultMaxInFlight+10; i++ {
-		st, err := cc.NewStream(ctx, &grpc.StreamDesc{ClientStreams: true}, checkMethod, grpc.ForceCodec(rawCodec{}))
-		if err != nil {
+	const stalled = DefaultMaxInFlight + 10
+	for i := 0; i < stalled; i++ {
+		// Headers only: the message never comes.
+		if _, err := cc.NewStream(ctx, &grpc.StreamDesc{ClientStreams: true}, checkMethod, grpc.ForceCodec(rawCodec{})); err != nil {
 			t.Fatal(err)
 		}
-		_ = st.SendMsg(&[]byte{}) // headers and an empty frame; the message never ends
-		stalled++
+	}
+	// Wait until the server has seen every stalled check: catalog holds its
+	// share and the rest were shed.
+	shed := fmt.Sprintf(`meshward_authz_shed_total{bound="caller",transport="grpc"} %d`, stalled-DefaultMaxInFlightPerCaller)
+	for deadline := time.Now().Add(time.Minute); !strings.Contains(scrape(t, m.Running), shed); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the server never counted %q; in flight %s", shed, metricValue(scrape(t, m.Running), "meshward_authz_checks_in_flight"))
+		}
+	}
+	if n := metricValue(scrape(t, m.Running), "meshward_authz_checks_in_flight"); n != fmt.Sprint(DefaultMaxInFlightPerCaller) {
+		t.Fatalf("%s checks in flight, want catalog's share %d", n, DefaultMaxInFlightPerCaller)
 	}
 	resp := m.grpc(t, orders, envoyCheck(frontend, orders, "/orders/1"))
 	if resp.GetOkResponse() == nil {
-		t.Fatalf("with %d stalled checks from catalog, orders' check got %v", stalled, resp)
+		t.Fatalf("with catalog's %d checks stalled, orders' check got %v", stalled, resp)
 	}
-	if !strings.Contains(scrape(t, m.Running), `meshward_authz_shed_total{bound="caller",transport="grpc"}`) {
-		t.Fatal("the stalled caller was not held to its share")
+}
+
+func metricValue(metrics, name string) string {
+	for _, line := range strings.Split(metrics, "\n") {
+		if f := strings.Fields(line); len(f) == 2 && f[0] == name {
+			return f[1]
+		}
 	}
+	return ""
 }
 
 // The verdict API takes "Bearer <token>", never the bare token.
