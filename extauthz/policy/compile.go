@@ -121,12 +121,27 @@ func at(path []any, more ...any) []any {
 // Istio's validation refuses, and what meshward could not enforce as Istio
 // would (see the README's "Differences from Istio").
 func Compile(ap *securityv1.AuthorizationPolicy) (*Policy, error) {
+	p, err := compileHeader(ap, len(ap.Spec.GetRules()))
+	if err != nil {
+		return nil, err
+	}
+	for i, r := range ap.Spec.GetRules() {
+		if err := p.addRule(r, i); err != nil {
+			return nil, err
+		}
+	}
+	return p, nil
+}
+
+// compileHeader compiles all but the rules of a policy that has n rules,
+// so that a large policy's rules can be decoded and compiled one by one.
+func compileHeader(ap *securityv1.AuthorizationPolicy, n int) (*Policy, error) {
 	spec := &ap.Spec
-	p := &Policy{Namespace: ap.Namespace, Name: ap.Name}
+	p := &Policy{Namespace: ap.Namespace, Name: ap.Name, Rules: make([]*Rule, 0, n)}
 	if p.Namespace == "" {
 		p.Namespace = "default"
 	}
-	if err := p.compileAction(spec); err != nil {
+	if err := p.compileAction(spec, n); err != nil {
 		return nil, err
 	}
 	if err := p.compileDryRun(ap.Annotations); err != nil {
@@ -135,19 +150,22 @@ func Compile(ap *securityv1.AuthorizationPolicy) (*Policy, error) {
 	if err := p.compileTargets(spec); err != nil {
 		return nil, err
 	}
-	for i, r := range spec.GetRules() {
-		rule, err := compileRule(r, p, at([]any{"spec", "rules"}, i))
-		if err != nil {
-			return nil, err
-		}
-		rule.Index = i
-		rule.computeKey()
-		p.Rules = append(p.Rules, rule)
-	}
 	return p, nil
 }
 
-func (p *Policy) compileAction(spec *securityv1beta1.AuthorizationPolicy) error {
+// addRule compiles rule i; nothing of r is kept but strings.
+func (p *Policy) addRule(r *securityv1beta1.Rule, i int) error {
+	rule, err := compileRule(r, p, at([]any{"spec", "rules"}, i))
+	if err != nil {
+		return err
+	}
+	rule.Index = i
+	rule.computeKey()
+	p.Rules = append(p.Rules, rule)
+	return nil
+}
+
+func (p *Policy) compileAction(spec *securityv1beta1.AuthorizationPolicy, rules int) error {
 	switch spec.GetAction() {
 	case securityv1beta1.AuthorizationPolicy_ALLOW:
 		p.Action = Allow
@@ -161,7 +179,7 @@ func (p *Policy) compileAction(spec *securityv1beta1.AuthorizationPolicy) error 
 	if spec.GetProvider() != nil {
 		return &fieldError{[]any{"spec", "provider"}, fmt.Sprintf("a provider belongs to action CUSTOM only, not %s", spec.GetAction())}
 	}
-	if p.Action == Deny && len(spec.GetRules()) == 0 {
+	if p.Action == Deny && rules == 0 {
 		return &fieldError{[]any{"spec", "action"}, "a DENY policy without rules denies nothing (Istio refuses it); give it rules"}
 	}
 	return nil

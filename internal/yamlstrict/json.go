@@ -14,6 +14,18 @@ import (
 // its limits on alias expansion apply only to one decode of a whole tree.
 var ErrNotPlain = errors.New("aliases, merge keys or tagged collections: decode as a whole")
 
+// Error is a conversion error at a line of the file.
+type Error struct {
+	Line int
+	Msg  string
+}
+
+func (e *Error) Error() string { return fmt.Sprintf("line %d: %s", e.Line, e.Msg) }
+
+func errorf(n *yaml.Node, format string, args ...any) error {
+	return &Error{n.Line, fmt.Sprintf(format, args...)}
+}
+
 // maxDepth bounds recursion on hostile nesting; yaml.v3's parser stops
 // far earlier (10,000), so this is a second fence, not the first.
 const maxDepth = 10_000
@@ -60,7 +72,7 @@ func AppendJSON(dst []byte, n *yaml.Node) ([]byte, error) {
 
 func appendNode(dst []byte, n *yaml.Node, depth int) ([]byte, error) {
 	if depth > maxDepth {
-		return dst, fmt.Errorf("line %d: nested more than %d deep", n.Line, maxDepth)
+		return dst, errorf(n, "nested more than %d deep", maxDepth)
 	}
 	switch n.Kind {
 	case yaml.DocumentNode:
@@ -87,7 +99,7 @@ func appendNode(dst []byte, n *yaml.Node, depth int) ([]byte, error) {
 			return append(dst, "null"...), nil
 		}
 	}
-	return dst, fmt.Errorf("line %d: a node of unknown kind %d", n.Line, n.Kind)
+	return dst, errorf(n, "a node of unknown kind %d", n.Kind)
 }
 
 func appendSequence(dst []byte, n *yaml.Node, depth int) ([]byte, error) {
@@ -142,10 +154,10 @@ func checkKeys(n *yaml.Node) error {
 		case k.Kind == yaml.AliasNode || k.ShortTag() == "!!merge":
 			return ErrNotPlain
 		case k.Kind != yaml.ScalarNode || k.ShortTag() != "!!str":
-			return fmt.Errorf("line %d: mapping key %q is not a string", k.Line, k.Value)
+			return errorf(k, "mapping key %q is not a string", k.Value)
 		}
 		if prev := firstKey(n, i, seen); prev != nil {
-			return fmt.Errorf("line %d: mapping key %q already defined at line %d", k.Line, k.Value, prev.Line)
+			return errorf(k, "mapping key %q already defined at line %d", k.Value, prev.Line)
 		}
 	}
 	return nil
@@ -180,11 +192,11 @@ func appendScalar(dst []byte, n *yaml.Node) ([]byte, error) {
 	}
 	var v any
 	if err := n.Decode(&v); err != nil {
-		return dst, fmt.Errorf("line %d: %v", n.Line, err)
+		return dst, errorf(n, "%v", err)
 	}
 	b, err := json.Marshal(v)
 	if err != nil {
-		return dst, fmt.Errorf("line %d: %v", n.Line, err)
+		return dst, errorf(n, "%v", err)
 	}
 	return append(dst, b...), nil
 }
