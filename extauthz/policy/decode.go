@@ -25,6 +25,30 @@ func (e *decodeError) Error() string { return pathString(e.path) + ": " + e.msg 
 // rule's part of the tree dropped once compiled, so that the tree, the
 // decoded objects and the compiled policy never all live at once.
 func parseAuthorizationPolicy(root *yaml.Node) (*Policy, error) {
+	ap, spec, err := decodeMeta(root)
+	if err != nil || spec == nil {
+		return compileOrErr(ap, err)
+	}
+	if err := checkEmptyLists(spec); err != nil {
+		return nil, err
+	}
+	if rules, rest := splitRules(spec); rules != nil && yamlstrict.Plain(spec) {
+		return compileByRule(ap, rest, rules)
+	}
+	// Aliases (their expansion is bounded per decode) or rules that are not a
+	// list: the spec is decoded whole.
+	return compileWhole(ap, spec)
+}
+
+func compileOrErr(ap *securityv1.AuthorizationPolicy, err error) (*Policy, error) {
+	if err != nil {
+		return nil, err
+	}
+	return Compile(ap)
+}
+
+// decodeMeta decodes all but the spec, which it returns.
+func decodeMeta(root *yaml.Node) (*securityv1.AuthorizationPolicy, *yaml.Node, error) {
 	var spec *yaml.Node
 	meta := &yaml.Node{Kind: yaml.MappingNode}
 	for i := 0; i+1 < len(root.Content); i += 2 {
@@ -38,23 +62,16 @@ func parseAuthorizationPolicy(root *yaml.Node) (*Policy, error) {
 	}
 	metaJSON, err := yamlstrict.JSON(meta)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	ap := &securityv1.AuthorizationPolicy{}
 	if err := sigsyaml.UnmarshalStrict(metaJSON, ap); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	if spec == nil {
-		return Compile(ap)
-	}
-	if err := checkEmptyLists(spec); err != nil {
-		return nil, err
-	}
-	if rules, rest := splitRules(spec); rules != nil && yamlstrict.Plain(spec) {
-		return compileByRule(ap, rest, rules)
-	}
-	// Aliases (their expansion is bounded per decode) or rules that are not a
-	// list: the spec is decoded whole.
+	return ap, spec, nil
+}
+
+func compileWhole(ap *securityv1.AuthorizationPolicy, spec *yaml.Node) (*Policy, error) {
 	specJSON, err := yamlstrict.JSON(spec)
 	if err != nil {
 		return nil, err
