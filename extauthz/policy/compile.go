@@ -73,14 +73,25 @@ type sourceRest struct {
 // noSourceRest is every source's rest that gives none of it: read only.
 var noSourceRest = &sourceRest{}
 
+// operation is one to entry; hosts and ports, less often given than
+// methods and paths, sit behind a pointer shared when unset (as in source).
 type operation struct {
-	hosts, methods, paths strField
-	ports                 portField
-	ns                    string // the policy's: its MeshwardPolicy may let hosts match any port
+	methods, paths strField
 	// methodMask holds the methods when they are all standard ones: a bit
 	// test instead of reading the strings (cold memory in a large set).
 	methodMask uint16
+	*operationRest
 }
+
+type operationRest struct {
+	hosts strField
+	ports portField
+	ns    string // the policy's: its MeshwardPolicy may let hosts match any port
+}
+
+// noOperationRest is every operation's rest that names no host or port:
+// read only.
+var noOperationRest = &operationRest{}
 
 var methodBits = map[string]uint16{"GET": 1, "HEAD": 2, "POST": 4, "PUT": 8, "DELETE": 16,
 	"PATCH": 32, "OPTIONS": 64, "CONNECT": 128, "TRACE": 256}
@@ -448,7 +459,7 @@ func compileOperation(o *securityv1beta1.Operation, ns string, path []any) (*ope
 	if o == nil {
 		return nil, &fieldError{path, "to without an operation"}
 	}
-	out := &operation{ns: ns}
+	out := &operation{operationRest: &operationRest{ns: ns}}
 	var err error
 	if out.hosts, err = strs(o.GetHosts(), o.GetNotHosts(), true, path, "hosts", "notHosts", parseStrMatch); err != nil {
 		return nil, err
@@ -465,6 +476,9 @@ func compileOperation(o *securityv1beta1.Operation, ns string, path []any) (*ope
 	}
 	if !out.hosts.set && !out.methods.set && !out.paths.set && !out.ports.set {
 		return nil, &fieldError{path, "an empty operation matches every request (Istio refuses it); name what it allows, or leave out to"}
+	}
+	if !out.hosts.set && !out.ports.set {
+		out.operationRest = noOperationRest
 	}
 	out.compileMethodMask()
 	return out, nil
