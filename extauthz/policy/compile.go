@@ -96,6 +96,23 @@ var noOperationRest = &operationRest{}
 var methodBits = map[string]uint16{"GET": 1, "HEAD": 2, "POST": 4, "PUT": 8, "DELETE": 16,
 	"PATCH": 32, "OPTIONS": 64, "CONNECT": 128, "TRACE": 256}
 
+// methodNames interns the standard methods: a large set names GET and POST
+// in nearly every rule, each decoded as a string of its own.
+var methodNames = func() map[string]string {
+	m := make(map[string]string, len(methodBits))
+	for k := range methodBits {
+		m[k] = k
+	}
+	return m
+}()
+
+func parseMethod(v string, fold bool) (strMatch, error) {
+	if name, ok := methodNames[v]; ok {
+		v = name
+	}
+	return parseStrMatch(v, fold)
+}
+
 func (o *operation) compileMethodMask() {
 	if len(o.methods.neg) > 0 || len(o.methods.pos) == 0 {
 		return
@@ -464,7 +481,7 @@ func compileOperation(o *securityv1beta1.Operation, ns string, path []any) (*ope
 	if out.hosts, err = strs(o.GetHosts(), o.GetNotHosts(), true, path, "hosts", "notHosts", parseStrMatch); err != nil {
 		return nil, err
 	}
-	if out.methods, err = strs(o.GetMethods(), o.GetNotMethods(), false, path, "methods", "notMethods", parseStrMatch); err != nil {
+	if out.methods, err = strs(o.GetMethods(), o.GetNotMethods(), false, path, "methods", "notMethods", parseMethod); err != nil {
 		return nil, err
 	}
 	pathParse := func(s string, _ bool) (strMatch, error) { return parsePathMatch(s) }
