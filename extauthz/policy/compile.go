@@ -56,23 +56,62 @@ func (r *Rule) Name() string {
 	return fmt.Sprintf("%s/%s[%d]", r.Policy.Namespace, r.Policy.Name, r.Index)
 }
 
+// source is one from entry. Most name callers by principal, namespace or
+// service account; the other fields sit behind a pointer, shared (and never
+// written) when none of them is given, which halves a large set's sources.
 type source struct {
-	principals, namespaces, accounts, trustDomains strField
-	requestPrincipals                              principalField
-	ips, remoteIPs                                 ipField
+	principals, namespaces, accounts strField
+	*sourceRest
 }
 
+type sourceRest struct {
+	trustDomains      strField
+	requestPrincipals principalField
+	ips, remoteIPs    ipField
+}
+
+// noSourceRest is every source's rest that gives none of it: read only.
+var noSourceRest = &sourceRest{}
+
+// operation is one to entry; hosts and ports, less often given than
+// methods and paths, sit behind a pointer shared when unset (as in source).
 type operation struct {
-	hosts, methods, paths strField
-	ports                 portField
-	ns                    string // the policy's: its MeshwardPolicy may let hosts match any port
+	methods, paths strField
 	// methodMask holds the methods when they are all standard ones: a bit
 	// test instead of reading the strings (cold memory in a large set).
 	methodMask uint16
+	*operationRest
 }
+
+type operationRest struct {
+	hosts strField
+	ports portField
+	ns    string // the policy's: its MeshwardPolicy may let hosts match any port
+}
+
+// noOperationRest is every operation's rest that names no host or port:
+// read only.
+var noOperationRest = &operationRest{}
 
 var methodBits = map[string]uint16{"GET": 1, "HEAD": 2, "POST": 4, "PUT": 8, "DELETE": 16,
 	"PATCH": 32, "OPTIONS": 64, "CONNECT": 128, "TRACE": 256}
+
+// methodNames interns the standard methods: a large set names GET and POST
+// in nearly every rule, each decoded as a string of its own.
+var methodNames = func() map[string]string {
+	m := make(map[string]string, len(methodBits))
+	for k := range methodBits {
+		m[k] = k
+	}
+	return m
+}()
+
+func parseMethod(v string, fold bool) (strMatch, error) {
+	if name, ok := methodNames[v]; ok {
+		v = name
+	}
+	return parseStrMatch(v, fold)
+}
 
 func (o *operation) compileMethodMask() {
 	if len(o.methods.neg) > 0 || len(o.methods.pos) == 0 {
@@ -121,12 +160,27 @@ func at(path []any, more ...any) []any {
 // Istio's validation refuses, and what meshward could not enforce as Istio
 // would (see the README's "Differences from Istio").
 func Compile(ap *securityv1.AuthorizationPolicy) (*Policy, error) {
+	p, err := compileHeader(ap, len(ap.Spec.GetRules()))
+	if err != nil {
+		return nil, err
+	}
+	for i, r := range ap.Spec.GetRules() {
+		if err := p.addRule(r, i); err != nil {
+			return nil, err
+		}
+	}
+	return p, nil
+}
+
+// compileHeader compiles all but the rules of a policy that has n rules,
+// so that a large policy's rules can be decoded and compiled one by one.
+func compileHeader(ap *securityv1.AuthorizationPolicy, n int) (*Policy, error) {
 	spec := &ap.Spec
-	p := &Policy{Namespace: ap.Namespace, Name: ap.Name}
+	p := &Policy{Namespace: ap.Namespace, Name: ap.Name, Rules: make([]*Rule, 0, n)}
 	if p.Namespace == "" {
 		p.Namespace = "default"
 	}
-	if err := p.compileAction(spec); err != nil {
+	if err := p.compileAction(spec, n); err != nil {
 		return nil, err
 	}
 	if err := p.compileDryRun(ap.Annotations); err != nil {
@@ -135,19 +189,22 @@ func Compile(ap *securityv1.AuthorizationPolicy) (*Policy, error) {
 	if err := p.compileTargets(spec); err != nil {
 		return nil, err
 	}
-	for i, r := range spec.GetRules() {
-		rule, err := compileRule(r, p, at([]any{"spec", "rules"}, i))
-		if err != nil {
-			return nil, err
-		}
-		rule.Index = i
-		rule.computeKey()
-		p.Rules = append(p.Rules, rule)
-	}
 	return p, nil
 }
 
-func (p *Policy) compileAction(spec *securityv1beta1.AuthorizationPolicy) error {
+// addRule compiles rule i; nothing of r is kept but strings.
+func (p *Policy) addRule(r *securityv1beta1.Rule, i int) error {
+	rule, err := compileRule(r, p, at([]any{"spec", "rules"}, i))
+	if err != nil {
+		return err
+	}
+	rule.Index = i
+	rule.computeKey()
+	p.Rules = append(p.Rules, rule)
+	return nil
+}
+
+func (p *Policy) compileAction(spec *securityv1beta1.AuthorizationPolicy, rules int) error {
 	switch spec.GetAction() {
 	case securityv1beta1.AuthorizationPolicy_ALLOW:
 		p.Action = Allow
@@ -161,7 +218,7 @@ func (p *Policy) compileAction(spec *securityv1beta1.AuthorizationPolicy) error 
 	if spec.GetProvider() != nil {
 		return &fieldError{[]any{"spec", "provider"}, fmt.Sprintf("a provider belongs to action CUSTOM only, not %s", spec.GetAction())}
 	}
-	if p.Action == Deny && len(spec.GetRules()) == 0 {
+	if p.Action == Deny && rules == 0 {
 		return &fieldError{[]any{"spec", "action"}, "a DENY policy without rules denies nothing (Istio refuses it); give it rules"}
 	}
 	return nil
@@ -298,7 +355,9 @@ func ips(pos, neg []string, path []any, name, notName string) (ipField, error) {
 }
 
 func ports(pos, neg []string, path []any, name, notName string) (portField, error) {
-	f := portField{set: len(pos)+len(neg) > 0, pos: map[uint32]bool{}, neg: map[uint32]bool{}}
+	// Maps only for lists that are written: most operations name no port,
+	// and a nil map reads as empty.
+	f := portField{set: len(pos)+len(neg) > 0, pos: portSet(pos), neg: portSet(neg)}
 	for _, list := range []struct {
 		vals []string
 		into map[uint32]bool
@@ -315,6 +374,13 @@ func ports(pos, neg []string, path []any, name, notName string) (portField, erro
 	return f, nil
 }
 
+func portSet(vals []string) map[uint32]bool {
+	if len(vals) == 0 {
+		return nil
+	}
+	return make(map[uint32]bool, len(vals))
+}
+
 func compileSource(s *securityv1beta1.Source, ns string, path []any) (*source, error) {
 	if s == nil {
 		return nil, &fieldError{path, "from without a source"}
@@ -323,7 +389,7 @@ func compileSource(s *securityv1beta1.Source, ns string, path []any) (*source, e
 		len(s.GetPrincipals())+len(s.GetNotPrincipals())+len(s.GetNamespaces())+len(s.GetNotNamespaces()) > 0 {
 		return nil, &fieldError{at(path, "serviceAccounts"), "cannot be set with principals or namespaces"}
 	}
-	out := &source{}
+	out := &source{sourceRest: &sourceRest{}}
 	var err error
 	if out.principals, err = strs(s.GetPrincipals(), s.GetNotPrincipals(), false, path, "principals", "notPrincipals", parseStrMatch); err != nil {
 		return nil, err
@@ -349,6 +415,9 @@ func compileSource(s *securityv1beta1.Source, ns string, path []any) (*source, e
 	if !out.principals.set && !out.requestPrincipals.set && !out.namespaces.set && !out.trustDomains.set &&
 		!out.accounts.set && !out.ips.set && !out.remoteIPs.set {
 		return nil, &fieldError{path, "an empty source matches every caller (Istio refuses it); name the callers, or leave out from"}
+	}
+	if !out.requestPrincipals.set && !out.trustDomains.set && !out.ips.set && !out.remoteIPs.set {
+		out.sourceRest = noSourceRest
 	}
 	return out, nil
 }
@@ -407,12 +476,12 @@ func compileOperation(o *securityv1beta1.Operation, ns string, path []any) (*ope
 	if o == nil {
 		return nil, &fieldError{path, "to without an operation"}
 	}
-	out := &operation{ns: ns}
+	out := &operation{operationRest: &operationRest{ns: ns}}
 	var err error
 	if out.hosts, err = strs(o.GetHosts(), o.GetNotHosts(), true, path, "hosts", "notHosts", parseStrMatch); err != nil {
 		return nil, err
 	}
-	if out.methods, err = strs(o.GetMethods(), o.GetNotMethods(), false, path, "methods", "notMethods", parseStrMatch); err != nil {
+	if out.methods, err = strs(o.GetMethods(), o.GetNotMethods(), false, path, "methods", "notMethods", parseMethod); err != nil {
 		return nil, err
 	}
 	pathParse := func(s string, _ bool) (strMatch, error) { return parsePathMatch(s) }
@@ -424,6 +493,9 @@ func compileOperation(o *securityv1beta1.Operation, ns string, path []any) (*ope
 	}
 	if !out.hosts.set && !out.methods.set && !out.paths.set && !out.ports.set {
 		return nil, &fieldError{path, "an empty operation matches every request (Istio refuses it); name what it allows, or leave out to"}
+	}
+	if !out.hosts.set && !out.ports.set {
+		out.operationRest = noOperationRest
 	}
 	out.compileMethodMask()
 	return out, nil

@@ -2,7 +2,6 @@ package policy
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -10,15 +9,15 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime/debug"
 	"sort"
 	"strings"
 
-	"google.golang.org/protobuf/encoding/protojson"
 	"gopkg.in/yaml.v3"
-	securityv1 "istio.io/client-go/pkg/apis/security/v1"
 	sigsyaml "sigs.k8s.io/yaml"
 
 	meshwardv1alpha1 "github.com/meshward/meshward/api/meshward/v1alpha1"
+	"github.com/meshward/meshward/internal/yamlstrict"
 )
 
 // Document is one parsed resource of a policy file.
@@ -39,6 +38,9 @@ type header struct {
 // ParseFile parses every document of a YAML file. Errors read
 // file:line: what is wrong.
 func ParseFile(name string, data []byte) ([]Document, error) {
+	if len(data) >= largeFile {
+		defer holdGC()()
+	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var docs []Document
 	for {
@@ -93,51 +95,6 @@ func parseDocument(file string, root *yaml.Node) (Document, error) {
 		where(root), h.APIVersion, h.Kind, meshwardv1alpha1.Kind, meshwardv1alpha1.APIVersion)
 }
 
-// toJSON re-encodes a YAML node as JSON, for the decoders Kubernetes types use.
-func toJSON(n *yaml.Node) ([]byte, error) {
-	var v any
-	if err := n.Decode(&v); err != nil {
-		return nil, err
-	}
-	return json.Marshal(v)
-}
-
-func parseAuthorizationPolicy(root *yaml.Node) (*Policy, error) {
-	var spec *yaml.Node
-	meta := &yaml.Node{Kind: yaml.MappingNode}
-	for i := 0; i+1 < len(root.Content); i += 2 {
-		switch root.Content[i].Value {
-		case "spec":
-			spec = root.Content[i+1]
-		case "status":
-		default:
-			meta.Content = append(meta.Content, root.Content[i], root.Content[i+1])
-		}
-	}
-	metaJSON, err := toJSON(meta)
-	if err != nil {
-		return nil, err
-	}
-	ap := &securityv1.AuthorizationPolicy{}
-	if err := sigsyaml.UnmarshalStrict(metaJSON, ap); err != nil {
-		return nil, err
-	}
-	if spec != nil {
-		if err := checkEmptyLists(spec); err != nil {
-			return nil, err
-		}
-		specJSON, err := toJSON(spec)
-		if err != nil {
-			return nil, err
-		}
-		// protojson, not the type's own UnmarshalJSON: it rejects unknown fields.
-		if err := protojson.Unmarshal(specJSON, &ap.Spec); err != nil {
-			return nil, &fieldError{[]any{"spec"}, cleanProtoErr(err)}
-		}
-	}
-	return Compile(ap)
-}
-
 // checkEmptyLists refuses `from: []` and `to: []`, which Istio refuses and
 // which decode the same as no list at all (any source, any operation).
 func checkEmptyLists(spec *yaml.Node) error {
@@ -156,7 +113,7 @@ func checkEmptyLists(spec *yaml.Node) error {
 }
 
 func parseMeshwardPolicy(root *yaml.Node) (*Settings, error) {
-	js, err := toJSON(root)
+	js, err := yamlstrict.JSON(root)
 	if err != nil {
 		return nil, err
 	}
@@ -183,8 +140,24 @@ func cleanProtoErr(err error) string {
 func locate(file string, root *yaml.Node, err error) error {
 	line := root.Line
 	var fe *fieldError
+	var de *decodeError
+	var ye *yamlstrict.Error
 	msg := err.Error()
-	if errors.As(err, &fe) {
+	switch {
+	case errors.As(err, &ye):
+		line, msg = ye.Line, ye.Msg
+	case errors.As(err, &de):
+		// A decoder's message quoting a field is placed at that field,
+		// looked for below where it decoded.
+		if n := walk(root, de.near); n != nil {
+			line = n.Line
+			if m := quotedField.FindStringSubmatch(de.msg); m != nil {
+				if k := findKey(n, m[1]); k != nil {
+					line = k.Line
+				}
+			}
+		}
+	case errors.As(err, &fe):
 		// The deepest node of the path that is written: a missing field
 		// ("source" of a from entry) is reported where it should be.
 		for i := len(fe.path); i > 0; i-- {
@@ -198,9 +171,11 @@ func locate(file string, root *yaml.Node, err error) error {
 				line = n.Line
 			}
 		}
-	} else if m := quotedField.FindStringSubmatch(msg); m != nil {
-		if n := findKey(root, m[1]); n != nil {
-			line = n.Line
+	default:
+		if m := quotedField.FindStringSubmatch(msg); m != nil {
+			if n := findKey(root, m[1]); n != nil {
+				line = n.Line
+			}
 		}
 	}
 	return fmt.Errorf("%s:%d: %s", file, line, msg)
@@ -278,6 +253,7 @@ type builder struct {
 	settings []*Settings
 	seen     map[string]string
 	errs     []error
+	large    bool // a large file was parsed: its garbage is worth returning
 }
 
 func newBuilder() *builder {
@@ -285,6 +261,7 @@ func newBuilder() *builder {
 }
 
 func (b *builder) parse(name string, data []byte) {
+	b.large = b.large || len(data) >= largeFile
 	docs, err := ParseFile(name, data)
 	if err != nil {
 		b.errs = append(b.errs, err)
@@ -298,10 +275,15 @@ func (b *builder) parse(name string, data []byte) {
 }
 
 func (b *builder) set() (*Set, error) {
+	if b.large {
+		// The trees are garbage now; a long-running authorizer would
+		// otherwise keep their pages until the scavenger got to them.
+		defer debug.FreeOSMemory()
+	}
 	if len(b.errs) > 0 {
 		return nil, errors.Join(b.errs...)
 	}
-	return NewSet(b.policies, b.settings), nil
+	return newSet(b.policies, b.settings), nil // the builder's own, compiled for this set
 }
 
 func (b *builder) add(d Document) error {

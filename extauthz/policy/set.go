@@ -54,8 +54,34 @@ const maxCachedWorkloads = 100_000
 
 // NewSet indexes policies, with at most one Settings per namespace (the
 // action for workloads no ALLOW policy selects, meshward's default being Deny;
-// rate limits).
+// rate limits). The set holds copies of the policies and rules: callers keep
+// compiled policies across sets (the last good version of an object), and a
+// rule's declaration order is the set's, so it cannot be written into a rule
+// an older set may still be deciding with.
 func NewSet(policies []*Policy, settings []*Settings) *Set {
+	own := make([]*Policy, len(policies))
+	for i, p := range policies {
+		own[i] = p.clone()
+	}
+	return newSet(own, settings)
+}
+
+// clone copies a policy and its rules; what rules point to (their compiled
+// matchers) is never written after compiling, and is shared.
+func (p *Policy) clone() *Policy {
+	c := *p
+	c.Rules = make([]*Rule, len(p.Rules))
+	rules := make([]Rule, len(p.Rules))
+	for i, r := range p.Rules {
+		rules[i] = *r
+		rules[i].Policy = &c
+		c.Rules[i] = &rules[i]
+	}
+	return &c
+}
+
+// newSet indexes policies that no other set holds, numbering their rules.
+func newSet(policies []*Policy, settings []*Settings) *Set {
 	s := &Set{byNS: map[string][]*Policy{}, settings: map[string]*Settings{}, def: Deny}
 	for _, st := range settings {
 		s.settings[st.Namespace] = st

@@ -78,7 +78,7 @@ func CompileSettings(mp *meshwardv1alpha1.MeshwardPolicy) (*Settings, error) {
 		if len(e.Paths)+len(e.Methods) == 0 {
 			return nil, &fieldError{path, "an exemption needs paths or methods (an empty one would exempt everything)"}
 		}
-		op := &operation{}
+		op := &operation{operationRest: noOperationRest}
 		var err error
 		pathParse := func(s string, _ bool) (strMatch, error) { return parsePathMatch(s) }
 		if op.paths, err = strs(e.Paths, nil, false, path, "paths", "", pathParse); err != nil {
