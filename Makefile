@@ -69,7 +69,7 @@ test: vet wasm kube-apiserver etcd
 fuzz: deps
 	@for t in api/check:FuzzDecodeRequest extauthz/policy:FuzzParse xds/catalog:FuzzParse e2e/proxywasm:FuzzDecodePairs \
 	  ebpf-agent/trace:FuzzReadADFA ebpf-agent/trace:FuzzReadJSONL ebpf-agent/trace:FuzzReadNative \
-	  ebpf-agent/ngram:FuzzUnmarshal ebpf-agent/profile:FuzzDecode ebpf-agent/agent:FuzzParseContainers ebpf-agent/collector:FuzzDecode internal/pathnorm:FuzzNormalize xds/server:FuzzAdminVerify extauthz/policy:FuzzPatterns api/check:FuzzDecodeEpoch extauthz/workloads:FuzzParse; do \
+	  ebpf-agent/ngram:FuzzUnmarshal ebpf-agent/profile:FuzzDecode ebpf-agent/agent:FuzzParseContainers ebpf-agent/collector:FuzzDecode internal/pathnorm:FuzzNormalize xds/server:FuzzAdminVerify extauthz/policy:FuzzPatterns api/check:FuzzDecodeEpoch extauthz/workloads:FuzzParse internal/yamlstrict:FuzzAppendJSON extauthz/policy:FuzzDecodeByRule; do \
 	  pkg=$${t%%:*}; fn=$${t##*:}; echo "fuzz $$pkg $$fn"; \
 	  $(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) ./$$pkg || exit 1; done
 	@for fn in FuzzParseConfig FuzzDescribe FuzzEncodedLen; do echo "fuzz wasm-filter/filter $$fn"; \

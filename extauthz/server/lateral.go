@@ -22,7 +22,9 @@ type lateralFeed struct {
 	dropped prometheus.Counter
 }
 
-const lateralQueue = 1 << 16
+// lateralQueue holds a burst for the detector goroutine, which takes an event in
+// microseconds; a larger queue would only be resident memory (64 B an event).
+const lateralQueue = 1 << 13
 
 func newLateralFeed(a *Authorizer, cfg lateral.Config, learnFor time.Duration, reg prometheus.Registerer, stop <-chan struct{}) *lateralFeed {
 	f := &lateralFeed{events: make(chan lateral.Event, lateralQueue), det: lateral.New(cfg), a: a,
