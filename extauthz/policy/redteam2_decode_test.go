@@ -84,3 +84,29 @@ func TestRedteam2EmptyFromThroughAliasOrMerge(t *testing.T) {
 		})
 	}
 }
+
+// kubectl and istioctl read YAML through sigs.k8s.io/yaml (a yaml.v2 fork),
+// where a merge key applies where it stands: a key written before `<<` is
+// overridden by the merged mapping. meshward's yaml.v3 lets the written key
+// win wherever it is. Below, Istio's rule names the frontend as its only
+// source; meshward's names any principal.
+func TestRedteam2MergeKeyOrderDiffers(t *testing.T) {
+	doc := rt2Head + "metadata: {name: p, namespace: shop}\nspec:\n  rules:\n" +
+		"  - from: [{source: {principals: [\"*\"]}}]\n" +
+		"    <<: {from: [{source: {principals: [\"cluster.local/ns/shop/sa/frontend\"]}}]}\n"
+	if allowed, _ := rt2Judge(t, doc, req(intruder, "/admin")); allowed {
+		t.Fatalf("the intruder is allowed by a rule that Istio reads as the frontend's only:\n%s", doc)
+	}
+}
+
+// An unquoted date is a string to sigs.k8s.io/yaml ("2023-01-01") and a
+// !!timestamp to yaml.v3, which AppendJSON turns into "2023-01-01T00:00:00Z".
+// A DENY on a retired API version written unquoted then never matches.
+func TestRedteam2UnquotedDateIsNotATimestamp(t *testing.T) {
+	doc := rt2Head + "metadata: {name: retired, namespace: shop}\nspec:\n  action: DENY\n  rules:\n" +
+		"  - when: [{key: \"request.headers[x-api-version]\", values: [2023-01-01]}]\n---\n" +
+		rt2Head + "metadata: {name: allow-all, namespace: shop}\nspec: {rules: [{}]}\n"
+	if allowed, _ := rt2Judge(t, doc, req(intruder, "/orders", withHeader("x-api-version", "2023-01-01"))); allowed {
+		t.Fatalf("a DENY Istio enforces on x-api-version 2023-01-01 did not match:\n%s", doc)
+	}
+}
