@@ -25,6 +25,9 @@ func (e *decodeError) Error() string { return pathString(e.path) + ": " + e.msg 
 // rule's part of the tree dropped once compiled, so that the tree, the
 // decoded objects and the compiled policy never all live at once.
 func parseAuthorizationPolicy(root *yaml.Node) (*Policy, error) {
+	if err := plainYAML(root); err != nil {
+		return nil, err
+	}
 	ap, spec, err := decodeMeta(root)
 	if err != nil || spec == nil {
 		return compileOrErr(ap, err)

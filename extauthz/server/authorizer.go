@@ -62,7 +62,7 @@ func (a *Authorizer) decide(transport string, r *policy.Request, start time.Time
 		a.lateral.observe(r, evalEnd)
 	}
 	if a.learner != nil && d.Allow {
-		a.learner.Observe(r)
+		a.learn(r)
 	}
 	if a.dlog != nil {
 		a.dlog.write(transport, r, d, evalEnd.Sub(start))
@@ -111,4 +111,24 @@ func (a *Authorizer) operator(next http.HandlerFunc) http.HandlerFunc {
 		}
 		next(w, r)
 	}
+}
+
+// learn records an allowed request. What it writes back is a selector, so
+// it takes the destination's labels from the workload registry when there is
+// one (a claim of fewer labels, or none, would become a wider policy), and
+// never learns a request whose destination has no labels at all.
+func (a *Authorizer) learn(r *policy.Request) {
+	if a.workloads != nil {
+		labels, ok := a.workloads.Labels(r.Destination, r.DestinationLabels, r.DestinationService)
+		if !ok {
+			return
+		}
+		cp := *r
+		cp.DestinationLabels = labels
+		r = &cp
+	}
+	if len(r.DestinationLabels) == 0 {
+		return
+	}
+	a.learner.Observe(r)
 }

@@ -136,5 +136,21 @@ func describe(labels map[string]string) string {
 	return b.String()
 }
 
+// Labels are the whole labels of the one workload of id that a check's
+// claims fit, for what is written back as a selector (learn mode): a claim of
+// fewer labels may read its policies but must not become a wider selector.
+// ok is false when no workload, or more than one, fits.
+func (r *Registry) Labels(id string, claimed map[string]string, service string) (labels map[string]string, ok bool) {
+	for _, w := range r.byID[id] {
+		if subset(claimed, w.Labels) && (service == "" || slices.Contains(w.Services, service)) {
+			if ok {
+				return nil, false
+			}
+			labels, ok = w.Labels, true
+		}
+	}
+	return labels, ok && len(labels) > 0
+}
+
 // Len is how many identities the registry knows.
 func (r *Registry) Len() int { return len(r.byID) }

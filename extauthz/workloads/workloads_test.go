@@ -42,6 +42,25 @@ func TestVouch(t *testing.T) {
 	}
 }
 
+// Learn mode writes selectors from the registry, never from a claim: an
+// empty claim must not become a namespace-wide policy (red team 2).
+func TestLabelsForSelectors(t *testing.T) {
+	r, err := Parse("w.yaml", []byte(shop+"- identity: spiffe://cluster.local/ns/shop/sa/catalog\n  labels: {app: catalog, tier: 2}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const orders, catalog = "spiffe://cluster.local/ns/shop/sa/orders", "spiffe://cluster.local/ns/shop/sa/catalog"
+	if l, ok := r.Labels(orders, nil, ""); !ok || l["app"] != "orders" || l["version"] != "v1" {
+		t.Errorf("orders' empty claim: %v %v, want its whole labels", l, ok)
+	}
+	if _, ok := r.Labels(catalog, nil, ""); ok {
+		t.Error("an empty claim that fits two of catalog's workloads picked one")
+	}
+	if l, ok := r.Labels(catalog, map[string]string{"tier": "2"}, ""); !ok || l["app"] != "catalog" {
+		t.Errorf("catalog tier 2: %v %v", l, ok)
+	}
+}
+
 func TestParseErrors(t *testing.T) {
 	for _, c := range []struct{ in, want string }{
 		{"workloads:\n- identity: frontend\n", "w.yaml:2: workloads[0]: identity \"frontend\""},

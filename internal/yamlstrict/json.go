@@ -189,6 +189,13 @@ func appendScalar(dst []byte, n *yaml.Node) ([]byte, error) {
 		return append(dst, "null"...), nil
 	case "!!merge":
 		return dst, ErrNotPlain
+	case "!!timestamp":
+		// Kubernetes' YAML (sigs.k8s.io/yaml) keeps an unquoted date a
+		// string; yaml.v3 would make 2023-01-01 into 2023-01-01T00:00:00Z,
+		// and a policy value would no longer match what Istio matches.
+		if n.Style&yaml.TaggedStyle == 0 {
+			return appendString(dst, n.Value), nil
+		}
 	}
 	var v any
 	if err := n.Decode(&v); err != nil {

@@ -12,11 +12,23 @@ import (
 
 // viaAny is the conversion AppendJSON replaces.
 func viaAny(n *yaml.Node) ([]byte, error) {
+	untagTimestamps(n)
 	var v any
 	if err := n.Decode(&v); err != nil {
 		return nil, err
 	}
 	return json.Marshal(v)
+}
+
+// untagTimestamps makes the oracle read an untagged date as Kubernetes'
+// YAML does, a string (yaml.v3 alone makes it a time).
+func untagTimestamps(n *yaml.Node) {
+	if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!timestamp" && n.Style&yaml.TaggedStyle == 0 {
+		n.Tag = "!!str"
+	}
+	for _, c := range n.Content {
+		untagTimestamps(c)
+	}
 }
 
 func sameJSON(a, b []byte) bool {
