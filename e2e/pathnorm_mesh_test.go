@@ -84,8 +84,14 @@ type pathMesh struct {
 type received struct{ target, rule string }
 
 func startAuthz(t *testing.T, log zerolog.Logger) *server.Running {
+	return startAuthzWith(t, pathPolicies, log)
+}
+
+// startAuthzWith runs a plaintext authorizer (these tests put a spy in front
+// of it) with the policies of yaml.
+func startAuthzWith(t *testing.T, policies string, log zerolog.Logger) *server.Running {
 	t.Helper()
-	set, err := policy.Parse("pathnorm-policies.yaml", []byte(pathPolicies))
+	set, err := policy.Parse("pathnorm-policies.yaml", []byte(policies))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,8 +107,13 @@ func startAuthz(t *testing.T, log zerolog.Logger) *server.Running {
 // startPathMesh starts it all with the sidecar in mode m; upstream "" is a
 // recording upstream, anything else is where the sidecar forwards to.
 func startPathMesh(t *testing.T, m pathnorm.Mode, upstream string, log zerolog.Logger) *pathMesh {
+	return startPathMeshWith(t, pathPolicies, m, upstream, log)
+}
+
+// startPathMeshWith is startPathMesh with the authorizer on other policies.
+func startPathMeshWith(t *testing.T, policies string, m pathnorm.Mode, upstream string, log zerolog.Logger) *pathMesh {
 	t.Helper()
-	pm := &pathMesh{authz: startAuthz(t, log)}
+	pm := &pathMesh{authz: startAuthzWith(t, policies, log)}
 	if upstream == "" {
 		up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			pm.mu.Lock()

@@ -1,8 +1,6 @@
 package e2e
 
 import (
-	"context"
-	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -11,11 +9,6 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/meshward/meshward/e2e/proxywasm"
-	"github.com/meshward/meshward/e2e/sidecar"
-	"github.com/meshward/meshward/extauthz/policy"
-	"github.com/meshward/meshward/extauthz/server"
-	"github.com/meshward/meshward/internal/identity"
 	"github.com/meshward/meshward/internal/pathnorm"
 )
 
@@ -61,7 +54,7 @@ func TestRedteamEscapedSubDelimsPassDeny(t *testing.T) {
 	})
 	up := httptest.NewServer(mux)
 	t.Cleanup(up.Close)
-	pm := startRedPathMesh(t, redVerbPolicies, up.URL)
+	pm := startPathMeshWith(t, redVerbPolicies, pathnorm.Default, up.URL, zerolog.Nop())
 	for _, target := range []string{
 		"/v1/buckets/b:purge",   // control: denied
 		"/v1/buckets/b%3Apurge", // ':' escaped
@@ -79,42 +72,4 @@ func TestRedteamEscapedSubDelimsPassDeny(t *testing.T) {
 			}
 		}
 	}
-}
-
-// startRedPathMesh is startPathMesh with policies of the test's own.
-func startRedPathMesh(t *testing.T, policies, upstream string) *pathMesh {
-	t.Helper()
-	set, err := policy.Parse("redteam-paths.yaml", []byte(policies))
-	if err != nil {
-		t.Fatal(err)
-	}
-	authz, err := server.Start(server.Config{Policy: set, GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
-		InsecurePlaintextChecks: true, VerdictToken: []byte("e2e-redteam"), Log: zerolog.Nop()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(authz.Stop)
-	pm := &pathMesh{authz: authz}
-	cfg := fmt.Sprintf(`{"authorizer_cluster":"meshward-authz","destination":%q,"destination_labels":{"app":"orders"},"decision_cache_entries":0,"timeout_ms":5000}`, ordersID)
-	ctx := context.Background()
-	host, err := proxywasm.New(ctx, proxywasm.Config{WasmPath: wasmPath(t), PluginConfig: []byte(cfg), CacheDir: cacheDir(t),
-		Clusters: map[string]string{"meshward-authz": "http://" + authz.HTTPAddr.String()}, Log: zerolog.Nop()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { host.Close(ctx) })
-	if pm.ca, err = identity.NewCA(); err != nil {
-		t.Fatal(err)
-	}
-	cert, err := pm.ca.Issue(ordersID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pm.sidecar, err = sidecar.Listen("127.0.0.1:0", pm.ca.ServerTLS(cert), &sidecar.Sidecar{Host: host, Upstream: upstream,
-		PathNormalization: pathnorm.Default, Log: zerolog.Nop()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { pm.sidecar.Close() })
-	return pm
 }
