@@ -97,7 +97,10 @@ func TestAdminMutualTLS(t *testing.T) {
 		{"the operator", mesh.ClientTLS(issue(mesh, operator)), 200, `"payments":["127.0.0.1:1001"]`},
 	} {
 		code, body := call(t, tlsClient(tc.cfg), "GET", url, "-")
-		if code != tc.code || !strings.Contains(body, tc.want) {
+		// A refused handshake may reach the client as its alert or, when the
+		// client wrote first (TLS 1.3), as a broken pipe: the reason is
+		// asserted on the server's side below.
+		if code != tc.code || (code != 0 && !strings.Contains(body, tc.want)) {
 			t.Errorf("%s: %d %q, want %d containing %q", tc.name, code, body, tc.code, tc.want)
 		}
 	}

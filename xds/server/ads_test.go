@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -116,8 +115,12 @@ func TestADSMutualTLS(t *testing.T) {
 		switch {
 		case tc.want == "" && (err != nil || !slices.Equal(got, []string{"orders"})):
 			t.Errorf("%s: %v %v, want the orders listener", tc.name, got, err)
-		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
-			t.Errorf("%s: %v %v, want an error containing %q", tc.name, got, err, tc.want)
+		case tc.want != "" && (err == nil || len(got) != 0):
+			// In TLS 1.3 the client may finish its side of the handshake
+			// and write before the server's alert ("certificate required",
+			// "unknown certificate authority") arrives, and then sees only a
+			// broken pipe: what must hold is that nothing is served.
+			t.Errorf("%s: %v %v, want a refusal (%s)", tc.name, got, err, tc.want)
 		}
 	}
 }
