@@ -25,15 +25,7 @@ import (
 // (and on every other workload of the namespace). Severity: high (learn-mode
 // poisoning, the issue-8 finding, through the empty claim).
 func TestRedteam2LearnPoisonedThroughEmptyLabelClaim(t *testing.T) {
-	const migrating = redOrdersPolicy + `
----
-apiVersion: meshward.io/v1alpha1
-kind: MeshwardPolicy
-metadata: {name: shop, namespace: shop}
-spec:
-  defaultAction: ALLOW
-`
-	ra := startRedAuthz(t, migrating, func(c *server.Config) { c.Learn = true })
+	ra := startRedAuthz(t, redMigrating, func(c *server.Config) { c.Learn = true })
 	asCatalog := ra.httpClient(t, catalogID)
 	forged := check.Request{SourcePrincipal: catalogID, Destination: catalogID, DestinationNamespace: "shop",
 		DestinationLabels: map[string]string{}, Method: "DELETE", Path: "/orders/admin"}

@@ -179,14 +179,9 @@ func TestRedteamOracleThroughClaimedLabels(t *testing.T) {
 	})
 }
 
-// Attack: learn-mode poisoning through claimed labels. In a namespace being
-// migrated (defaultAction ALLOW, --learn), the catalog forges one check
-// about "itself" with orders' labels: the learner files the edge under
-// orders' selector, and the learned least-privilege policy for app=orders
-// lets the catalog DELETE /orders/admin. Severity: high (issue 8 finding 2's
-// learn-mode poisoning, through another field).
-func TestRedteamLearnPoisonedThroughClaimedLabels(t *testing.T) {
-	const migrating = redOrdersPolicy + `
+// redMigrating is a namespace being migrated to least privilege: meshward's
+// default deny is off while learn mode watches.
+const redMigrating = redOrdersPolicy + `
 ---
 apiVersion: meshward.io/v1alpha1
 kind: MeshwardPolicy
@@ -194,24 +189,22 @@ metadata: {name: shop, namespace: shop}
 spec:
   defaultAction: ALLOW
 `
-	ra := startRedAuthz(t, migrating, func(c *server.Config) { c.Learn = true })
+
+// Attack: learn-mode poisoning through claimed labels. In a namespace being
+// migrated (defaultAction ALLOW, --learn), the catalog forges one check
+// about "itself" with orders' labels: the learner files the edge under
+// orders' selector, and the learned least-privilege policy for app=orders
+// lets the catalog DELETE /orders/admin. Severity: high (issue 8 finding 2's
+// learn-mode poisoning, through another field).
+func TestRedteamLearnPoisonedThroughClaimedLabels(t *testing.T) {
+	ra := startRedAuthz(t, redMigrating, func(c *server.Config) { c.Learn = true })
 	asCatalog := ra.httpClient(t, catalogID)
 	forged := check.Request{SourcePrincipal: catalogID, Destination: catalogID, DestinationNamespace: "shop",
 		DestinationLabels: map[string]string{"app": "payments"}, Method: "DELETE", Path: "/payments/admin"}
 	if d := ra.forge(t, asCatalog, forged); d.Allow || d.Reason != server.ReasonUnboundClaim {
 		t.Errorf("the check claiming payments' labels was answered %+v", d)
 	}
-	req, _ := http.NewRequest("GET", "https://"+ra.HTTPAddr.String()+"/v1/learned", nil)
-	req.Header.Set("Authorization", "Bearer redteam-operator-token-0123456789")
-	resp, err := ra.httpClient(t, catalogID).Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	learned, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != 200 {
-		t.Fatalf("learned: %d %s", resp.StatusCode, learned)
-	}
+	learned := fetchLearned(t, ra, asCatalog)
 	if bytes.Contains(learned, []byte("app: payments")) && bytes.Contains(learned, []byte("/payments/admin")) {
 		t.Fatalf("one forged check wrote a learned policy for another workload (app=payments) that lets the catalog DELETE /payments/admin:\n%s", learned)
 	}
