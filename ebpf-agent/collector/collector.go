@@ -148,16 +148,22 @@ func (c *Collector) Drops() (uint64, error) {
 }
 
 // Run reads events and hands each to fn until ctx ends or the collector is
-// closed. It is the one reader loop; it returns nil on a clean end.
+// closed. It is the one reader loop; it returns nil on a clean end. When ctx
+// ends it still hands over every event already in the ring buffer (batched
+// wake-ups leave up to a poll's worth unannounced there), so nothing that
+// happened before the end is lost.
 func (c *Collector) Run(ctx context.Context, fn func(Event)) error {
 	var rec ringbuf.Record
 	for {
+		deadline := time.Now().Add(pollEvery)
 		if ctx.Err() != nil {
-			return nil
+			deadline = time.Now() // drain what is there, then stop
 		}
-		c.rd.SetDeadline(time.Now().Add(pollEvery))
+		c.rd.SetDeadline(deadline)
 		err := c.rd.ReadInto(&rec)
 		switch {
+		case errors.Is(err, os.ErrDeadlineExceeded) && ctx.Err() != nil:
+			return nil
 		case errors.Is(err, os.ErrDeadlineExceeded):
 			continue
 		case errors.Is(err, ringbuf.ErrClosed):
