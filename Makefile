@@ -131,7 +131,7 @@ proto:
 	GOBIN=$(BUILD)/bin $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
 	GOBIN=$(BUILD)/bin $(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.2
 	PATH=$(BUILD)/bin:$$PATH protoc --go_out=. --go_opt=module=github.com/meshward/meshward \
-	  --go-grpc_out=. --go-grpc_opt=module=github.com/meshward/meshward api/verdict/v1/verdict.proto
+	  --go-grpc_out=. --go-grpc_opt=module=github.com/meshward/meshward api/verdict/v1/verdict.proto api/eaas/v1/eaas.proto
 
 generate: bpf proto
 
