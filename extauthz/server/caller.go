@@ -6,9 +6,6 @@ import (
 	"net"
 	"net/http"
 
-	"google.golang.org/grpc/credentials"
-	"google.golang.org/grpc/peer"
-
 	"github.com/meshward/meshward/internal/identity"
 )
 
@@ -26,28 +23,9 @@ func callerOf(state *tls.ConnectionState, remote string) string {
 	return "addr:" + host
 }
 
-// verifiedID is the SPIFFE ID of a client certificate that the TLS handshake
-// verified against the configured CAs, or "".
-func verifiedID(state *tls.ConnectionState) string {
-	if state == nil || len(state.VerifiedChains) == 0 {
-		return ""
-	}
-	return identity.PeerID(state)
-}
+func verifiedID(state *tls.ConnectionState) string { return identity.Verified(state) }
 
-func grpcPeer(ctx context.Context) (state *tls.ConnectionState, remote string) {
-	p, ok := peer.FromContext(ctx)
-	if !ok {
-		return nil, "unknown"
-	}
-	if ti, ok := p.AuthInfo.(credentials.TLSInfo); ok {
-		state = &ti.State
-	}
-	if p.Addr != nil {
-		remote = p.Addr.String()
-	}
-	return state, remote
-}
+func grpcPeer(ctx context.Context) (*tls.ConnectionState, string) { return identity.GRPCPeer(ctx) }
 
 func grpcCaller(ctx context.Context) string { return callerOf(grpcPeer(ctx)) }
 

@@ -2,8 +2,6 @@ package server
 
 import (
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
 	"errors"
 	"strings"
 	"time"
@@ -15,6 +13,7 @@ import (
 
 	verdictv1 "github.com/meshward/meshward/api/verdict/v1"
 	"github.com/meshward/meshward/extauthz/quarantine"
+	"github.com/meshward/meshward/internal/identity"
 )
 
 // Verdicts serves the verdict API: the eBPF agent reports compromised
@@ -85,15 +84,4 @@ func TokenAuth(token []byte) grpc.UnaryServerInterceptor {
 	}
 }
 
-// bearerMatches says whether the one authorization value is "Bearer " and the
-// token, compared in constant time; a bare token is refused, so a value
-// meant for another scheme never counts as this one.
-func bearerMatches(vals []string, token []byte) bool {
-	if len(vals) != 1 {
-		return false
-	}
-	got, ok := strings.CutPrefix(vals[0], "Bearer ")
-	// Digests of equal length, so the comparison leaks not even the length.
-	g, w := sha256.Sum256([]byte(got)), sha256.Sum256(token)
-	return subtle.ConstantTimeCompare(g[:], w[:]) == 1 && ok
-}
+func bearerMatches(vals []string, token []byte) bool { return identity.BearerMatches(vals, token) }
