@@ -1,0 +1,128 @@
+package keymanager
+
+import (
+	"bufio"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/meshward/meshward/extauthz/eaas/keystore"
+	"github.com/tink-crypto/tink-go/v2/aead"
+	"github.com/tink-crypto/tink-go/v2/tink"
+)
+
+const childEnv = "MESHWARD_KEYMANAGER_CHILD_DIR"
+
+func sealer(t testing.TB, k Key) tink.AEAD {
+	h, err := ParseKeyset(k.Cipher, k.Material)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := aead.New(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+func openStore(t testing.TB, dir string) (*Manager, *keystore.Bolt) {
+	kek, err := LoadKEK(filepath.Join(dir, "kek.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := keystore.OpenBolt(filepath.Join(dir, "keys.db"), 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return New(s, kek), s
+}
+
+// TestKill9Child is the process TestKill9 kills: it creates and rotates
+// keys and, once each call returned, prints a ciphertext made with the key.
+func TestKill9Child(t *testing.T) {
+	dir := os.Getenv(childEnv)
+	if dir == "" {
+		t.Skip("run by TestKill9")
+	}
+	m, _ := openStore(t, dir)
+	for i := range 100000 {
+		p := NewPairID(9, 1, uint32(i+2))
+		k, err := m.Key(ctx, p, AES256GCM)
+		if err == nil && i%3 == 0 {
+			if _, err = m.Rotate(ctx, p); err == nil {
+				k, err = m.Key(ctx, p, AES256GCM)
+			}
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		ct, err := sealer(t, k).Encrypt([]byte(fmt.Sprint("made by ", i)), []byte(p.String()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(os.Stdout, "KEY %d %s\n", i, hex.EncodeToString(ct))
+	}
+}
+
+// A key manager killed with SIGKILL in the middle of creating and rotating
+// keys loses none that it returned: every ciphertext made with a returned key
+// decrypts with the keys of the reopened store.
+func TestKill9(t *testing.T) {
+	dir := t.TempDir()
+	if err := GenerateKEKFile(filepath.Join(dir, "kek.json")); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestKill9Child$", "-test.count=1")
+	cmd.Env = append(os.Environ(), childEnv+"="+dir)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(out)
+	sc.Buffer(nil, 1<<20)
+	var lines []string
+	for sc.Scan() {
+		line, ok := strings.CutPrefix(sc.Text(), "KEY ")
+		if !ok {
+			continue
+		}
+		lines = append(lines, line)
+		if len(lines) == 40 {
+			if err := cmd.Process.Kill(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	werr := cmd.Wait()
+	if len(lines) < 40 || !strings.Contains(fmt.Sprint(werr), "killed") {
+		t.Fatalf("the child printed %d lines and ended with %v; want it killed after 40", len(lines), werr)
+	}
+	m, s := openStore(t, dir)
+	defer s.Close()
+	for _, line := range lines {
+		var i int
+		var ctHex string
+		if _, err := fmt.Sscanf(line, "%d %s", &i, &ctHex); err != nil {
+			t.Fatalf("child line %q: %v", line, err)
+		}
+		ct, _ := hex.DecodeString(ctHex)
+		p := NewPairID(9, 1, uint32(i+2))
+		k, err := m.Key(ctx, p, AES256GCM)
+		if err != nil {
+			t.Fatalf("pair %s after the kill: %v", p, err)
+		}
+		if pt, err := sealer(t, k).Decrypt(ct, []byte(p.String())); err != nil || string(pt) != fmt.Sprint("made by ", i) {
+			t.Fatalf("ciphertext %d made before the kill does not decrypt after it: %v", i, err)
+		}
+	}
+	t.Logf("%d keys returned before the kill, all kept", len(lines))
+}
