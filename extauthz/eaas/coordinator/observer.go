@@ -21,8 +21,8 @@ type Observer interface {
 // NopObserver counts nothing.
 type NopObserver struct{}
 
-func (NopObserver) Request(string, string)          {}
-func (NopObserver) Fakes(uint32, string, int)       {}
-func (NopObserver) Plaintext(uint32, string)        {}
-func (NopObserver) Stage(string, time.Duration)     {}
-func (NopObserver) Subscriber(uint32, uint8)        {}
+func (NopObserver) Request(string, string)      {}
+func (NopObserver) Fakes(uint32, string, int)   {}
+func (NopObserver) Plaintext(uint32, string)    {}
+func (NopObserver) Stage(string, time.Duration) {}
+func (NopObserver) Subscriber(uint32, uint8)    {}

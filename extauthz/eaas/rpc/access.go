@@ -41,17 +41,17 @@ const (
 )
 
 var rules = map[string]rule{
-	eaasv1.Registrar_Register_FullMethodName:    operatorOnly,
-	eaasv1.Coordinator_Assign_FullMethodName:    registrarOnly,
-	eaasv1.Coordinator_Process_FullMethodName:   anyMember,
-	eaasv1.Coordinator_Rewrap_FullMethodName:    operatorOnly,
-	eaasv1.Coordinator_Status_FullMethodName:    operatorOnly,
-	eaasv1.KeyManager_GetKey_FullMethodName:     coordinatorOnly,
-	eaasv1.KeyManager_Rotate_FullMethodName:     operatorOrCoordinator,
-	eaasv1.KeyManager_ListKeys_FullMethodName:   operatorOrCoordinator,
-	eaasv1.Cryptor_Seal_FullMethodName:          coordinatorOnly,
-	eaasv1.Cryptor_Open_FullMethodName:          coordinatorOnly,
-	eaasv1.Cryptor_Rewrap_FullMethodName:        coordinatorOnly,
+	eaasv1.Registrar_Register_FullMethodName:  operatorOnly,
+	eaasv1.Coordinator_Assign_FullMethodName:  registrarOnly,
+	eaasv1.Coordinator_Process_FullMethodName: anyMember,
+	eaasv1.Coordinator_Rewrap_FullMethodName:  operatorOnly,
+	eaasv1.Coordinator_Status_FullMethodName:  operatorOnly,
+	eaasv1.KeyManager_GetKey_FullMethodName:   coordinatorOnly,
+	eaasv1.KeyManager_Rotate_FullMethodName:   operatorOrCoordinator,
+	eaasv1.KeyManager_ListKeys_FullMethodName: operatorOrCoordinator,
+	eaasv1.Cryptor_Seal_FullMethodName:        coordinatorOnly,
+	eaasv1.Cryptor_Open_FullMethodName:        coordinatorOnly,
+	eaasv1.Cryptor_Rewrap_FullMethodName:      coordinatorOnly,
 }
 
 // Interceptor refuses every EaaS call whose caller the method's rule does

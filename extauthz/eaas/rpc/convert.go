@@ -3,8 +3,8 @@ package rpc
 import (
 	"fmt"
 
-	eaasv1 "github.com/meshward/meshward/api/eaas/v1"
 	"github.com/meshward/meshward/api/eaas"
+	eaasv1 "github.com/meshward/meshward/api/eaas/v1"
 	"github.com/meshward/meshward/extauthz/eaas/keymanager"
 	"github.com/meshward/meshward/extauthz/eaas/subscriber"
 )
@@ -62,7 +62,7 @@ func membersProto(ms []subscriber.Member) []*eaasv1.Member {
 
 func subscriberProto(s subscriber.Subscriber) *eaasv1.Subscriber {
 	return &eaasv1.Subscriber{Id: s.ID, Token: uint32(s.Token), Cipher: s.Cipher, OnUnavailable: s.OnUnavailable,
-		Widths: &eaasv1.Widths{S: uint32(s.Widths.S), R: uint32(s.Widths.R), N: uint32(s.Widths.N), T: uint32(s.Widths.T)},
+		Widths:  &eaasv1.Widths{S: uint32(s.Widths.S), R: uint32(s.Widths.R), N: uint32(s.Widths.N), T: uint32(s.Widths.T)},
 		Members: membersProto(s.Members)}
 }
 

@@ -6,8 +6,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	eaasv1 "github.com/meshward/meshward/api/eaas/v1"
 	"github.com/meshward/meshward/api/eaas"
+	eaasv1 "github.com/meshward/meshward/api/eaas/v1"
 	"github.com/meshward/meshward/extauthz/eaas/coordinator"
 	"github.com/meshward/meshward/extauthz/eaas/keymanager"
 	"github.com/meshward/meshward/extauthz/eaas/registrar"
