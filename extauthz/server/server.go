@@ -77,7 +77,12 @@ type Config struct {
 	// (nil: DefaultDecisionLog; the logger defaults to Log).
 	DecisionLog    *DecisionLogConfig
 	DecisionLogger *zerolog.Logger
-	Log            zerolog.Logger
+	// Mount adds more handlers to the check port (the EaaS requester
+	// endpoints); they authenticate their callers themselves.
+	Mount func(*http.ServeMux)
+	// Registry is where metrics go (nil: a new one); /metrics serves it.
+	Registry *prometheus.Registry
+	Log      zerolog.Logger
 }
 
 // DefaultMaxInFlight is enough to keep every core busy with queueing to spare.
@@ -214,7 +219,10 @@ func Start(cfg Config) (*Running, error) {
 	if cfg.HTTPTLS != nil {
 		hl = tls.NewListener(hl, cfg.HTTPTLS)
 	}
-	reg := prometheus.NewRegistry()
+	reg := cfg.Registry
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	q := quarantine.New()
 	a := &Authorizer{Engine: decision.New(cfg.Policy, q), Log: cfg.Log, CacheTTL: cacheTTL(cfg.CacheTTL),
@@ -278,6 +286,9 @@ func Start(cfg Config) (*Running, error) {
 	mux.HandleFunc(check.Path, shed.http(a.ServeCheck))
 	mux.HandleFunc("GET "+check.EpochPath, a.meshCaller(a.ServeEpoch))
 	mux.HandleFunc("GET /v1/learned", a.operator(a.ServeLearned))
+	if cfg.Mount != nil {
+		cfg.Mount(mux)
+	}
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	r.http = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}

@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 
 	"github.com/meshward/meshward/internal/identity"
@@ -19,6 +20,7 @@ import (
 	"github.com/meshward/meshward/internal/logging"
 	"github.com/meshward/meshward/internal/pathnorm"
 
+	"github.com/meshward/meshward/extauthz/eaas/roles"
 	"github.com/meshward/meshward/extauthz/lateral"
 	"github.com/meshward/meshward/extauthz/server"
 	"github.com/meshward/meshward/extauthz/workloads"
@@ -32,7 +34,7 @@ func main() {
 
 func root() *cobra.Command {
 	c := &cobra.Command{Use: "extauthz", Short: "meshward's zero-trust authorizer", SilenceUsage: true}
-	c.AddCommand(serve(), policyCmd())
+	c.AddCommand(serve(), policyCmd(), eaasCmd())
 	return c
 }
 
@@ -48,6 +50,8 @@ func serve() *cobra.Command {
 	dlog := server.DefaultDecisionLog
 	lat := lateral.DefaultConfig
 	learnFor := 10 * time.Minute
+	var ef eaasFlags
+	var eaasOn bool
 	c := &cobra.Command{
 		Use:   "serve",
 		Short: "serve ext_authz (gRPC), the filter's HTTP check and the verdict API",
@@ -78,7 +82,15 @@ func serve() *cobra.Command {
 					return err
 				}
 			}
-			r, err := server.Start(server.Config{GRPCTLS: serverTLS, HTTPTLS: serverTLS, InsecurePlaintextChecks: insecureChecks, MaxInFlightPerCaller: perCaller, PathNormalization: norm, Workloads: reg, PolicyPaths: policyDirs, Kube: kcfg, ReloadInterval: reload, CacheTTL: cacheTTL, MaxInFlight: maxInFlight, Lateral: lat, LateralLearnFor: learnFor, Learn: learnMode, DecisionLog: &dlog, GRPCAddr: grpcAddr, HTTPAddr: httpAddr, VerdictToken: token, Log: log})
+			metricsReg := prometheus.NewRegistry()
+			var er *roles.Running
+			if eaasOn {
+				if er, err = startEaaS(&ef, serverTLS, tlsCert, tlsKey, clientCA, token, metricsReg, log); err != nil {
+					return err
+				}
+				defer er.Stop()
+			}
+			r, err := server.Start(server.Config{Registry: metricsReg, Mount: mountEaaS(er), GRPCTLS: serverTLS, HTTPTLS: serverTLS, InsecurePlaintextChecks: insecureChecks, MaxInFlightPerCaller: perCaller, PathNormalization: norm, Workloads: reg, PolicyPaths: policyDirs, Kube: kcfg, ReloadInterval: reload, CacheTTL: cacheTTL, MaxInFlight: maxInFlight, Lateral: lat, LateralLearnFor: learnFor, Learn: learnMode, DecisionLog: &dlog, GRPCAddr: grpcAddr, HTTPAddr: httpAddr, VerdictToken: token, Log: log})
 			if err != nil {
 				return err
 			}
@@ -123,6 +135,8 @@ func serve() *cobra.Command {
 	for _, f := range []string{"grpc-tls-cert", "grpc-tls-key", "grpc-client-ca"} {
 		_ = c.Flags().MarkDeprecated(f, "use --"+strings.TrimPrefix(f, "grpc-"))
 	}
+	c.Flags().BoolVar(&eaasOn, "eaas", false, "also serve Encryption as a Service (all four roles by default; see --eaas-*)")
+	ef.add(c.Flags(), "eaas-")
 	c.Flags().StringVar(&httpAddr, "http-addr", "127.0.0.1:8181", "address of the HTTP check, /metrics and /healthz")
 	c.Flags().StringVar(&tokenFile, "verdict-token-file", "", "file holding the verdict API's bearer token")
 	c.Flags().StringVar(&level, "log-level", "info", "debug, info, warn or error")

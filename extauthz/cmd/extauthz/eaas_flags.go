@@ -1,0 +1,108 @@
+package main
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+	"github.com/spf13/pflag"
+
+	"github.com/meshward/meshward/extauthz/eaas/coordinator"
+	"github.com/meshward/meshward/extauthz/eaas/roles"
+	"github.com/meshward/meshward/extauthz/eaas/rpc"
+	"github.com/meshward/meshward/internal/identity"
+)
+
+// eaasFlags configure a process's EaaS roles, in `serve` (prefixed eaas-)
+// and in `eaas serve`.
+type eaasFlags struct {
+	roles, addr, store, kek, name           string
+	keyManagers, cryptors, coordinators     []string
+	coordinatorIDs, registrarIDs, replicaID []string
+	maxBody                                 int
+}
+
+func (f *eaasFlags) add(fs *pflag.FlagSet, p string) {
+	fs.StringVar(&f.roles, p+"roles", "all", "EaaS roles this process runs: all, or a list of registrar, coordinator, keymanager, cryptor")
+	fs.StringVar(&f.addr, p+"addr", "127.0.0.1:9193", "address of the EaaS roles' gRPC API (mutual TLS; operators may use the bearer token)")
+	fs.StringVar(&f.store, p+"store", "", "bbolt file of the EaaS keys (encrypted under the KEK) and the coordinator's state")
+	fs.StringVar(&f.kek, p+"kek-file", "", "key-encryption key (a Tink keyset; `extauthz eaas kek generate FILE` makes one)")
+	fs.StringVar(&f.name, p+"name", "eaas-0", "this replica's name (the coordinator's id)")
+	fs.StringSliceVar(&f.keyManagers, p+"keymanagers", nil, "addresses of remote key manager replicas (default: the local role)")
+	fs.StringSliceVar(&f.cryptors, p+"cryptors", nil, "addresses of remote cryptor replicas (default: the local role)")
+	fs.StringSliceVar(&f.coordinators, p+"coordinators", nil, "addresses of remote coordinators the registrar assigns to")
+	fs.StringSliceVar(&f.coordinatorIDs, p+"coordinator-ids", nil, "SPIFFE IDs allowed to call key managers and cryptors (default: this process's own)")
+	fs.StringSliceVar(&f.registrarIDs, p+"registrar-ids", nil, "SPIFFE IDs allowed to assign subscribers to the coordinator (default: this process's own)")
+	fs.StringSliceVar(&f.replicaID, p+"replica-ids", nil, "SPIFFE IDs remote replicas must present (default: --"+p+"coordinator-ids)")
+	fs.IntVar(&f.maxBody, p+"max-body-bytes", coordinator.DefaultMaxBodyBytes, "largest body the coordinator encrypts or decrypts")
+}
+
+// config builds the roles' configuration; serverTLS and clientTLS are the
+// mesh certificate's, token the operator's.
+func (f *eaasFlags) config(serverTLS, clientTLS *tls.Config, token []byte) (roles.Config, error) {
+	rs, err := roles.ParseRoles(f.roles)
+	if err != nil {
+		return roles.Config{}, err
+	}
+	self := ownID(serverTLS)
+	access := rpc.Access{Coordinators: orSelf(f.coordinatorIDs, self), Registrars: orSelf(f.registrarIDs, self), OperatorToken: token}
+	return roles.Config{Roles: rs, Name: f.name, Addr: f.addr, ServerTLS: serverTLS, ClientTLS: clientTLS,
+		StorePath: f.store, KEKFile: f.kek, KeyManagers: f.keyManagers, Cryptors: f.cryptors, Coordinators: f.coordinators,
+		Access: access, ReplicaIDs: f.replicaID, MaxBodyBytes: f.maxBody}, nil
+}
+
+func orSelf(ids []string, self string) []string {
+	if len(ids) > 0 || self == "" {
+		return ids
+	}
+	return []string{self}
+}
+
+// ownID is the SPIFFE ID of the process's own certificate.
+func ownID(c *tls.Config) string {
+	if c == nil || len(c.Certificates) == 0 || len(c.Certificates[0].Certificate) == 0 {
+		return ""
+	}
+	cert, err := x509.ParseCertificate(c.Certificates[0].Certificate[0])
+	if err != nil {
+		return ""
+	}
+	return identity.PeerID(&tls.ConnectionState{PeerCertificates: []*x509.Certificate{cert}})
+}
+
+// clientTLS is the mesh certificate presented to other replicas.
+func clientTLS(cert, key, ca string) (*tls.Config, error) {
+	if cert == "" || ca == "" {
+		return nil, nil
+	}
+	c, err := identity.LoadClientTLS(cert, key, ca)
+	if err != nil {
+		return nil, fmt.Errorf("eaas: %w", err)
+	}
+	return c, nil
+}
+
+// startEaaS starts the roles beside the authorizer, on its mesh certificate.
+func startEaaS(f *eaasFlags, serverTLS *tls.Config, cert, key, ca string, token []byte,
+	reg *prometheus.Registry, log zerolog.Logger) (*roles.Running, error) {
+	ctls, err := clientTLS(cert, key, ca)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := f.config(serverTLS, ctls, token)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Registry, cfg.Log = reg, log
+	return roles.Start(cfg)
+}
+
+func mountEaaS(r *roles.Running) func(*http.ServeMux) {
+	if r == nil {
+		return nil
+	}
+	return r.Mount
+}
