@@ -62,8 +62,9 @@ etcd:
 # tests over the built .wasm, real gRPC, grpc-go's xDS client, a real
 # kube-apiserver and (as root) real eBPF programs.
 test: vet wasm kube-apiserver etcd
+	$(GO) build -o $(BUILD)/extauthz ./extauthz/cmd/extauthz
 	cd wasm-filter && $(GOTEST) -mod=mod ./...
-	MESHWARD_WASM=$(WASM) MESHWARD_KUBE_APISERVER=$(KUBE_APISERVER) $(GOTEST) ./...
+	MESHWARD_WASM=$(WASM) MESHWARD_KUBE_APISERVER=$(KUBE_APISERVER) MESHWARD_EXTAUTHZ=$(BUILD)/extauthz $(GOTEST) ./...
 
 # Run every fuzz target for FUZZTIME each.
 fuzz: deps
