@@ -180,7 +180,9 @@ func TestConcurrentRegistrationsLandTogether(t *testing.T) {
 // already assigned never moves.
 func TestACoordinatorFailsMidAssignment(t *testing.T) {
 	ctx := context.Background()
-	down := func(subscriber.Subscriber) error { return &coordinator.Unavailable{Err: errors.New("connection reset")} }
+	down := func(subscriber.Subscriber) error {
+		return &coordinator.Unavailable{Err: errors.New("connection reset")}
+	}
 	refuse := func(subscriber.Subscriber) error { return errors.New("principal is already a member of subscriber 3") }
 
 	c0, c1 := newFake("c0"), newFake("c1")
