@@ -73,7 +73,10 @@ func (a Access) ServerOptions() []grpc.ServerOption {
 // business here could make the server hold its largest message on every
 // stream it opens.
 func (a Access) Tap() tap.ServerInHandle {
-	lim := newCallLimit(orDefault(a.MaxMemberCalls, 2), orDefault(a.MaxMemberCallsTotal, 16))
+	return a.tap(newCallLimit(orDefault(a.MaxMemberCalls, 2), orDefault(a.MaxMemberCallsTotal, 16)))
+}
+
+func (a Access) tap(lim *callLimit) tap.ServerInHandle {
 	return func(ctx context.Context, info *tap.Info) (context.Context, error) {
 		if !strings.HasPrefix(info.FullMethodName, eaasPrefix) {
 			return ctx, nil

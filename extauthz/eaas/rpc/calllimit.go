@@ -8,6 +8,7 @@ type callLimit struct {
 	perCaller, total int
 	open             int
 	byCaller         map[string]int
+	released         func() // tests learn here that a call's slot came back
 }
 
 func newCallLimit(perCaller, total int) *callLimit {
@@ -31,5 +32,8 @@ func (l *callLimit) release(caller string) {
 	l.open--
 	if l.byCaller[caller]--; l.byCaller[caller] <= 0 {
 		delete(l.byCaller, caller)
+	}
+	if l.released != nil {
+		l.released()
 	}
 }
