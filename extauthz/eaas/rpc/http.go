@@ -195,7 +195,7 @@ func (q *Requesters) refused(w http.ResponseWriter, caller, what string, err err
 		return
 	}
 	q.cfg.Log.Warn().Str("caller", caller).Str("op", what).Str("reason", e.Reason).Str("detail", e.Msg).Msg("eaas: refused")
-	writeError(w, httpStatus(e.Kind), e.Reason, e.Msg)
+	writeError(w, httpStatus(e.Kind), e.Reason, publicMessage(e))
 }
 
 func writeError(w http.ResponseWriter, code int, reason, msg string) {
