@@ -11,6 +11,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/meshward/meshward/api/eaas"
@@ -55,6 +56,10 @@ type Coordinator struct {
 	dir  *directory
 	seqs *seqBooks
 	obs  Observer
+	// assigning makes an assignment's check, durable write and publication
+	// one step: two registrations racing for one principal must not both
+	// reach the state, or the next start would refuse to load it.
+	assigning sync.Mutex
 }
 
 // New loads the subscribers from the state and starts serving.
@@ -102,6 +107,8 @@ func (c *Coordinator) Assign(_ context.Context, s subscriber.Subscriber) (string
 	if err := s.Validate(); err != nil {
 		return "", err
 	}
+	c.assigning.Lock()
+	defer c.assigning.Unlock()
 	if err := c.dir.check(s); err != nil {
 		return "", err
 	}
@@ -164,12 +171,14 @@ func (c *Coordinator) Enrol(callerID string) (eaas.Enrolment, error) {
 	return e, nil
 }
 
-// MaxBatchBytes bounds a requester's batch: 2^t frames of MaxBody each.
+// MaxBatchBytes bounds what one requester's request holds in the
+// coordinator: its batch and, for a decryption, the 2^t frames of the answer.
 const MaxBatchBytes = 64 << 20
 
 // maxBody is the largest plaintext a subscriber's message may carry: the
-// coordinator's bound, less for a high deception factor, since every real
-// message travels with 2^t - 1 fakes of its size.
+// coordinator's bound, less for a high deception factor, since a decryption
+// request (one envelope) is answered by 2^t frames of its plaintext's size,
+// and both are held at once.
 func (c *Coordinator) maxBody(s *subscriber.Subscriber) int {
-	return min(c.cfg.MaxBodyBytes, MaxBatchBytes/s.Messages()-envelopeOverhead)
+	return min(c.cfg.MaxBodyBytes, MaxBatchBytes/(s.Messages()+1)-envelopeOverhead-2*frameOverhead)
 }

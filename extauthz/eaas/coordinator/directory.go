@@ -114,13 +114,37 @@ func (m *memoryState) Subscribers() ([]subscriber.Subscriber, error) {
 	return out, nil
 }
 
-// check refuses a subscriber whose principals belong to another one.
+// check refuses a subscriber whose principals belong to another one, and a
+// new record of a subscriber that gives a requester id to another principal
+// (or a principal another id): keys and sealed envelopes belong to ids, so
+// the new holder of an id would read what was meant for the old one.
 func (d *directory) check(s subscriber.Subscriber) error {
 	d.mu.RLock()
 	defer d.mu.RUnlock()
 	for _, m := range s.Members {
 		if ref, ok := d.byName[m.Principal]; ok && ref.sub.ID != s.ID {
 			return fmt.Errorf("principal %q is already a member of subscriber %d", m.Principal, ref.sub.ID)
+		}
+	}
+	old, ok := d.byID[s.ID]
+	if !ok {
+		return nil
+	}
+	return checkRebinding(old, s)
+}
+
+func checkRebinding(old *subscriber.Subscriber, s subscriber.Subscriber) error {
+	byID := make(map[uint32]string, len(old.Members))
+	byName := make(map[string]uint32, len(old.Members))
+	for _, o := range old.Members {
+		byID[o.Requester], byName[o.Principal] = o.Principal, o.Requester
+	}
+	for _, m := range s.Members {
+		if p, ok := byID[m.Requester]; ok && p != m.Principal {
+			return fmt.Errorf("subscriber %d: requester %d is %q: it cannot become %q", s.ID, m.Requester, p, m.Principal)
+		}
+		if r, ok := byName[m.Principal]; ok && r != m.Requester {
+			return fmt.Errorf("subscriber %d: %q is requester %d: it cannot become %d", s.ID, m.Principal, r, m.Requester)
 		}
 	}
 	return nil

@@ -84,7 +84,16 @@ func (r *rig) enrol(t testing.TB, id string) *requester {
 	return &requester{t: t, r: r, id: id, e: e, seq: e.Seq.Start}
 }
 
+// next is the next sequence number of the requester's lease; it enrols
+// again when the lease is used up, as the filter does.
 func (q *requester) next() uint64 {
+	if q.seq >= q.e.Seq.Start+q.e.Seq.Count {
+		e, err := q.r.c.Enrol(q.id)
+		if err != nil {
+			q.t.Fatal(err)
+		}
+		q.e, q.seq = e, e.Seq.Start
+	}
 	s := q.seq
 	q.seq++
 	return s

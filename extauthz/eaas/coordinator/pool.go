@@ -72,11 +72,13 @@ func (p *Pool[T]) Do(ctx context.Context, fn func(context.Context, T) error) err
 			return err
 		}
 		last = err
-		r.failures.Add(1)
-		r.downTill.Store(p.now().Add(p.Backoff).UnixNano())
 		if ctx.Err() != nil {
+			// The caller gave up (or cut its connection): the replica did
+			// not fail, and a caller must not be able to rest healthy ones.
 			break
 		}
+		r.failures.Add(1)
+		r.downTill.Store(p.now().Add(p.Backoff).UnixNano())
 	}
 	if last == nil {
 		last = errors.New("no replicas configured")

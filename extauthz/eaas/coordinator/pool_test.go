@@ -109,3 +109,40 @@ func TestPoolPrefersTheLeastLoaded(t *testing.T) {
 		}
 	}
 }
+
+// blockingCrypto waits for its caller to give up, then fails as a cut
+// connection does.
+type blockingCrypto struct {
+	downCrypto
+	entered chan struct{}
+}
+
+func (b *blockingCrypto) Seal(ctx context.Context, _ keymanager.Key, _, _ []byte) ([]byte, error) {
+	b.entered <- struct{}{}
+	<-ctx.Done()
+	return nil, &Unavailable{Err: ctx.Err()}
+}
+
+// A requester that cancels its requests does not make the coordinator rest
+// healthy replicas (nor count failures against them).
+func TestACancelledCallerDoesNotRestReplicas(t *testing.T) {
+	bc := &blockingCrypto{entered: make(chan struct{})}
+	r := rigWithCryptors(t, fig3(), &Replica[Crypto]{Name: "slow", Client: bc})
+	q := r.enrol(t, idA)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() {
+		_, err := r.c.Process(ctx, idA, q.encBatch(2, q.next(), []byte("x")))
+		done <- err
+	}()
+	<-bc.entered
+	cancel()
+	if err := <-done; err == nil {
+		t.Fatal("a cancelled request succeeded")
+	}
+	for _, s := range r.c.Replicas() {
+		if !s.Healthy || s.Failures != 0 {
+			t.Fatalf("replica %s after a caller gave up: %+v", s.Name, s)
+		}
+	}
+}

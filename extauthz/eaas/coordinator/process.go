@@ -130,7 +130,8 @@ func (c *Coordinator) checkShape(req *request, n int) error {
 // key id, nonce, tag, padding and MAC of the legacy ciphers).
 const envelopeOverhead = 256
 
-// data decodes the real frame in full.
+// data decodes the real frame in full: a plaintext of at most the
+// subscriber's bound, or an envelope of such a plaintext.
 func (c *Coordinator) data(req *request) ([]byte, error) {
 	m, err := eaas.Decode(req.sub.Widths, false, req.real.Bits, req.real.NBits)
 	if err != nil {
@@ -139,7 +140,11 @@ func (c *Coordinator) data(req *request) ([]byte, error) {
 	if m.DataBits%8 != 0 {
 		return nil, refuse(KindBadRequest, ReasonMalformed, "data of %d bits: whole bytes only", m.DataBits)
 	}
-	if limit := c.maxBody(req.sub); len(m.Data) > limit+envelopeOverhead {
+	limit := c.maxBody(req.sub)
+	if req.head.Type == eaas.Decrypt {
+		limit += envelopeOverhead
+	}
+	if len(m.Data) > limit {
 		return nil, refuse(KindTooLarge, ReasonTooLarge, "%d bytes of data: at most %d", len(m.Data), limit)
 	}
 	return m.Data, nil

@@ -12,6 +12,7 @@ import (
 	"sync"
 
 	"github.com/meshward/meshward/api/eaas"
+	"github.com/meshward/meshward/extauthz/eaas/coordinator"
 	"github.com/meshward/meshward/extauthz/eaas/subscriber"
 )
 
@@ -32,21 +33,45 @@ type Registration struct {
 
 // Registrar assigns subscribers to coordinators, fewest subscribers first; a
 // subscriber registered again (a new token, new members) stays with its
-// coordinator.
+// coordinator. It remembers, for the subscribers it registered, which
+// principal holds which requester id, so that a principal is a member of one
+// subscriber only and an id never passes to another principal.
 type Registrar struct {
-	mu       sync.Mutex
-	coords   []Coordinator
-	load     []int
-	assigned map[uint32]int
+	// registering makes a registration one step: two racing registrations
+	// of one id must not land on two coordinators.
+	registering sync.Mutex
+	coords      []Coordinator
+	load        []int
+	assigned    map[uint32]int
+	books       map[uint32]*idBook // per subscriber: every id it ever gave
+	principals  map[string]uint32  // current members: principal -> subscriber
 }
 
 // New makes a registrar over coordinators.
 func New(coords ...Coordinator) *Registrar {
-	return &Registrar{coords: coords, load: make([]int, len(coords)), assigned: map[uint32]int{}}
+	return &Registrar{coords: coords, load: make([]int, len(coords)), assigned: map[uint32]int{},
+		books: map[uint32]*idBook{}, principals: map[string]uint32{}}
 }
 
 // Register validates a registration, makes the token and assigns it.
 func (r *Registrar) Register(ctx context.Context, reg Registration) (subscriber.Subscriber, error) {
+	r.registering.Lock()
+	defer r.registering.Unlock()
+	if len(reg.Members) > subscriber.MaxMembers {
+		return subscriber.Subscriber{}, fmt.Errorf("subscriber %d: %d members: at most %d", reg.Subscriber, len(reg.Members), subscriber.MaxMembers)
+	}
+	if err := r.checkPrincipals(reg); err != nil {
+		return subscriber.Subscriber{}, err
+	}
+	book := r.books[reg.Subscriber]
+	if book == nil {
+		book = newIDBook()
+	}
+	members, err := book.number(reg.Members)
+	if err != nil {
+		return subscriber.Subscriber{}, fmt.Errorf("subscriber %d: %w", reg.Subscriber, err)
+	}
+	reg.Members = members
 	s, err := build(reg)
 	if err != nil {
 		return subscriber.Subscriber{}, err
@@ -59,7 +84,32 @@ func (r *Registrar) Register(ctx context.Context, reg Registration) (subscriber.
 		return subscriber.Subscriber{}, err
 	}
 	s.Coordinator = id
+	r.remember(s, book)
 	return s, nil
+}
+
+// checkPrincipals refuses a principal that is a member of another
+// subscriber: its sidecar could not tell which one its traffic belongs to.
+func (r *Registrar) checkPrincipals(reg Registration) error {
+	for i, m := range reg.Members {
+		if other, ok := r.principals[m.Principal]; ok && other != reg.Subscriber {
+			return fmt.Errorf("subscriber %d: members[%d]: principal %q is a member of subscriber %d", reg.Subscriber, i, m.Principal, other)
+		}
+	}
+	return nil
+}
+
+func (r *Registrar) remember(s subscriber.Subscriber, book *idBook) {
+	for p, id := range r.principals {
+		if id == s.ID {
+			delete(r.principals, p)
+		}
+	}
+	for _, m := range s.Members {
+		r.principals[m.Principal] = s.ID
+		book.give(m)
+	}
+	r.books[s.ID] = book
 }
 
 func build(reg Registration) (subscriber.Subscriber, error) {
@@ -68,7 +118,8 @@ func build(reg Registration) (subscriber.Subscriber, error) {
 		w = eaas.Widths{S: subscriber.DefaultWidthsS, R: subscriber.DefaultWidthsR, N: subscriber.DefaultWidthsN}
 	}
 	w.T = reg.Deception
-	s := subscriber.Subscriber{ID: reg.Subscriber, Widths: w, Cipher: reg.Cipher, OnUnavailable: reg.OnUnavailable}
+	s := subscriber.Subscriber{ID: reg.Subscriber, Widths: w, Cipher: reg.Cipher, OnUnavailable: reg.OnUnavailable,
+		Members: reg.Members}
 	if s.Cipher == "" {
 		s.Cipher = subscriber.DefaultCipher
 	}
@@ -83,31 +134,13 @@ func build(reg Registration) (subscriber.Subscriber, error) {
 		return s, fmt.Errorf("making the token: %w", err)
 	}
 	s.Token = uint8(tok.Int64())
-	s.Members = numbered(reg.Members)
 	return s, nil
 }
 
-// numbered gives members without a requester id the lowest free ones.
-func numbered(members []subscriber.Member) []subscriber.Member {
-	out := make([]subscriber.Member, len(members))
-	copy(out, members)
-	taken := map[uint32]bool{}
-	for _, m := range out {
-		taken[m.Requester] = true
-	}
-	next := uint32(1)
-	for i := range out {
-		if out[i].Requester != 0 {
-			continue
-		}
-		for taken[next] {
-			next++
-		}
-		out[i].Requester, taken[next] = next, true
-	}
-	return out
-}
-
+// assign tries the subscriber's own coordinator, or the least loaded first.
+// It moves on only from a coordinator that was unavailable: one that refused
+// (a principal it knows in another subscriber, say) would refuse for a
+// reason that another coordinator, not knowing it, would miss.
 func (r *Registrar) assign(ctx context.Context, s subscriber.Subscriber) (string, error) {
 	if len(r.coords) == 0 {
 		return "", errors.New("no coordinator to assign to")
@@ -120,25 +153,17 @@ func (r *Registrar) assign(ctx context.Context, s subscriber.Subscriber) (string
 			return id, nil
 		}
 		errs = append(errs, err)
-		if _, ok := r.sticky(s.ID); ok {
-			break // a subscriber's coordinator holds its sequence books: never move it silently
+		if !coordinator.IsUnavailable(err) || ctx.Err() != nil {
+			break
 		}
 	}
 	return "", fmt.Errorf("assigning subscriber %d: %w", s.ID, errors.Join(errs...))
 }
 
-func (r *Registrar) sticky(id uint32) (int, bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	i, ok := r.assigned[id]
-	return i, ok
-}
-
-// order lists the coordinators to try: the subscriber's own, or the least
-// loaded first.
+// order lists the coordinators to try: the subscriber's own (a
+// subscriber's coordinator holds its sequence books: never move it
+// silently), or the least loaded first.
 func (r *Registrar) order(id uint32) []int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
 	if i, ok := r.assigned[id]; ok {
 		return []int{i}
 	}
@@ -155,8 +180,6 @@ func (r *Registrar) order(id uint32) []int {
 }
 
 func (r *Registrar) took(id uint32, i int) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
 	if _, ok := r.assigned[id]; !ok {
 		r.load[i]++
 	}

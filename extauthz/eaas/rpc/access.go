@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+	"google.golang.org/grpc/tap"
 
 	eaasv1 "github.com/meshward/meshward/api/eaas/v1"
 	"github.com/meshward/meshward/internal/identity"
@@ -28,6 +29,11 @@ type Access struct {
 	Registrars []string
 	// OperatorToken admits operators (register, rewrap, status, keys).
 	OperatorToken []byte
+	// MaxMemberCalls bounds the calls one mesh identity may have open at
+	// once on methods any member may call (Coordinator.Process), each up to
+	// the server's largest message (default 2); MaxMemberCallsTotal bounds
+	// them all together (default 16).
+	MaxMemberCalls, MaxMemberCallsTotal int
 }
 
 type rule int
@@ -54,12 +60,59 @@ var rules = map[string]rule{
 	eaasv1.Cryptor_Rewrap_FullMethodName:      coordinatorOnly,
 }
 
+// ServerOptions are what an EaaS gRPC server needs: the tap that refuses a
+// call before its message is read, and the interceptor behind it.
+func (a Access) ServerOptions() []grpc.ServerOption {
+	return []grpc.ServerOption{grpc.InTapHandle(a.Tap()), grpc.ChainUnaryInterceptor(a.Interceptor())}
+}
+
+// Tap refuses, from the call's headers and before a byte of its message is
+// read, every EaaS call whose caller the method's rule does not admit, and
+// holds each identity to its share of member calls: gRPC reads a whole
+// message before any interceptor runs, so without it a workload with no
+// business here could make the server hold its largest message on every
+// stream it opens.
+func (a Access) Tap() tap.ServerInHandle {
+	return a.tap(newCallLimit(orDefault(a.MaxMemberCalls, 2), orDefault(a.MaxMemberCallsTotal, 16)))
+}
+
+func (a Access) tap(lim *callLimit) tap.ServerInHandle {
+	return func(ctx context.Context, info *tap.Info) (context.Context, error) {
+		if !strings.HasPrefix(info.FullMethodName, eaasPrefix) {
+			return ctx, nil
+		}
+		if err := a.admit(ctx, info.FullMethodName); err != nil {
+			return ctx, err
+		}
+		if rules[info.FullMethodName] != anyMember {
+			return ctx, nil
+		}
+		caller := CallerID(ctx)
+		if !lim.take(caller) {
+			return ctx, status.Errorf(codes.ResourceExhausted, "%s: too many calls open", info.FullMethodName)
+		}
+		// The stream's context ends with the stream, however it ends.
+		context.AfterFunc(ctx, func() { lim.release(caller) })
+		return ctx, nil
+	}
+}
+
+func orDefault(v, d int) int {
+	if v <= 0 {
+		return d
+	}
+	return v
+}
+
+const eaasPrefix = "/meshward.eaas.v1."
+
 // Interceptor refuses every EaaS call whose caller the method's rule does
 // not admit; methods of other services pass untouched, methods of the EaaS
-// services without a rule are refused.
+// services without a rule are refused. Tap does the same earlier; this
+// also covers servers (and in-process calls) that run without it.
 func (a Access) Interceptor() grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
-		if !strings.HasPrefix(info.FullMethod, "/meshward.eaas.v1.") {
+		if !strings.HasPrefix(info.FullMethod, eaasPrefix) {
 			return h(ctx, req)
 		}
 		if err := a.admit(ctx, info.FullMethod); err != nil {

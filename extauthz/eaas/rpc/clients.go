@@ -64,7 +64,8 @@ func NewRemoteCoordinator(conn grpc.ClientConnInterface) RemoteCoordinator {
 func (r RemoteCoordinator) Assign(ctx context.Context, s subscriber.Subscriber) (string, error) {
 	a, err := r.C.Assign(ctx, subscriberProto(s))
 	if err != nil {
-		return "", err
+		// A refusal stays one, so the registrar does not try it elsewhere.
+		return "", remote(err)
 	}
 	return a.GetCoordinator(), nil
 }

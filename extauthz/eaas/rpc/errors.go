@@ -48,9 +48,22 @@ func grpcCode(k coordinator.Kind) codes.Code {
 func grpcError(err error) error {
 	var e *coordinator.Error
 	if errors.As(err, &e) {
-		return status.Error(grpcCode(e.Kind), e.Reason+": "+e.Msg)
+		return status.Error(grpcCode(e.Kind), e.Reason+": "+publicMessage(e))
 	}
-	return status.Error(codes.Internal, err.Error())
+	return status.Error(codes.Internal, "internal error")
+}
+
+// publicMessage is what a requester is told: the refusal's own words about
+// its request, but not the replicas' errors behind an outage or a failed
+// operation (their addresses and internals are the operator's, in the log).
+func publicMessage(e *coordinator.Error) string {
+	switch e.Kind {
+	case coordinator.KindUnavailable:
+		return "no replica could serve"
+	case coordinator.KindFailed:
+		return "the cryptography refused the request"
+	}
+	return e.Msg
 }
 
 // remote classifies a client call's error: a replica that is down, cut,

@@ -1,11 +1,13 @@
 package rpc
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -87,16 +89,31 @@ func (q *Requesters) messages(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusUnauthorized, "eaas-unauthenticated", "a verified mesh certificate is required")
 		return
 	}
-	body, release, ok := q.read(w, r, caller)
+	// Membership and the caller's own bounds come first: a workload that is
+	// no member reserves nothing and has nothing read.
+	bounds, ok := q.C.Bounds(caller)
+	if !ok {
+		q.cfg.Log.Warn().Str("caller", caller).Str("op", "messages").Str("reason", coordinator.ReasonNotMember).Msg("eaas: refused")
+		writeError(w, http.StatusForbidden, coordinator.ReasonNotMember, "the caller is not a member of any subscriber")
+		return
+	}
+	body, release, ok := q.read(w, r, caller, min(q.cfg.MaxBatchBytes, bounds.MaxRequestBytes))
 	if !ok {
 		return
 	}
 	defer release()
-	frames, err := eaas.SplitFrames(body, 1<<8, int(q.cfg.MaxBatchBytes))
+	frames, err := eaas.SplitFrames(body, 1<<8, len(body))
 	if err != nil {
 		writeError(w, http.StatusBadRequest, coordinator.ReasonMalformed, err.Error())
 		return
 	}
+	// A decryption is answered by 2^t frames of its size: the answer is
+	// reserved before it is made, not only the request.
+	releaseAnswer, ok := q.reserve(w, caller, bounds.AnswerBytes(int64(len(body)), len(frames)))
+	if !ok {
+		return
+	}
+	defer releaseAnswer()
 	ans, err := q.C.Process(r.Context(), caller, frames)
 	if err != nil {
 		q.refused(w, caller, "messages", err)
@@ -106,34 +123,46 @@ func (q *Requesters) messages(w http.ResponseWriter, r *http.Request) {
 		q.cfg.Log.Warn().Str("caller", caller).Msg("eaas: no replica could serve; the subscriber forwards raw data")
 		w.Header().Set(eaas.ForwardHeader, eaas.ForwardPlaintext)
 	}
-	var out []byte
-	for _, f := range ans.Frames {
-		out = eaas.AppendFrame(out, f.Bits, f.NBits)
-	}
-	w.Header().Set("Content-Type", eaas.ContentType)
-	w.Header().Set("Content-Length", fmt.Sprint(len(out)))
-	_, _ = w.Write(out)
+	writeFrames(w, ans.Frames)
 }
 
+// writeFrames writes a batch frame by frame, not copied into one buffer.
+func writeFrames(w http.ResponseWriter, frames []eaas.Frame) {
+	size := 0
+	for _, f := range frames {
+		size += varintLen(f.NBits) + (f.NBits+7)/8
+	}
+	w.Header().Set("Content-Type", eaas.ContentType)
+	w.Header().Set("Content-Length", strconv.Itoa(size))
+	var head [binary.MaxVarintLen64]byte
+	for _, f := range frames {
+		if _, err := w.Write(binary.AppendUvarint(head[:0], uint64(f.NBits))); err != nil {
+			return
+		}
+		if _, err := w.Write(f.Bits[:(f.NBits+7)/8]); err != nil {
+			return
+		}
+	}
+}
+
+func varintLen(n int) int { return len(binary.AppendUvarint(nil, uint64(n))) }
+
 // read takes the body's size from the budget before reading it: a body
-// without a declared length, or longer than the bounds, is not read.
-func (q *Requesters) read(w http.ResponseWriter, r *http.Request, caller string) ([]byte, func(), bool) {
+// without a declared length, or longer than limit, is not read.
+func (q *Requesters) read(w http.ResponseWriter, r *http.Request, caller string, limit int64) ([]byte, func(), bool) {
 	n := r.ContentLength
 	switch {
 	case n < 0:
 		writeError(w, http.StatusLengthRequired, coordinator.ReasonMalformed, "a Content-Length is required")
 		return nil, nil, false
-	case n > q.cfg.MaxBatchBytes:
+	case n > limit:
 		q.cfg.Shed("size")
 		writeError(w, http.StatusRequestEntityTooLarge, coordinator.ReasonTooLarge,
-			fmt.Sprintf("%d bytes: at most %d", n, q.cfg.MaxBatchBytes))
+			fmt.Sprintf("%d bytes: at most %d", n, limit))
 		return nil, nil, false
 	}
-	release, bound := q.budget.take(caller, n)
-	if release == nil {
-		q.cfg.Shed(bound)
-		w.Header().Set("Retry-After", "1")
-		writeError(w, http.StatusServiceUnavailable, "eaas-overloaded", "too many bytes in flight ("+bound+")")
+	release, ok := q.reserve(w, caller, n)
+	if !ok {
 		return nil, nil, false
 	}
 	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(q.cfg.ReadTimeout))
@@ -146,6 +175,18 @@ func (q *Requesters) read(w http.ResponseWriter, r *http.Request, caller string)
 	return body, release, true
 }
 
+// reserve takes n bytes of the caller's budget, or answers 503.
+func (q *Requesters) reserve(w http.ResponseWriter, caller string, n int64) (func(), bool) {
+	release, bound := q.budget.take(caller, n)
+	if release == nil {
+		q.cfg.Shed(bound)
+		w.Header().Set("Retry-After", "1")
+		writeError(w, http.StatusServiceUnavailable, "eaas-overloaded", "too many bytes in flight ("+bound+")")
+		return nil, false
+	}
+	return release, true
+}
+
 func (q *Requesters) refused(w http.ResponseWriter, caller, what string, err error) {
 	var e *coordinator.Error
 	if !errors.As(err, &e) {
@@ -154,7 +195,7 @@ func (q *Requesters) refused(w http.ResponseWriter, caller, what string, err err
 		return
 	}
 	q.cfg.Log.Warn().Str("caller", caller).Str("op", what).Str("reason", e.Reason).Str("detail", e.Msg).Msg("eaas: refused")
-	writeError(w, httpStatus(e.Kind), e.Reason, e.Msg)
+	writeError(w, httpStatus(e.Kind), e.Reason, publicMessage(e))
 }
 
 func writeError(w http.ResponseWriter, code int, reason, msg string) {

@@ -95,6 +95,7 @@ func (s *Subscriber) validateMembers() error {
 	}
 	ids := make(map[uint32]bool, len(s.Members))
 	principals := make(map[string]bool, len(s.Members))
+	hosts := map[string]uint32{} // a source's filter finds its peer by host: one host, one member
 	for i, m := range s.Members {
 		where := fmt.Sprintf("subscriber %d: members[%d]", s.ID, i)
 		if m.Requester == 0 || !fits(uint64(m.Requester), s.Widths.R) {
@@ -111,6 +112,13 @@ func (s *Subscriber) validateMembers() error {
 		}
 		if err := checkHosts(m.Hosts); err != nil {
 			return fmt.Errorf("%s: %w", where, err)
+		}
+		for _, h := range m.Hosts {
+			h = strings.ToLower(h) // DNS names compare without case
+			if r, ok := hosts[h]; ok {
+				return fmt.Errorf("%s: host %q is already requester %d's", where, h, r)
+			}
+			hosts[h] = m.Requester
 		}
 		ids[m.Requester], principals[m.Principal] = true, true
 	}
