@@ -302,8 +302,9 @@ func (r *Running) serve(cfg *Config, keys rpc.KeyService, crypto coordinator.Cry
 		return fmt.Errorf("eaas: listener: %w", err)
 	}
 	r.Addr = l.Addr()
-	r.grpc = grpc.NewServer(grpc.Creds(credentials.NewTLS(tlsCfg)), grpc.ChainUnaryInterceptor(cfg.Access.Interceptor()),
+	opts := append(cfg.Access.ServerOptions(), grpc.Creds(credentials.NewTLS(tlsCfg)),
 		grpc.MaxRecvMsgSize(maxMessage), grpc.MaxSendMsgSize(maxMessage))
+	r.grpc = grpc.NewServer(opts...)
 	if keys != nil {
 		eaasv1.RegisterKeyManagerServer(r.grpc, rpc.KeyManagerServer{M: keys})
 	}
