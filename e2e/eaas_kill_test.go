@@ -20,8 +20,8 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/metadata"
 
-	eaasv1 "github.com/meshward/meshward/api/eaas/v1"
 	"github.com/meshward/meshward/api/eaas"
+	eaasv1 "github.com/meshward/meshward/api/eaas/v1"
 	"github.com/meshward/meshward/extauthz/eaas/cryptor"
 	"github.com/meshward/meshward/extauthz/eaas/keymanager"
 	"github.com/meshward/meshward/extauthz/eaas/keystore"

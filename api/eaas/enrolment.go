@@ -118,8 +118,8 @@ func (e *Enrolment) validatePeers() error {
 			return fmt.Errorf("%s.requester %d is repeated", at, p.Requester)
 		case !principal(p.Principal):
 			return fmt.Errorf("%s.principal is not a SPIFFE principal without the scheme, 1 to %d bytes", at, MaxPrincipalBytes)
-		case len(p.Hosts) == 0 || len(p.Hosts) > MaxHostsPerPeer:
-			return fmt.Errorf("%s.hosts has %d entries, want 1 to %d", at, len(p.Hosts), MaxHostsPerPeer)
+		case len(p.Hosts) > MaxHostsPerPeer: // none: a peer that only sends (no outbound request names it)
+			return fmt.Errorf("%s.hosts has %d entries, want at most %d", at, len(p.Hosts), MaxHostsPerPeer)
 		}
 		ids[p.Requester] = true
 		for j, h := range p.Hosts {

@@ -80,7 +80,7 @@ func TestDecodeEnrolmentErrors(t *testing.T) {
 		{"peer requester too wide", edit(`"requester":2`, `"requester":40`), `"peers"[0].requester 40`},
 		{"principal with scheme", edit(`"cluster.local/ns/shop/sa/b"`, `"spiffe://cluster.local/ns/shop/sa/b"`), `"peers"[0].principal`},
 		{"principal with space", edit(`"cluster.local/ns/shop/sa/b"`, `"cluster.local/ns/shop/sa/b c"`), `"peers"[0].principal`},
-		{"no hosts", edit(`["b.shop.svc.cluster.local","b"]`, `[]`), `"peers"[0].hosts has 0 entries`},
+		{"hosts not a list", edit(`["b.shop.svc.cluster.local","b"]`, `null`), `hosts`},
 		{"upper-case host", edit(`"b"]`, `"B"]`), `"peers"[0].hosts[1]`},
 		{"host with port", edit(`"b"]`, `"b:80"]`), `"peers"[0].hosts[1]`},
 		{"too many hosts", edit(`"b"]`, `"b"`+strings.Repeat(`,"x"`, MaxHostsPerPeer-1)+`]`), `hosts has 17 entries`},

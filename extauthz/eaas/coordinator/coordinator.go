@@ -160,10 +160,11 @@ func (c *Coordinator) Enrol(callerID string) (eaas.Enrolment, error) {
 	}
 	e := eaas.Enrolment{Version: 1, Coordinator: c.cfg.ID, Subscriber: s.ID, Requester: ref.requester,
 		Widths: s.Widths, Token: s.Token, Seq: eaas.SeqLease{Start: first, Count: uint64(count)}, Cipher: s.CipherID(),
-		MaxBodyBytes: int64(c.maxBody(s))}
+		MaxBodyBytes: int64(c.maxBody(s)), Peers: []eaas.Peer{}}
 	for _, m := range s.Members {
 		if m.Requester != ref.requester {
-			e.Peers = append(e.Peers, eaas.Peer{Requester: m.Requester, Principal: m.Principal, Hosts: m.Hosts})
+			e.Peers = append(e.Peers, eaas.Peer{Requester: m.Requester, Principal: m.Principal,
+				Hosts: append([]string{}, m.Hosts...)}) // [] not null: the filter's decoder is strict
 		}
 	}
 	c.obs.Request("enrol", "ok")
