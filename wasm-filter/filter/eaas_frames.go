@@ -136,7 +136,7 @@ func parseDecryptAnswer(w who, body []byte, maxPlain int) ([]byte, error) {
 		if err := w.matches(m, eaas.Decrypt); err != nil {
 			return nil, fmt.Errorf("frame %d: %w", i, err)
 		}
-		if seen[m.Token] || m.DataBits%8 != 0 || f.NBits != frames[0].NBits { // one layout: equal lengths, equal data
+		if seen[m.Token] || m.DataBits%8 != 0 || m.DataBits/8 > maxPlain || f.NBits != frames[0].NBits { // one layout: equal lengths, equal data
 			return nil, fmt.Errorf("frame %d: repeated token or odd length", i)
 		}
 		seen[m.Token] = true
