@@ -75,6 +75,10 @@ func (s *stream) allowed(rule string, encrypt bool, inHeaders bool) types.Action
 	return types.ActionPause
 }
 
+// maxBatchBytes bounds what one coordinator exchange holds in the VM: a
+// body travels 2^t times (t ≤ 8).
+const maxBatchBytes = 64 << 20
+
 func tooLarge() *refusal { return &refusal{413, ReasonEAASBodyTooLarge, "body over max_body_bytes"} }
 
 func (s *stream) passRequest(inHeaders bool) types.Action {
@@ -196,7 +200,7 @@ func (s *stream) decrypt(body []byte, mark, peerCert string, wantSrc func() (uin
 			return
 		}
 		limit := en.bodyLimit()
-		s.exchange(env.Src, en.e.Widths.Tokens()*(limit+frameSlack),
+		s.exchange(env.Src, min(en.e.Widths.Tokens()*(limit+frameSlack), maxBatchBytes),
 			func(w who) ([]byte, error) { return decryptBatch(w, body) },
 			func(w who, a coordAnswer, r *refusal) {
 				if r == nil && a.forward {
@@ -221,7 +225,7 @@ func (s *stream) decrypt(body []byte, mark, peerCert string, wantSrc func() (uin
 func (s *stream) encrypt(plain []byte, pair uint32, done func(envelope []byte, forward bool)) {
 	en := s.p.eaas
 	limit := en.bodyLimit()
-	if len(plain) > limit {
+	if len(plain) > limit || len(plain) > maxBatchBytes>>en.e.Widths.T {
 		s.refuse(tooLarge())
 		return
 	}
