@@ -24,6 +24,7 @@ type cached struct {
 	allow   bool
 	reason  string
 	rule    string
+	encrypt bool // the EaaS obligation
 	expires time.Time
 }
 

@@ -44,6 +44,8 @@ type Config struct {
 	// epoch has not been confirmed for 4 polls.
 	DecisionCacheEntries *int   `json:"decision_cache_entries"`
 	EpochPollMillis      uint32 `json:"epoch_poll_ms"`
+	// EAAS configures Encryption as a Service (off by default).
+	EAAS EAASConfig `json:"eaas"`
 }
 
 const (
@@ -109,5 +111,10 @@ func (c Config) withDefaults() (Config, error) {
 	default:
 		return Config{}, fmt.Errorf("plugin configuration: \"fail_mode\" is %q, want \"closed\" or \"open\"", c.FailMode)
 	}
+	eaasCfg, err := c.EAAS.withDefaults(c.AuthorizerCluster)
+	if err != nil {
+		return Config{}, err
+	}
+	c.EAAS = eaasCfg
 	return c, nil
 }

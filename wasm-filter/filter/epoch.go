@@ -9,6 +9,9 @@ import (
 // soon after a policy or quarantine change, and learns which headers the
 // policies read.
 func (p *plugin) OnTick() {
+	t := now()
+	p.eaas.expire(t)
+	p.expireAwaiting(t)
 	if p.polling {
 		return
 	}

@@ -50,6 +50,9 @@ type plugin struct {
 	cache   *decisionCache
 	named   namedHeaders // from the last epoch answer
 	polling bool         // an epoch poll is in flight
+	eaas    *enroller
+	// awaiting are the streams with a coordinator callout out.
+	awaiting map[uint32]*stream
 }
 
 // now is the clock; tests replace it.
@@ -67,6 +70,7 @@ func (p *plugin) OnPluginStart(int) types.OnPluginStartStatus {
 		return types.OnPluginStartStatusFailed
 	}
 	p.cfg = cfg
+	p.eaas, p.awaiting = &enroller{p: p}, map[uint32]*stream{}
 	poll := time.Duration(cfg.EpochPollMillis) * time.Millisecond
 	p.cache = newDecisionCache(*cfg.DecisionCacheEntries, 4*poll)
 	// Polls run with the cache off too: they bring the headers policies read.
@@ -74,23 +78,30 @@ func (p *plugin) OnPluginStart(int) types.OnPluginStartStatus {
 		// Without polls the epoch is never confirmed, so the cache stays unused.
 		proxywasm.LogErrorf("meshward: no epoch polls (%v): decision cache off", err)
 	}
-	proxywasm.LogInfof("meshward: filter started: authorizer cluster %q, timeout %d ms, fail %s, cache %d entries",
-		cfg.AuthorizerCluster, cfg.TimeoutMillis, cfg.FailMode, *cfg.DecisionCacheEntries)
+	proxywasm.LogInfof("meshward: filter started: authorizer cluster %q, timeout %d ms, fail %s, cache %d entries, eaas %v (%s)",
+		cfg.AuthorizerCluster, cfg.TimeoutMillis, cfg.FailMode, *cfg.DecisionCacheEntries, cfg.EAAS.Enabled, cfg.EAAS.Direction)
 	return types.OnPluginStartStatusOK
 }
 
-func (p *plugin) NewHttpContext(uint32) types.HttpContext {
-	return &stream{p: p}
+func (p *plugin) NewHttpContext(id uint32) types.HttpContext {
+	return &stream{p: p, id: id}
 }
 
 type stream struct {
 	types.DefaultHttpContext
 	p   *plugin
+	id  uint32
 	key string
+	x   eaasStream
 }
 
-func (s *stream) OnHttpRequestHeaders(int, bool) types.Action {
+func (s *stream) OnHttpRequestHeaders(_ int, endOfStream bool) types.Action {
 	_ = proxywasm.RemoveHttpRequestHeader(RuleHeader)
+	s.x.hasBody = !endOfStream
+	if s.p.cfg.EAAS.Direction == Outbound {
+		return s.outboundHeaders()
+	}
+	s.takeMark()
 	headers, err := proxywasm.GetHttpRequestHeaders()
 	if err != nil {
 		return s.undescribable("reading request headers: " + err.Error())
@@ -102,8 +113,7 @@ func (s *stream) OnHttpRequestHeaders(int, bool) types.Action {
 	s.key = cacheKey(&req)
 	if e, ok := s.p.cache.get(s.key, now()); ok {
 		if e.allow {
-			setRule(e.rule)
-			return types.ActionContinue
+			return s.allowed(e.rule, e.encrypt, true)
 		}
 		deny(e.reason)
 		return types.ActionPause
@@ -193,17 +203,26 @@ func (s *stream) onCheckResponse(numHeaders, bodySize, _ int) {
 	}
 	t := now()
 	if resp.CacheTTLMillis > 0 {
-		s.p.cache.put(s.key, cached{allow: resp.Allow, reason: resp.Reason, rule: resp.Rule,
+		s.p.cache.put(s.key, cached{allow: resp.Allow, reason: resp.Reason, rule: resp.Rule, encrypt: mustEncrypt(resp),
 			expires: t.Add(time.Duration(resp.CacheTTLMillis) * time.Millisecond)}, resp.Instance, resp.Epoch, t)
 	} else {
 		s.p.cache.observe(resp.Instance, resp.Epoch, t)
 	}
 	if resp.Allow {
-		setRule(resp.Rule)
-		_ = proxywasm.ResumeHttpRequest()
+		s.allowed(resp.Rule, mustEncrypt(resp), false)
 		return
 	}
 	denyWith(resp.Status, resp.Reason)
+}
+
+// mustEncrypt: the answer carries the obligation that the body be encrypted.
+func mustEncrypt(r check.Response) bool {
+	for _, o := range r.Obligations {
+		if o == "encrypt" {
+			return true
+		}
+	}
+	return false
 }
 
 func setRule(rule string) {
@@ -232,7 +251,7 @@ func headerValue(headers [][2]string, key string) string {
 func (s *stream) failed(msg string) types.Action {
 	proxywasm.LogErrorf("meshward: %s (fail %s)", msg, s.p.cfg.FailMode)
 	if s.p.cfg.FailMode == FailOpen {
-		return types.ActionContinue
+		return s.allowed("", false, true)
 	}
 	deny(ReasonAuthzUnavailable)
 	return types.ActionPause
@@ -242,7 +261,7 @@ func (s *stream) failed(msg string) types.Action {
 func (s *stream) resolveFailure(reason, msg string) {
 	proxywasm.LogWarnf("meshward: %s (fail %s)", msg, s.p.cfg.FailMode)
 	if s.p.cfg.FailMode == FailOpen {
-		_ = proxywasm.ResumeHttpRequest()
+		s.allowed("", false, false)
 		return
 	}
 	deny(reason)
