@@ -9,34 +9,48 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-// The pluginConfig shipped in manifests/ is one the filter accepts.
+// Each WasmPlugin shipped in manifests/ has a pluginConfig the filter
+// accepts, and its EaaS direction is the side Istio runs it on.
 func TestManifestPluginConfig(t *testing.T) {
 	data, err := os.ReadFile("../../manifests/wasmplugin.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var doc struct {
-		Kind string `yaml:"kind"`
-		Spec struct {
-			PluginConfig map[string]any `yaml:"pluginConfig"`
-		} `yaml:"spec"`
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	want := map[string]Direction{"SERVER": Inbound, "CLIENT": Outbound}
+	seen := map[Direction]bool{}
+	for {
+		var doc struct {
+			Kind string `yaml:"kind"`
+			Spec struct {
+				Match        []struct{ Mode string } `yaml:"match"`
+				PluginConfig map[string]any          `yaml:"pluginConfig"`
+			} `yaml:"spec"`
+		}
+		if err := dec.Decode(&doc); err != nil {
+			break
+		}
+		if doc.Kind != "WasmPlugin" || len(doc.Spec.Match) != 1 {
+			t.Fatalf("kind %q with %d match entries", doc.Kind, len(doc.Spec.Match))
+		}
+		js, err := json.Marshal(doc.Spec.PluginConfig) // Istio hands the filter JSON
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := ParseConfig(js)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.FailMode != FailClosed || c.AuthorizerCluster == "" || !c.EAAS.Enabled {
+			t.Fatalf("config %+v", c)
+		}
+		if d := want[doc.Spec.Match[0].Mode]; c.EAAS.Direction != d {
+			t.Fatalf("mode %s runs direction %q, want %q", doc.Spec.Match[0].Mode, c.EAAS.Direction, d)
+		}
+		seen[c.EAAS.Direction] = true
 	}
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		t.Fatal(err)
-	}
-	if doc.Kind != "WasmPlugin" {
-		t.Fatalf("kind %q", doc.Kind)
-	}
-	js, err := json.Marshal(doc.Spec.PluginConfig) // Istio hands the filter JSON
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := ParseConfig(js)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if c.FailMode != FailClosed || c.AuthorizerCluster == "" {
-		t.Fatalf("config %+v", c)
+	if !seen[Inbound] || !seen[Outbound] {
+		t.Fatalf("plugins for %v, want both sides", seen)
 	}
 }
 
