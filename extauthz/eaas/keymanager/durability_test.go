@@ -3,20 +3,27 @@ package keymanager
 import (
 	"bufio"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/meshward/meshward/extauthz/eaas/keystore"
+	"github.com/meshward/meshward/extauthz/eaas/keystore/etcdtest"
 	"github.com/tink-crypto/tink-go/v2/aead"
 	"github.com/tink-crypto/tink-go/v2/tink"
+	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
-const childEnv = "MESHWARD_KEYMANAGER_CHILD_DIR"
+const (
+	childEnv     = "MESHWARD_KEYMANAGER_CHILD_DIR"
+	childEtcdEnv = "MESHWARD_KEYMANAGER_CHILD_ETCD" // the etcd endpoint, or none for bolt
+)
 
 func sealer(t testing.TB, k Key) tink.AEAD {
 	h, err := ParseKeyset(k.Cipher, k.Material)
@@ -30,12 +37,18 @@ func sealer(t testing.TB, k Key) tink.AEAD {
 	return a
 }
 
-func openStore(t testing.TB, dir string) (*Manager, *keystore.Bolt) {
+// openStore opens the bolt file in dir, or etcd at endpoint.
+func openStore(t testing.TB, dir, endpoint string) (*Manager, keystore.Store) {
 	kek, err := LoadKEK(filepath.Join(dir, "kek.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := keystore.OpenBolt(filepath.Join(dir, "keys.db"), 10*time.Second)
+	var s keystore.Store
+	if endpoint != "" {
+		s, err = keystore.OpenEtcd(clientv3.Config{Endpoints: []string{endpoint}, DialTimeout: 5 * time.Second}, "kill9/")
+	} else {
+		s, err = keystore.OpenBolt(filepath.Join(dir, "keys.db"), 10*time.Second)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,7 +62,7 @@ func TestKill9Child(t *testing.T) {
 	if dir == "" {
 		t.Skip("run by TestKill9")
 	}
-	m, _ := openStore(t, dir)
+	m, _ := openStore(t, dir, os.Getenv(childEtcdEnv))
 	for i := range 100000 {
 		p := NewPairID(9, 1, uint32(i+2))
 		k, err := m.Key(ctx, p, AES256GCM)
@@ -73,12 +86,17 @@ func TestKill9Child(t *testing.T) {
 // keys loses none that it returned: every ciphertext made with a returned key
 // decrypts with the keys of the reopened store.
 func TestKill9(t *testing.T) {
+	t.Run("bolt", func(t *testing.T) { kill9(t, "") })
+	t.Run("etcd", func(t *testing.T) { kill9(t, sharedEtcd(t).Endpoint()) })
+}
+
+func kill9(t *testing.T, endpoint string) {
 	dir := t.TempDir()
 	if err := GenerateKEKFile(filepath.Join(dir, "kek.json")); err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(os.Args[0], "-test.run=^TestKill9Child$", "-test.count=1")
-	cmd.Env = append(os.Environ(), childEnv+"="+dir)
+	cmd.Env = append(os.Environ(), childEnv+"="+dir, childEtcdEnv+"="+endpoint)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -106,7 +124,7 @@ func TestKill9(t *testing.T) {
 	if len(lines) < 40 || !strings.Contains(fmt.Sprint(werr), "killed") {
 		t.Fatalf("the child printed %d lines and ended with %v; want it killed after 40", len(lines), werr)
 	}
-	m, s := openStore(t, dir)
+	m, s := openStore(t, dir, endpoint)
 	defer s.Close()
 	for _, line := range lines {
 		var i int
@@ -125,4 +143,37 @@ func TestKill9(t *testing.T) {
 		}
 	}
 	t.Logf("%d keys returned before the kill, all kept", len(lines))
+}
+
+var shared struct {
+	once sync.Once
+	srv  *etcdtest.Server
+	dir  string
+	err  error
+}
+
+func sharedEtcd(t *testing.T) *etcdtest.Server {
+	shared.once.Do(func() {
+		if shared.dir, shared.err = os.MkdirTemp("", "keymanager-etcd-"); shared.err == nil {
+			shared.srv, shared.err = etcdtest.Start(shared.dir)
+		}
+	})
+	if errors.Is(shared.err, etcdtest.ErrMissing) {
+		t.Skip(shared.err)
+	}
+	if shared.err != nil {
+		t.Fatal(shared.err)
+	}
+	return shared.srv
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if shared.srv != nil {
+		shared.srv.Kill()
+	}
+	if shared.dir != "" {
+		os.RemoveAll(shared.dir)
+	}
+	os.Exit(code)
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -307,7 +308,16 @@ func stores(t *testing.T) map[string]keystore.Store {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { b.Close() })
-	return map[string]keystore.Store{"memory": keystore.NewMemory(), "bolt": b}
+	out := map[string]keystore.Store{"memory": keystore.NewMemory(), "bolt": b}
+	if _, err := exec.LookPath("etcd"); err == nil {
+		e, err := keystore.OpenEtcd(sharedEtcd(t).Config(), t.Name()+"/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { e.Close() })
+		out["etcd"] = e
+	}
+	return out
 }
 
 // Key callers racing on one store, through two managers (replicas), all get
