@@ -3,12 +3,15 @@ package main
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 	"github.com/spf13/pflag"
+	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/meshward/meshward/extauthz/eaas/coordinator"
 	"github.com/meshward/meshward/extauthz/eaas/roles"
@@ -23,6 +26,8 @@ type eaasFlags struct {
 	keyManagers, cryptors, coordinators     []string
 	coordinatorIDs, registrarIDs, replicaID []string
 	maxBody                                 int
+	etcd                                    []string
+	etcdPrefix, etcdCA, etcdCert, etcdKey   string
 }
 
 func (f *eaasFlags) add(fs *pflag.FlagSet, p string) {
@@ -37,6 +42,11 @@ func (f *eaasFlags) add(fs *pflag.FlagSet, p string) {
 	fs.StringSliceVar(&f.coordinatorIDs, p+"coordinator-ids", nil, "SPIFFE IDs allowed to call key managers and cryptors (default: this process's own)")
 	fs.StringSliceVar(&f.registrarIDs, p+"registrar-ids", nil, "SPIFFE IDs allowed to assign subscribers to the coordinator (default: this process's own)")
 	fs.StringSliceVar(&f.replicaID, p+"replica-ids", nil, "SPIFFE IDs remote replicas must present (default: --"+p+"coordinator-ids)")
+	fs.StringSliceVar(&f.etcd, p+"etcd", nil, "etcd endpoints of a key store shared by replicas (instead of --"+p+"store)")
+	fs.StringVar(&f.etcdPrefix, p+"etcd-prefix", "/meshward/eaas/", "key prefix in etcd")
+	fs.StringVar(&f.etcdCA, p+"etcd-ca", "", "CA (PEM) of etcd's serving certificate (https endpoints)")
+	fs.StringVar(&f.etcdCert, p+"etcd-cert", "", "client certificate (PEM) for etcd")
+	fs.StringVar(&f.etcdKey, p+"etcd-key", "", "its key")
 	fs.IntVar(&f.maxBody, p+"max-body-bytes", coordinator.DefaultMaxBodyBytes, "largest body the coordinator encrypts or decrypts")
 }
 
@@ -49,7 +59,11 @@ func (f *eaasFlags) config(serverTLS, clientTLS *tls.Config, token []byte) (role
 	}
 	self := ownID(serverTLS)
 	access := rpc.Access{Coordinators: orSelf(f.coordinatorIDs, self), Registrars: orSelf(f.registrarIDs, self), OperatorToken: token}
-	return roles.Config{Roles: rs, Name: f.name, Addr: f.addr, ServerTLS: serverTLS, ClientTLS: clientTLS,
+	etcd, err := f.etcdConfig()
+	if err != nil {
+		return roles.Config{}, err
+	}
+	return roles.Config{Etcd: etcd, EtcdPrefix: f.etcdPrefix, Roles: rs, Name: f.name, Addr: f.addr, ServerTLS: serverTLS, ClientTLS: clientTLS,
 		StorePath: f.store, KEKFile: f.kek, KeyManagers: f.keyManagers, Cryptors: f.cryptors, Coordinators: f.coordinators,
 		Access: access, ReplicaIDs: f.replicaID, MaxBodyBytes: f.maxBody}, nil
 }
@@ -105,4 +119,22 @@ func mountEaaS(r *roles.Running) func(*http.ServeMux) {
 		return nil
 	}
 	return r.Mount
+}
+
+func (f *eaasFlags) etcdConfig() (*clientv3.Config, error) {
+	if len(f.etcd) == 0 {
+		return nil, nil
+	}
+	if f.store != "" {
+		return nil, errors.New("eaas: give --eaas-store or --eaas-etcd, not both")
+	}
+	c := &clientv3.Config{Endpoints: f.etcd, DialTimeout: 5 * time.Second}
+	if f.etcdCA != "" {
+		t, err := identity.LoadClientTLS(f.etcdCert, f.etcdKey, f.etcdCA)
+		if err != nil {
+			return nil, fmt.Errorf("eaas: etcd: %w", err)
+		}
+		c.TLS = t
+	}
+	return c, nil
 }

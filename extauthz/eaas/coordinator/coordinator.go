@@ -83,6 +83,11 @@ func New(cfg Config) (*Coordinator, error) {
 		return nil, fmt.Errorf("coordinator %s: loading subscribers: %w", cfg.ID, err)
 	}
 	for _, s := range subs {
+		if s.Coordinator != cfg.ID {
+			// Another coordinator's (a store shared through etcd): a
+			// requester's sequence books live with one coordinator only.
+			continue
+		}
 		if err := c.dir.put(s); err != nil {
 			return nil, fmt.Errorf("coordinator %s: subscriber %d: %w", cfg.ID, s.ID, err)
 		}

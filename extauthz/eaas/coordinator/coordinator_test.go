@@ -142,3 +142,23 @@ func TestRestartKeepsSubscribersAndSequences(t *testing.T) {
 		t.Fatalf("lease %+v after a restart overlaps %+v", e.Seq, first)
 	}
 }
+
+// Coordinators sharing a store (etcd) serve only their own subscribers: a
+// requester's sequence books must live in one place.
+func TestACoordinatorServesOnlyItsOwnSubscribers(t *testing.T) {
+	r := newRig(t, fig3())
+	other, err := New(Config{ID: "coordinator-1", State: StoreState{S: r.store}, Keys: r.c.cfg.Keys, Cryptors: r.c.cfg.Cryptors})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := other.Enrol(idA); reason(err) != ReasonNotMember {
+		t.Fatalf("coordinator-1 enrolled a requester of coordinator-0's subscriber: %v", err)
+	}
+	same, err := New(Config{ID: "coordinator-0", State: StoreState{S: r.store}, Keys: r.c.cfg.Keys, Cryptors: r.c.cfg.Cryptors})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := same.Enrol(idA); err != nil {
+		t.Fatalf("coordinator-0 restarted does not serve its subscriber: %v", err)
+	}
+}

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 	"github.com/tink-crypto/tink-go/v2/tink"
+	clientv3 "go.etcd.io/etcd/client/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 
@@ -75,6 +76,10 @@ type Config struct {
 	// bbolt file when Store is nil.
 	Store     keystore.Store
 	StorePath string
+	// Etcd, when set, is the shared store instead of StorePath: replicas
+	// then share keys, subscribers and sequence reservations.
+	Etcd       *clientv3.Config
+	EtcdPrefix string
 	// KEK encrypts keysets at rest; KEKFile reads it when KEK is nil.
 	KEK     tink.AEAD
 	KEKFile string
@@ -160,8 +165,19 @@ func (r *Running) openStore(cfg *Config) error {
 	if r.store != nil {
 		return nil
 	}
+	if cfg.Etcd != nil {
+		if cfg.EtcdPrefix == "" {
+			cfg.EtcdPrefix = "/meshward/eaas/"
+		}
+		s, err := keystore.OpenEtcd(*cfg.Etcd, cfg.EtcdPrefix)
+		if err != nil {
+			return fmt.Errorf("eaas: opening the etcd key store: %w", err)
+		}
+		r.store, r.ownStore = s, true
+		return nil
+	}
 	if cfg.StorePath == "" {
-		return errors.New("eaas: a key store is required (--eaas-store FILE): keys must survive a restart")
+		return errors.New("eaas: a key store is required (--eaas-store FILE, or --eaas-etcd): keys must survive a restart")
 	}
 	s, err := keystore.OpenBolt(cfg.StorePath, 10*time.Second)
 	if err != nil {
