@@ -69,13 +69,13 @@ const (
 // Host is one Wasm VM with one plugin. Guest calls are serialized: like an
 // Envoy worker thread, the VM runs one callback at a time.
 type Host struct {
-	cfg     Config
-	rt      wazero.Runtime
-	mod     api.Module
-	alloc   api.Function
-	client  *http.Client
-	mu      sync.Mutex // held while the guest runs
-	nextID  uint32
+	cfg      Config
+	rt       wazero.Runtime
+	mod      api.Module
+	alloc    api.Function
+	client   *http.Client
+	mu       sync.Mutex // held while the guest runs
+	nextID   uint32
 	current  uint32 // the effective context
 	streams  map[uint32]*Stream
 	callout  *calloutResult // during proxy_on_http_call_response

@@ -47,6 +47,7 @@ func (h *Host) Decode(ctx context.Context, req Request, body interface{ Read([]b
 		s.properties[strings.ReplaceAll(k, ".", "\x00")] = []byte(v)
 	}
 	eos := req.EndOfStream || body == nil
+	length := declaredLength(s.req.headers) // the source's, before the filter changes it
 	h.mu.Lock()
 	s.id = h.nextID
 	h.nextID++
@@ -63,7 +64,7 @@ func (h *Host) Decode(ctx context.Context, req Request, body interface{ Read([]b
 		return nil, err
 	}
 	if !eos {
-		go s.pump(context.WithoutCancel(ctx), &s.req, body, declaredLength(s.req.headers))
+		go s.pump(context.WithoutCancel(ctx), &s.req, body, length)
 	}
 	return s, nil
 }
@@ -153,6 +154,7 @@ func (s *Stream) Respond(ctx context.Context, headers [][2]string, body interfac
 		return nil
 	}
 	d.headers = lower(headers)
+	length := declaredLength(d.headers)
 	err := s.runHeaders(ctx, d, body == nil)
 	s.h.runDeferred(ctx)
 	s.h.mu.Unlock()
@@ -160,7 +162,7 @@ func (s *Stream) Respond(ctx context.Context, headers [][2]string, body interfac
 		return err
 	}
 	if body != nil {
-		go s.pump(context.WithoutCancel(ctx), d, body, declaredLength(d.headers))
+		go s.pump(context.WithoutCancel(ctx), d, body, length)
 	}
 	return nil
 }

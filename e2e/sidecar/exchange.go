@@ -79,7 +79,9 @@ func (x *exchange) serve(w http.ResponseWriter, r *http.Request) {
 	x.write(w, down)
 }
 
-func hasBody(r *http.Request) bool { return r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0 }
+func hasBody(r *http.Request) bool {
+	return r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0
+}
 
 func requestHeaders(r *http.Request, target string) [][2]string {
 	scheme := "http"
