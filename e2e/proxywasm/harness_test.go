@@ -107,7 +107,9 @@ func run(t *testing.T, h *proxywasm.Host, flags string, body io.Reader, n int, r
 	return x
 }
 
-func ok200(n int) [][2]string { return [][2]string{{":status", "200"}, {"content-length", strconv.Itoa(n)}} }
+func ok200(n int) [][2]string {
+	return [][2]string{{":status", "200"}, {"content-length", strconv.Itoa(n)}}
+}
 
 // growing is the trace of body callbacks that each see everything
 // buffered so far: prefix B10240:0 ... B<n>:1, each followed by suffix.

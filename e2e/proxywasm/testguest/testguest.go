@@ -78,4 +78,6 @@ type buildError struct {
 	out string
 }
 
-func (e *buildError) Error() string { return "building the test guest: " + e.err.Error() + "\n" + e.out }
+func (e *buildError) Error() string {
+	return "building the test guest: " + e.err.Error() + "\n" + e.out
+}
