@@ -79,17 +79,24 @@ func (h *Host) setBufferBytes(_ context.Context, m api.Module, s []uint64) uint3
 	if b == nil || !ok {
 		return statusBadArgument
 	}
-	start, size := int64(arg(s, 1)), int64(arg(s, 2))
-	switch n := int64(len(*b)); {
-	case start == 0:
-		size = min(size, n)
-		*b = append(append(make([]byte, 0, len(data)+int(n-size)), data...), (*b)[size:]...)
-		d.modified = d.modified || size > 0 || len(data) > 0
-	case start >= n:
-		*b = append(*b, data...)
-		d.modified = d.modified || len(data) > 0
-	default:
+	out, changed, ok := splice(*b, int64(arg(s, 1)), int64(arg(s, 2)), data)
+	if !ok {
 		return statusBadArgument
 	}
+	*b, d.modified = out, d.modified || changed
 	return statusOK
+}
+
+// splice is Envoy's Buffer::copyFrom on buf; changed says whether the
+// bytes differ in any way from before, ok whether start was accepted.
+func splice(buf []byte, start, size int64, data []byte) (out []byte, changed, ok bool) {
+	switch n := int64(len(buf)); {
+	case start == 0:
+		size = min(size, n)
+		out = append(append(make([]byte, 0, int64(len(data))+n-size), data...), buf[size:]...)
+		return out, size > 0 || len(data) > 0, true
+	case start >= n:
+		return append(buf, data...), len(data) > 0, true
+	}
+	return buf, false, false
 }
