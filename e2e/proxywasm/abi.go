@@ -22,6 +22,7 @@ func (h *Host) abi() map[string]hostFunc {
 		"proxy_replace_header_map_value":     h.replaceHeaderMapValue,
 		"proxy_remove_header_map_value":      h.removeHeaderMapValue,
 		"proxy_get_buffer_bytes":             h.getBufferBytes,
+		"proxy_set_buffer_bytes":             h.setBufferBytes,
 		"proxy_get_property":                 h.getProperty,
 		"proxy_send_local_response":          h.sendLocalResponse,
 		"proxy_http_call":                    h.httpCall,

@@ -21,7 +21,7 @@ var callsProxyDone = []byte{
 
 func TestUnimplementedCallsAreVisible(t *testing.T) {
 	ctx := context.Background()
-	h := &Host{rt: wazero.NewRuntime(ctx), unimpl: map[string]int{}, streams: map[uint32]*stream{}, cfg: Config{Log: zerolog.Nop()}}
+	h := &Host{rt: wazero.NewRuntime(ctx), unimpl: map[string]int{}, streams: map[uint32]*Stream{}, cfg: Config{Log: zerolog.Nop()}}
 	defer h.rt.Close(ctx)
 	compiled, err := h.rt.CompileModule(ctx, callsProxyDone)
 	if err != nil {

@@ -36,12 +36,27 @@ type Config struct {
 	ClusterTLS *tls.Config
 	// CacheDir holds wazero's compilation cache; "" picks the user cache dir.
 	CacheDir string
-	// StreamTimeout bounds how long a paused request may wait for the filter.
+	// StreamTimeout bounds how long a stream may wait for the filter while
+	// nothing moves (no body arrives, nothing is let through).
 	StreamTimeout time.Duration
-	Log           zerolog.Logger
+	// BufferLimit is Envoy's per_connection_buffer_limit_bytes: how much
+	// body a filter may hold back (more answers 413; 500 for a response)
+	// and how far a body is read ahead of its reader. 0 means 16 MiB.
+	// Envoy's own default is 1 MiB.
+	BufferLimit int
+	// AllowOnHeadersStopIteration is Envoy's PluginConfig option of that
+	// name (Envoy 1.35 or later; Istio's WasmPlugin cannot set it). Off, as
+	// in Envoy by default, Pause in a headers callback stops the body too:
+	// body callbacks come only once the filter continues. On, they come
+	// while the headers wait.
+	AllowOnHeadersStopIteration bool
+	Log                         zerolog.Logger
 }
 
 const rootContextID = 1
+
+// DefaultBufferLimit is the buffer limit when Config leaves it 0.
+const DefaultBufferLimit = 16 << 20
 
 // Proxy-wasm status codes the host returns.
 const (
@@ -54,17 +69,19 @@ const (
 // Host is one Wasm VM with one plugin. Guest calls are serialized: like an
 // Envoy worker thread, the VM runs one callback at a time.
 type Host struct {
-	cfg     Config
-	rt      wazero.Runtime
-	mod     api.Module
-	alloc   api.Function
-	client  *http.Client
-	mu      sync.Mutex // held while the guest runs
-	nextID  uint32
-	current uint32 // the effective context
-	streams map[uint32]*stream
-	callout *calloutResult // during proxy_on_http_call_response
-	nextCID uint32
+	cfg      Config
+	rt       wazero.Runtime
+	mod      api.Module
+	alloc    api.Function
+	client   *http.Client
+	mu       sync.Mutex // held while the guest runs
+	nextID   uint32
+	current  uint32 // the effective context
+	streams  map[uint32]*Stream
+	callout  *calloutResult // during proxy_on_http_call_response
+	nextCID  uint32
+	after    []func(context.Context) // what the guest asked for during the running callback
+	logPhase bool                    // proxy_on_log runs: headers are read-only
 
 	unimplMu sync.Mutex
 	unimpl   map[string]int
@@ -78,6 +95,9 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 	if cfg.StreamTimeout == 0 {
 		cfg.StreamTimeout = 10 * time.Second
 	}
+	if cfg.BufferLimit <= 0 {
+		cfg.BufferLimit = DefaultBufferLimit
+	}
 	wasm, err := os.ReadFile(cfg.WasmPath)
 	if err != nil {
 		return nil, fmt.Errorf("proxy-wasm host: %w", err)
@@ -87,7 +107,7 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 		return nil, err
 	}
 	h := &Host{cfg: cfg, rt: wazero.NewRuntimeWithConfig(ctx, rc), nextID: rootContextID + 1,
-		streams: map[uint32]*stream{}, unimpl: map[string]int{},
+		streams: map[uint32]*Stream{}, unimpl: map[string]int{},
 		client: &http.Client{Transport: &http.Transport{TLSClientConfig: cfg.ClusterTLS, MaxIdleConnsPerHost: 64}}}
 	if err := h.instantiate(ctx, wasm); err != nil {
 		h.rt.Close(ctx)

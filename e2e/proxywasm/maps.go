@@ -15,66 +15,109 @@ const (
 	mapResponseTrailers     = 3
 	mapHTTPCallResponseHdrs = 6
 	mapHTTPCallResponseTrl  = 7
+	mapMax                  = 7
 
+	bufferRequestBody          = 0
+	bufferResponseBody         = 1
 	bufferHTTPCallResponseBody = 4
 	bufferVMConfiguration      = 6
 	bufferPluginConfiguration  = 7
+	bufferMax                  = 8
 )
 
-// headerMap returns the map a call addresses, or nil if there is none now.
-func (h *Host) headerMap(mapType uint32) *[][2]string {
+// access is what the filter may do with a header map now. As in Envoy, a
+// stream's headers are the filter's until they go on (the callback
+// continued, or the filter resumed): after that they cannot be read or
+// changed, except read in proxy_on_log.
+type access int
+
+const (
+	noAccess access = iota
+	readOnly
+	readWrite
+)
+
+// headerMap returns the map a call addresses and what the filter may do.
+func (h *Host) headerMap(mapType uint32) (*[][2]string, access) {
 	switch mapType {
 	case mapHTTPCallResponseHdrs:
 		if h.callout != nil {
-			return &h.callout.headers
+			return &h.callout.headers, readOnly
 		}
-		return nil
+		return nil, noAccess
 	case mapHTTPCallResponseTrl:
 		if h.callout != nil {
-			return new([][2]string)
+			return new([][2]string), readOnly
 		}
-		return nil
+		return nil, noAccess
 	}
 	st := h.streams[h.current]
 	if st == nil {
-		return nil
+		return nil, noAccess
 	}
+	var d *dir
 	switch mapType {
 	case mapRequestHeaders:
-		return &st.requestHeaders
+		d = &st.req
 	case mapResponseHeaders:
-		return &st.responseHeaders
+		d = &st.resp
 	case mapRequestTrailers, mapResponseTrailers:
-		return new([][2]string) // trailers are not passed to the filter here
+		return new([][2]string), readWrite // trailers are not passed on by this host
+	default:
+		return nil, noAccess
 	}
-	return nil
+	switch {
+	case d.open:
+		return &d.headers, readWrite
+	case h.logPhase && d.started:
+		return &d.headers, readOnly
+	}
+	return nil, noAccess
+}
+
+// writable returns the map a changing call addresses, or nil.
+func (h *Host) writable(mapType uint32) *[][2]string {
+	hm, acc := h.headerMap(mapType)
+	if acc != readWrite {
+		return nil
+	}
+	return hm
 }
 
 func (h *Host) getHeaderMapPairs(ctx context.Context, m api.Module, s []uint64) uint32 {
-	hm := h.headerMap(arg(s, 0))
-	if hm == nil {
-		return statusNotFound
+	if arg(s, 0) > mapMax {
+		return statusBadArgument
 	}
-	return h.give(ctx, m, encodePairs(*hm), arg(s, 1), arg(s, 2))
+	var pairs [][2]string // Envoy answers an unavailable map with no pairs
+	if hm, acc := h.headerMap(arg(s, 0)); acc != noAccess {
+		pairs = *hm
+	}
+	return h.give(ctx, m, encodePairs(pairs), arg(s, 1), arg(s, 2))
 }
 
 func (h *Host) getHeaderMapValue(ctx context.Context, m api.Module, s []uint64) uint32 {
-	hm := h.headerMap(arg(s, 0))
+	hm, acc := h.headerMap(arg(s, 0))
 	key, ok := read(m, arg(s, 1), arg(s, 2))
-	if hm == nil || !ok {
+	if acc == noAccess || !ok {
 		return statusBadArgument
 	}
-	k := strings.ToLower(string(key))
-	for _, p := range *hm {
-		if p[0] == k {
-			return h.give(ctx, m, []byte(p[1]), arg(s, 3), arg(s, 4))
-		}
+	if v, found := lookup(*hm, strings.ToLower(string(key))); found {
+		return h.give(ctx, m, []byte(v), arg(s, 3), arg(s, 4))
 	}
 	return statusNotFound
 }
 
+func lookup(pairs [][2]string, key string) (string, bool) {
+	for _, p := range pairs {
+		if p[0] == key {
+			return p[1], true
+		}
+	}
+	return "", false
+}
+
 func (h *Host) setHeaderMapPairs(_ context.Context, m api.Module, s []uint64) uint32 {
-	hm := h.headerMap(arg(s, 0))
+	hm := h.writable(arg(s, 0))
 	data, ok := read(m, arg(s, 1), arg(s, 2))
 	if hm == nil || !ok {
 		return statusBadArgument
@@ -83,10 +126,7 @@ func (h *Host) setHeaderMapPairs(_ context.Context, m api.Module, s []uint64) ui
 	if err != nil {
 		return statusBadArgument
 	}
-	for i := range pairs {
-		pairs[i][0] = strings.ToLower(pairs[i][0])
-	}
-	*hm = pairs
+	*hm = lower(pairs)
 	return statusOK
 }
 
@@ -98,7 +138,7 @@ func keyValue(m api.Module, s []uint64) (string, string, bool) {
 }
 
 func (h *Host) addHeaderMapValue(_ context.Context, m api.Module, s []uint64) uint32 {
-	hm := h.headerMap(arg(s, 0))
+	hm := h.writable(arg(s, 0))
 	k, v, ok := keyValue(m, s)
 	if hm == nil || !ok {
 		return statusBadArgument
@@ -108,7 +148,7 @@ func (h *Host) addHeaderMapValue(_ context.Context, m api.Module, s []uint64) ui
 }
 
 func (h *Host) replaceHeaderMapValue(_ context.Context, m api.Module, s []uint64) uint32 {
-	hm := h.headerMap(arg(s, 0))
+	hm := h.writable(arg(s, 0))
 	k, v, ok := keyValue(m, s)
 	if hm == nil || !ok {
 		return statusBadArgument
@@ -118,7 +158,7 @@ func (h *Host) replaceHeaderMapValue(_ context.Context, m api.Module, s []uint64
 }
 
 func (h *Host) removeHeaderMapValue(_ context.Context, m api.Module, s []uint64) uint32 {
-	hm := h.headerMap(arg(s, 0))
+	hm := h.writable(arg(s, 0))
 	key, ok := read(m, arg(s, 1), arg(s, 2))
 	if hm == nil || !ok {
 		return statusBadArgument
@@ -135,32 +175,4 @@ func without(pairs [][2]string, key string) [][2]string {
 		}
 	}
 	return out
-}
-
-func (h *Host) getBufferBytes(ctx context.Context, m api.Module, s []uint64) uint32 {
-	var buf []byte
-	switch arg(s, 0) {
-	case bufferPluginConfiguration:
-		buf = h.cfg.PluginConfig
-	case bufferVMConfiguration:
-		buf = h.cfg.VMConfig
-	case bufferHTTPCallResponseBody:
-		if h.callout == nil {
-			return statusNotFound
-		}
-		buf = h.callout.body
-	default:
-		// Request and response bodies are not passed to the filter by this host.
-		h.unimplemented("proxy_get_buffer_bytes(body)")(ctx, m, s)
-		return statusUnimplemented
-	}
-	start, max := int(arg(s, 1)), int(arg(s, 2))
-	if start > len(buf) {
-		return statusBadArgument
-	}
-	end := len(buf)
-	if max < end-start {
-		end = start + max
-	}
-	return h.give(ctx, m, buf[start:end], arg(s, 3), arg(s, 4))
 }

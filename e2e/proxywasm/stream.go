@@ -1,22 +1,10 @@
 package proxywasm
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"fmt"
-	"io"
-	"net/http"
 	"strings"
 	"time"
-
-	"github.com/tetratelabs/wazero/api"
-)
-
-// Proxy-wasm actions.
-const (
-	actionContinue = 0
-	actionPause    = 1
 )
 
 // LocalResponse is what the filter answered instead of the upstream.
@@ -26,116 +14,207 @@ type LocalResponse struct {
 	Body    []byte
 }
 
-type stream struct {
-	id              uint32
-	requestHeaders  [][2]string
-	responseHeaders [][2]string
-	properties      map[string][]byte
-	local           *LocalResponse
-	resumed         chan struct{} // closed on continue or local response
-	done            bool
-}
-
-func (st *stream) resume() {
-	if !st.done {
-		st.done = true
-		close(st.resumed)
-	}
-}
-
 // Request is one HTTP request as the filter sees it.
 type Request struct {
 	// Headers include the pseudo-headers :method, :path, :authority, :scheme.
 	Headers     [][2]string
 	Properties  map[string]string // keys are property paths joined with "."
-	EndOfStream bool
+	EndOfStream bool              // the request has no body
 }
 
-// Stream is a request in flight through the filter.
+// Stream is one request and its response going through the filter, as
+// Envoy's filter manager runs them: the request from Decode to Upstream,
+// the response from Respond (or a local response) to Downstream.
 type Stream struct {
-	h  *Host
-	st *stream
+	h          *Host
+	id         uint32
+	properties map[string][]byte
+	req, resp  dir
+	stopNext   bool          // a local response came during the running callback
+	closed     bool          // Finish ran: the filter is not called any more
+	progress   chan struct{} // one pending note that a source moved
+	done       chan struct{} // closed by Finish
 }
 
-// Headers are the request headers after the filter ran.
-func (s *Stream) Headers() [][2]string { return s.st.requestHeaders }
-
-// OnRequestHeaders creates a stream and runs the filter on its request
-// headers. It returns a local response when the filter answered itself (the
-// request must not reach the upstream), or nil when the request goes on.
-func (h *Host) OnRequestHeaders(ctx context.Context, req Request) (*Stream, *LocalResponse, error) {
-	st := &stream{requestHeaders: lower(req.Headers), properties: map[string][]byte{}, resumed: make(chan struct{})}
+// Decode creates a stream, runs the filter on the request headers and
+// feeds it body (nil when req.EndOfStream) in the background.
+func (h *Host) Decode(ctx context.Context, req Request, body interface{ Read([]byte) (int, error) }) (*Stream, error) {
+	s := &Stream{h: h, properties: map[string][]byte{}, progress: make(chan struct{}, 1), done: make(chan struct{})}
+	s.req = dir{headers: lower(req.Headers), roomCh: make(chan struct{}, 1)}
+	s.resp = dir{resp: true, roomCh: make(chan struct{}, 1)}
+	s.req.out, s.resp.out = newPipe(s.req.room), newPipe(s.resp.room)
 	for k, v := range req.Properties {
-		st.properties[strings.ReplaceAll(k, ".", "\x00")] = []byte(v)
+		s.properties[strings.ReplaceAll(k, ".", "\x00")] = []byte(v)
 	}
+	eos := req.EndOfStream || body == nil
+	length := declaredLength(s.req.headers) // the source's, before the filter changes it
 	h.mu.Lock()
-	st.id = h.nextID
+	s.id = h.nextID
 	h.nextID++
-	h.streams[st.id] = st
-	h.current = st.id
-	_, err := h.call(ctx, "proxy_on_context_create", uint64(st.id), rootContextID)
-	var action uint64
+	h.streams[s.id] = s
+	h.current = s.id
+	_, err := h.call(ctx, "proxy_on_context_create", uint64(s.id), rootContextID)
 	if err == nil {
-		h.current = st.id
-		action, err = h.call(ctx, "proxy_on_request_headers", uint64(st.id), uint64(len(st.requestHeaders)), b2u(req.EndOfStream))
-	}
-	if err == nil && action == actionContinue {
-		st.resume()
+		err = s.runHeaders(ctx, &s.req, eos)
+		h.runDeferred(ctx)
 	}
 	h.mu.Unlock()
-	s := &Stream{h: h, st: st}
+	if err != nil {
+		s.Finish(ctx)
+		return nil, err
+	}
+	if !eos {
+		go s.pump(context.WithoutCancel(ctx), &s.req, body, length)
+	}
+	return s, nil
+}
+
+// OnRequestHeaders runs a request without a body through the filter. It
+// returns the local response when the filter answered itself (the request
+// did not reach the upstream), or nil when the request goes on.
+func (h *Host) OnRequestHeaders(ctx context.Context, req Request) (*Stream, *LocalResponse, error) {
+	req.EndOfStream = true
+	s, err := h.Decode(ctx, req, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	up, err := s.Upstream(ctx)
+	if err != nil || up != nil {
+		if err != nil {
+			s.Finish(ctx)
+			return nil, nil, err
+		}
+		return s, nil, nil
+	}
+	local, err := s.localResponse(ctx)
 	if err != nil {
 		s.Finish(ctx)
 		return nil, nil, err
 	}
-	if err := s.wait(ctx); err != nil {
-		s.Finish(ctx)
-		return nil, nil, err
-	}
-	return s, st.local, nil
+	return s, local, nil
 }
 
-var errStalled = errors.New("proxy-wasm host: the filter neither continued nor answered the request in time")
-
-func (s *Stream) wait(ctx context.Context) error {
-	t := time.NewTimer(s.h.cfg.StreamTimeout)
-	defer t.Stop()
-	select {
-	case <-s.st.resumed:
-		return nil
-	case <-t.C:
-		return errStalled
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-// OnResponseHeaders runs the filter on the upstream's response headers and
-// returns them as the filter left them.
-func (s *Stream) OnResponseHeaders(ctx context.Context, headers [][2]string) ([][2]string, error) {
-	h := s.h
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	s.st.responseHeaders = lower(headers)
-	h.current = s.st.id
-	if _, err := h.call(ctx, "proxy_on_response_headers", uint64(s.st.id), uint64(len(headers)), 0); err != nil {
+func (s *Stream) localResponse(ctx context.Context) (*LocalResponse, error) {
+	m, err := s.Downstream(ctx)
+	if err != nil {
 		return nil, err
 	}
-	return s.st.responseHeaders, nil
+	defer m.Body.Close()
+	body, err := readAll(m.Body, s.h.cfg.BufferLimit)
+	if err != nil {
+		return nil, err
+	}
+	l := &LocalResponse{Body: body}
+	for _, p := range m.Headers {
+		if p[0] == ":status" {
+			l.Status = atoi(p[1])
+		} else {
+			l.Headers = append(l.Headers, p)
+		}
+	}
+	return l, nil
 }
 
-// Finish ends the stream: log, done, delete, as Envoy does.
+// Headers are the request headers as the filter left them.
+func (s *Stream) Headers() [][2]string {
+	s.h.mu.Lock()
+	defer s.h.mu.Unlock()
+	return s.req.headers
+}
+
+// SetProperty adds a property the filter can read from now on (the
+// upstream connection's, once it is known).
+func (s *Stream) SetProperty(path, value string) {
+	s.h.mu.Lock()
+	defer s.h.mu.Unlock()
+	s.properties[strings.ReplaceAll(path, ".", "\x00")] = []byte(value)
+}
+
+var errStalled = errors.New("proxy-wasm host: the filter held the stream and nothing moved for the stream timeout")
+
+// Upstream waits until the filter lets the request's headers go on and
+// returns the request as it goes to the upstream, its body still
+// streaming; or nil when the filter answered itself (see Downstream).
+func (s *Stream) Upstream(ctx context.Context) (*Message, error) {
+	m, err := s.await(ctx, s.req.out)
+	if errors.Is(err, errLocalReply) {
+		return nil, nil
+	}
+	return m, err
+}
+
+// Respond runs the upstream's response through the filter: its headers
+// (with :status), then body (nil when there is none) in the background. It
+// does nothing when a local response already answered the client.
+func (s *Stream) Respond(ctx context.Context, headers [][2]string, body interface{ Read([]byte) (int, error) }) error {
+	s.h.mu.Lock()
+	d := &s.resp
+	if s.closed || d.started {
+		s.h.mu.Unlock()
+		return nil
+	}
+	d.headers = lower(headers)
+	length := declaredLength(d.headers)
+	err := s.runHeaders(ctx, d, body == nil)
+	s.h.runDeferred(ctx)
+	s.h.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	if body != nil {
+		go s.pump(context.WithoutCancel(ctx), d, body, length)
+	}
+	return nil
+}
+
+// Downstream waits for what the client gets: the response as the filter
+// lets it through, or a local response.
+func (s *Stream) Downstream(ctx context.Context) (*Message, error) {
+	return s.await(ctx, s.resp.out)
+}
+
+// await waits for a pipe's headers. The stream timeout counts from the last
+// time anything moved, so a large body that keeps coming never times out.
+func (s *Stream) await(ctx context.Context, p *pipe) (*Message, error) {
+	t := time.NewTimer(s.h.cfg.StreamTimeout)
+	defer t.Stop()
+	for {
+		select {
+		case <-p.ready:
+			return p.message()
+		case <-s.progress:
+			t.Reset(s.h.cfg.StreamTimeout)
+		case <-t.C:
+			return nil, errStalled
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// Finish ends the stream: log, done, delete, as Envoy does. Whatever is
+// still flowing is cut.
 func (s *Stream) Finish(ctx context.Context) {
 	h := s.h
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.current = s.st.id
+	if s.closed {
+		return
+	}
+	s.closed = true
+	close(s.done)
+	s.req.out.fail(errReset)
+	s.resp.out.fail(errReset)
+	h.current = s.id
+	h.logPhase = true
 	for _, fn := range []string{"proxy_on_log", "proxy_on_done", "proxy_on_delete"} {
-		if _, err := h.call(ctx, fn, uint64(s.st.id)); err != nil {
+		if _, err := h.call(ctx, fn, uint64(s.id)); err != nil {
 			h.cfg.Log.Error().Err(err).Msg("proxy-wasm host: ending stream")
 		}
 	}
-	delete(h.streams, s.st.id)
+	h.logPhase = false
+	h.after = nil
+	delete(h.streams, s.id)
 }
 
 func lower(pairs [][2]string) [][2]string {
@@ -151,123 +230,4 @@ func b2u(b bool) uint64 {
 		return 1
 	}
 	return 0
-}
-
-func (h *Host) continueStream(_ context.Context, _ api.Module, s []uint64) uint32 {
-	st := h.streams[h.current]
-	if st == nil {
-		return statusNotFound
-	}
-	if arg(s, 0) == 0 { // request; a response is never paused by this host
-		st.resume()
-	}
-	return statusOK
-}
-
-func (h *Host) sendLocalResponse(_ context.Context, m api.Module, s []uint64) uint32 {
-	st := h.streams[h.current]
-	if st == nil {
-		return statusNotFound
-	}
-	body, ok1 := read(m, arg(s, 3), arg(s, 4))
-	hdrs, ok2 := read(m, arg(s, 5), arg(s, 6))
-	pairs, err := decodePairs(hdrs)
-	if !ok1 || !ok2 || err != nil {
-		return statusBadArgument
-	}
-	st.local = &LocalResponse{Status: int(arg(s, 0)), Headers: pairs, Body: body}
-	st.resume()
-	return statusOK
-}
-
-type calloutResult struct {
-	headers [][2]string
-	body    []byte
-}
-
-// httpCall starts a callout to a named cluster. The response is delivered
-// later, from another goroutine, through proxy_on_http_call_response.
-func (h *Host) httpCall(ctx context.Context, m api.Module, s []uint64) uint32 {
-	cluster, ok1 := read(m, arg(s, 0), arg(s, 1))
-	hdrs, ok2 := read(m, arg(s, 2), arg(s, 3))
-	body, ok3 := read(m, arg(s, 4), arg(s, 5))
-	pairs, err := decodePairs(hdrs)
-	if !ok1 || !ok2 || !ok3 || err != nil {
-		return statusBadArgument
-	}
-	base, known := h.cfg.Clusters[string(cluster)]
-	if !known {
-		h.cfg.Log.Warn().Str("cluster", string(cluster)).Msg("proxy-wasm host: http call to unknown cluster")
-		return statusBadArgument
-	}
-	req, err := calloutRequest(base, pairs, body)
-	if err != nil {
-		return statusBadArgument
-	}
-	h.nextCID++
-	id := h.nextCID
-	if !m.Memory().WriteUint32Le(arg(s, 9), id) {
-		return statusBadArgument
-	}
-	timeout := time.Duration(arg(s, 8)) * time.Millisecond
-	go h.runCallout(context.WithoutCancel(ctx), id, req, timeout)
-	return statusOK
-}
-
-func calloutRequest(base string, pairs [][2]string, body []byte) (*http.Request, error) {
-	var method, path, authority string
-	hdr := http.Header{}
-	for _, p := range pairs {
-		switch p[0] {
-		case ":method":
-			method = p[1]
-		case ":path":
-			path = p[1]
-		case ":authority":
-			authority = p[1]
-		default:
-			hdr.Add(p[0], p[1])
-		}
-	}
-	if method == "" || path == "" {
-		return nil, fmt.Errorf("callout without :method or :path")
-	}
-	req, err := http.NewRequest(method, base+path, bytes.NewReader(body))
-	if err != nil {
-		return nil, err
-	}
-	req.Header = hdr
-	req.Host = authority
-	return req, nil
-}
-
-func (h *Host) runCallout(ctx context.Context, id uint32, req *http.Request, timeout time.Duration) {
-	cctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	res := &calloutResult{}
-	resp, err := h.client.Do(req.WithContext(cctx))
-	if err == nil {
-		res.body, err = io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-		resp.Body.Close()
-		res.headers = append(res.headers, [2]string{":status", fmt.Sprint(resp.StatusCode)})
-		for k, vs := range resp.Header {
-			for _, v := range vs {
-				res.headers = append(res.headers, [2]string{strings.ToLower(k), v})
-			}
-		}
-	}
-	if err != nil { // Envoy reports a failed callout with no headers
-		h.cfg.Log.Warn().Err(err).Uint32("callout", id).Msg("proxy-wasm host: callout failed")
-		res = &calloutResult{}
-	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.callout = res
-	h.current = rootContextID
-	_, err = h.call(ctx, "proxy_on_http_call_response", rootContextID, uint64(id),
-		uint64(len(res.headers)), uint64(len(res.body)), 0)
-	h.callout = nil
-	if err != nil {
-		h.cfg.Log.Error().Err(err).Msg("proxy-wasm host: delivering callout response")
-	}
 }

@@ -46,6 +46,7 @@ func (h *Host) tick(ctx context.Context, period time.Duration, stop chan struct{
 			if _, err := h.call(ctx, "proxy_on_tick", rootContextID); err != nil {
 				h.cfg.Log.Error().Err(err).Msg("proxy-wasm host: proxy_on_tick")
 			}
+			h.runDeferred(ctx)
 		}
 		h.mu.Unlock()
 	}
