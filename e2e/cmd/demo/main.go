@@ -117,6 +117,9 @@ func run(wasm string, verbose bool) error {
 	fmt.Printf("%d. xds      moved orders %s -> %s under load: grpc-go's xDS client followed in %v; %d calls, %d failed\n",
 		step, rep.OldAddr, rep.NewAddr, rep.Followed.Round(time.Microsecond), rep.CallsOld+rep.CallsNew, rep.Failed)
 
+	if err := eaasStep(ctx, wasm, log, &step); err != nil {
+		return err
+	}
 	return verdictSteps(ctx, s, &step, call)
 }
 
