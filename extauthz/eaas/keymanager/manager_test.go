@@ -310,7 +310,7 @@ func stores(t *testing.T) map[string]keystore.Store {
 	t.Cleanup(func() { b.Close() })
 	out := map[string]keystore.Store{"memory": keystore.NewMemory(), "bolt": b}
 	if _, err := exec.LookPath("etcd"); err == nil {
-		e, err := keystore.OpenEtcd(sharedEtcd(t).Config(), t.Name()+"/")
+		e, err := keystore.OpenEtcd(sharedEtcd(t).Config(), fmt.Sprintf("%s/%d/", t.Name(), prefixes.Add(1)))
 		if err != nil {
 			t.Fatal(err)
 		}
