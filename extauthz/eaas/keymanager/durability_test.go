@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -37,15 +38,17 @@ func sealer(t testing.TB, k Key) tink.AEAD {
 	return a
 }
 
-// openStore opens the bolt file in dir, or etcd at endpoint.
-func openStore(t testing.TB, dir, endpoint string) (*Manager, keystore.Store) {
+var prefixes atomic.Uint64
+
+// openStore opens the bolt file in dir, or etcd at endpoint under prefix.
+func openStore(t testing.TB, dir, endpoint, prefix string) (*Manager, keystore.Store) {
 	kek, err := LoadKEK(filepath.Join(dir, "kek.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	var s keystore.Store
 	if endpoint != "" {
-		s, err = keystore.OpenEtcd(clientv3.Config{Endpoints: []string{endpoint}, DialTimeout: 5 * time.Second}, "kill9/")
+		s, err = keystore.OpenEtcd(clientv3.Config{Endpoints: []string{endpoint}, DialTimeout: 5 * time.Second}, prefix)
 	} else {
 		s, err = keystore.OpenBolt(filepath.Join(dir, "keys.db"), 10*time.Second)
 	}
@@ -62,7 +65,7 @@ func TestKill9Child(t *testing.T) {
 	if dir == "" {
 		t.Skip("run by TestKill9")
 	}
-	m, _ := openStore(t, dir, os.Getenv(childEtcdEnv))
+	m, _ := openStore(t, dir, os.Getenv(childEtcdEnv), os.Getenv(childEnv))
 	for i := range 100000 {
 		p := NewPairID(9, 1, uint32(i+2))
 		k, err := m.Key(ctx, p, AES256GCM)
@@ -124,7 +127,7 @@ func kill9(t *testing.T, endpoint string) {
 	if len(lines) < 40 || !strings.Contains(fmt.Sprint(werr), "killed") {
 		t.Fatalf("the child printed %d lines and ended with %v; want it killed after 40", len(lines), werr)
 	}
-	m, s := openStore(t, dir, endpoint)
+	m, s := openStore(t, dir, endpoint, dir)
 	defer s.Close()
 	for _, line := range lines {
 		var i int

@@ -3,6 +3,7 @@ package keymanager
 import (
 	"bytes"
 	"encoding/binary"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -84,6 +85,33 @@ func FuzzParseMaterial(f *testing.F) {
 		}
 		if !bytes.Equal(m.Marshal(), b) {
 			t.Fatalf("parsed material marshals to other bytes")
+		}
+	})
+}
+
+// FuzzParseKeyset: hostile Tink material never panics, and what parses as a
+// cipher's keyset has a primary among its versions.
+func FuzzParseKeyset(f *testing.F) {
+	for _, c := range []Cipher{AES256GCM, ChaCha20Poly1305} {
+		mat, err := addVersion(c, nil, 1)
+		if err != nil {
+			f.Fatal(err)
+		}
+		if mat, err = addVersion(c, mat, 2); err != nil {
+			f.Fatal(err)
+		}
+		f.Add(mat)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		for _, c := range []Cipher{AES256GCM, ChaCha20Poly1305} {
+			h, err := ParseKeyset(c, b)
+			if err != nil {
+				continue
+			}
+			versions, primary, err := tinkVersions(h)
+			if err != nil || !slices.Contains(versions, primary) {
+				t.Fatalf("%s keyset parsed, but versions %v, primary %d: %v", c, versions, primary, err)
+			}
 		}
 	})
 }

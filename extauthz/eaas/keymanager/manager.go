@@ -56,10 +56,7 @@ func (m *Manager) Key(ctx context.Context, pair PairID, cipher Cipher) (Key, err
 	for range maxAttempts {
 		o, err := m.read(ctx, pair)
 		if err == nil {
-			if o.rec.Cipher != cipher {
-				return Key{}, fmt.Errorf("pair %s: %w", pair, errCipher(cipher, o.rec.Cipher))
-			}
-			return o.clone(), nil
+			return o.keyOf(cipher)
 		}
 		if !errors.Is(err, ErrNoKeyset) {
 			return Key{}, err
@@ -77,6 +74,26 @@ func (m *Manager) Key(ctx context.Context, pair PairID, cipher Cipher) (Key, err
 		}
 	}
 	return Key{}, fmt.Errorf("keymanager: pair %s: %d concurrent writers in a row", pair, maxAttempts)
+}
+
+// Lookup returns the pair's key without creating one (ErrNoKeyset): for
+// decryption, so that ciphertexts of made-up pairs cannot fill the store
+// with keysets.
+func (m *Manager) Lookup(ctx context.Context, pair PairID, cipher Cipher) (Key, error) {
+	pair, cipher = pair.normalised(), cipher.orDefault()
+	o, err := m.read(ctx, pair)
+	if err != nil {
+		return Key{}, err
+	}
+	return o.keyOf(cipher)
+}
+
+// keyOf returns a copy of the key, if it is of cipher.
+func (o opened) keyOf(cipher Cipher) (Key, error) {
+	if o.rec.Cipher != cipher {
+		return Key{}, fmt.Errorf("pair %s: %w", o.rec.Pair, errCipher(cipher, o.rec.Cipher))
+	}
+	return o.clone(), nil
 }
 
 func (o opened) clone() Key {

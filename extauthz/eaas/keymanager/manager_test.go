@@ -78,6 +78,26 @@ func TestKeyIsCreatedOnceAndShared(t *testing.T) {
 	}
 }
 
+// Decryption looks keys up: a made-up pair gets no keyset stored.
+func TestLookupCreatesNothing(t *testing.T) {
+	m, s := newManager(t)
+	p := NewPairID(1, 7, 8)
+	if _, err := m.Lookup(ctx, p, AES256GCM); !errors.Is(err, ErrNoKeyset) {
+		t.Fatalf("Lookup of a pair without keyset: %v, want ErrNoKeyset", err)
+	}
+	if _, err := s.Get(ctx, p.storeKey()); !errors.Is(err, keystore.ErrNotFound) {
+		t.Fatalf("Lookup stored something: %v", err)
+	}
+	made, _ := m.Key(ctx, p, AES256GCM)
+	got, err := m.Lookup(ctx, PairID{Subscriber: 1, A: 8, B: 7}, AES256GCM)
+	if err != nil || !bytes.Equal(got.Material, made.Material) {
+		t.Fatalf("Lookup after Key: %v, %v", got, err)
+	}
+	if _, err := m.Lookup(ctx, p, InsecureDES); !errors.Is(err, ErrCipher) {
+		t.Fatalf("Lookup for another cipher: %v, want ErrCipher", err)
+	}
+}
+
 func TestKeyCipherChecks(t *testing.T) {
 	m, _ := newManager(t)
 	p := NewPairID(1, 1, 2)
@@ -310,7 +330,7 @@ func stores(t *testing.T) map[string]keystore.Store {
 	t.Cleanup(func() { b.Close() })
 	out := map[string]keystore.Store{"memory": keystore.NewMemory(), "bolt": b}
 	if _, err := exec.LookPath("etcd"); err == nil {
-		e, err := keystore.OpenEtcd(sharedEtcd(t).Config(), t.Name()+"/")
+		e, err := keystore.OpenEtcd(sharedEtcd(t).Config(), fmt.Sprintf("%s/%d/", t.Name(), prefixes.Add(1)))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -80,7 +80,11 @@ func (c Cipher) Valid() error {
 	if c.IsTink() || c.Insecure() {
 		return nil
 	}
-	return fmt.Errorf("keymanager: unknown cipher %q (want one of %v)", string(c), Ciphers())
+	shown := string(c)
+	if len(shown) > 64 {
+		shown = shown[:64] + "..."
+	}
+	return fmt.Errorf("keymanager: unknown cipher %q (want one of %v)", shown, Ciphers())
 }
 
 func (c Cipher) orDefault() Cipher {

@@ -6,10 +6,16 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/meshward/meshward/extauthz/eaas/keystore/etcdtest"
 )
+
+// prefixes keeps the tests' keys apart in the shared etcd, across -count runs too.
+var prefixes atomic.Uint64
+
+func testPrefix(t *testing.T) string { return fmt.Sprintf("%s/%d/", t.Name(), prefixes.Add(1)) }
 
 var shared struct {
 	once sync.Once
@@ -92,7 +98,7 @@ func TestEtcdKill9(t *testing.T) {
 
 func TestEtcdListPages(t *testing.T) {
 	ctx := context.Background()
-	s := openEtcd(t, sharedEtcd(t), t.Name()+"/")
+	s := openEtcd(t, sharedEtcd(t), testPrefix(t))
 	defer s.Close()
 	const n = listPage*2 + 3
 	for i := range n {

@@ -24,7 +24,7 @@ func stores(t *testing.T) map[string]func(t *testing.T) Store {
 			}
 			return s
 		},
-		"etcd": func(t *testing.T) Store { return openEtcd(t, sharedEtcd(t), t.Name()+"/") },
+		"etcd": func(t *testing.T) Store { return openEtcd(t, sharedEtcd(t), testPrefix(t)) },
 	}
 }
 
