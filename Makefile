@@ -70,10 +70,13 @@ test: vet wasm kube-apiserver etcd
 fuzz: deps
 	@for t in api/check:FuzzDecodeRequest extauthz/policy:FuzzParse xds/catalog:FuzzParse e2e/proxywasm:FuzzDecodePairs \
 	  ebpf-agent/trace:FuzzReadADFA ebpf-agent/trace:FuzzReadJSONL ebpf-agent/trace:FuzzReadNative \
-	  ebpf-agent/ngram:FuzzUnmarshal ebpf-agent/profile:FuzzDecode ebpf-agent/agent:FuzzParseContainers ebpf-agent/collector:FuzzDecode internal/pathnorm:FuzzNormalize xds/server:FuzzAdminVerify extauthz/policy:FuzzPatterns api/check:FuzzDecodeEpoch extauthz/workloads:FuzzParse internal/yamlstrict:FuzzAppendJSON extauthz/policy:FuzzDecodeByRule; do \
+	  ebpf-agent/ngram:FuzzUnmarshal ebpf-agent/profile:FuzzDecode ebpf-agent/agent:FuzzParseContainers ebpf-agent/collector:FuzzDecode internal/pathnorm:FuzzNormalize xds/server:FuzzAdminVerify extauthz/policy:FuzzPatterns api/check:FuzzDecodeEpoch extauthz/workloads:FuzzParse internal/yamlstrict:FuzzAppendJSON extauthz/policy:FuzzDecodeByRule \
+	  api/eaas:FuzzDecode api/eaas:FuzzSplitFrames api/eaas:FuzzParseEnvelope api/eaas:FuzzDecodeEnrolment \
+	  extauthz/eaas/coordinator:FuzzProcess extauthz/eaas/rpc:FuzzServers extauthz/eaas/cryptor:FuzzOpen \
+	  extauthz/eaas/keymanager:FuzzParseMaterial extauthz/eaas/keymanager:FuzzParseKeyset; do \
 	  pkg=$${t%%:*}; fn=$${t##*:}; echo "fuzz $$pkg $$fn"; \
 	  $(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) ./$$pkg || exit 1; done
-	@for fn in FuzzParseConfig FuzzDescribe FuzzEncodedLen; do echo "fuzz wasm-filter/filter $$fn"; \
+	@for fn in FuzzParseConfig FuzzDescribe FuzzEncodedLen FuzzParseAnswers; do echo "fuzz wasm-filter/filter $$fn"; \
 	  (cd wasm-filter && $(GO) test -mod=mod -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) ./filter) || exit 1; done
 
 # The authorizer's benchmarks: gRPC Check with a 10,000-rule set vs allow-all
