@@ -56,6 +56,9 @@ func eaasServe() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if hs != nil {
+				log.Info().Str("http", hs.Addr).Msg("eaas http serving")
+			}
 			defer shutdown(hs)
 			sig := make(chan os.Signal, 1)
 			signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
@@ -93,7 +96,7 @@ func serveHTTP(addr string, serverTLS *tls.Config, r *roles.Running, reg *promet
 	r.Mount(mux)
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
-	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	hs := &http.Server{Addr: l.Addr().String(), Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = hs.Serve(tls.NewListener(l, cfg)) }()
 	return hs, nil
 }
