@@ -26,6 +26,7 @@ type eaasFlags struct {
 	keyManagers, cryptors, coordinators     []string
 	coordinatorIDs, registrarIDs, replicaID []string
 	maxBody                                 int
+	rotateEvery                             time.Duration
 	etcd                                    []string
 	etcdPrefix, etcdCA, etcdCert, etcdKey   string
 }
@@ -47,6 +48,7 @@ func (f *eaasFlags) add(fs *pflag.FlagSet, p string) {
 	fs.StringVar(&f.etcdCA, p+"etcd-ca", "", "CA (PEM) of etcd's serving certificate (https endpoints)")
 	fs.StringVar(&f.etcdCert, p+"etcd-cert", "", "client certificate (PEM) for etcd")
 	fs.StringVar(&f.etcdKey, p+"etcd-key", "", "its key")
+	fs.DurationVar(&f.rotateEvery, p+"rotate-every", 0, "give each pair a new primary key once its primary is this old (0: only `eaas keys rotate`)")
 	fs.IntVar(&f.maxBody, p+"max-body-bytes", coordinator.DefaultMaxBodyBytes, "largest body the coordinator encrypts or decrypts")
 }
 
@@ -65,7 +67,7 @@ func (f *eaasFlags) config(serverTLS, clientTLS *tls.Config, token []byte) (role
 	}
 	return roles.Config{Etcd: etcd, EtcdPrefix: f.etcdPrefix, Roles: rs, Name: f.name, Addr: f.addr, ServerTLS: serverTLS, ClientTLS: clientTLS,
 		StorePath: f.store, KEKFile: f.kek, KeyManagers: f.keyManagers, Cryptors: f.cryptors, Coordinators: f.coordinators,
-		Access: access, ReplicaIDs: f.replicaID, MaxBodyBytes: f.maxBody}, nil
+		Access: access, ReplicaIDs: f.replicaID, MaxBodyBytes: f.maxBody, RotateEvery: f.rotateEvery}, nil
 }
 
 func orSelf(ids []string, self string) []string {

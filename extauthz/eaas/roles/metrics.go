@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/meshward/meshward/extauthz/eaas/coordinator"
 )
 
 // metrics is the coordinator's Observer, and the counters of the other
@@ -68,4 +70,22 @@ func result(err error) string {
 		return "error"
 	}
 	return "ok"
+}
+
+// watchReplicas exports how many replicas of each role the coordinator
+// finds healthy, read when scraped.
+func (m *metrics) watchReplicas(reg prometheus.Registerer, c *coordinator.Coordinator) {
+	for _, role := range []string{KeyManager, Cryptor} {
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "meshward_eaas_replicas_healthy",
+			Help: "Replicas of a role the coordinator may send requests to now.", ConstLabels: prometheus.Labels{"role": role}},
+			func() float64 {
+				n := 0
+				for _, s := range c.Replicas() {
+					if s.Role == role && s.Healthy {
+						n++
+					}
+				}
+				return float64(n)
+			}))
+	}
 }

@@ -5,6 +5,7 @@
 package roles
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -92,8 +93,11 @@ type Config struct {
 	Access                              rpc.Access
 	HTTP                                rpc.HTTPConfig
 	MaxBodyBytes                        int
-	Registry                            prometheus.Registerer
-	Log                                 zerolog.Logger
+	// RotateEvery gives each pair a new primary key once its primary is
+	// this old (0: only on demand).
+	RotateEvery time.Duration
+	Registry    prometheus.Registerer
+	Log         zerolog.Logger
 }
 
 // Running is a started set of roles.
@@ -104,6 +108,7 @@ type Running struct {
 	Requesters  *rpc.Requesters
 	Addr        net.Addr
 	grpc        *grpc.Server
+	cancel      context.CancelFunc
 	conns       []*grpc.ClientConn
 	store       keystore.Store
 	ownStore    bool
@@ -202,6 +207,11 @@ func (r *Running) keyManager(cfg *Config, x *metrics) (rpc.KeyService, error) {
 		}
 	}
 	r.Keys = keymanager.New(r.store, kek)
+	if cfg.RotateEvery > 0 {
+		var ctx context.Context
+		ctx, r.cancel = context.WithCancel(context.Background())
+		go rotateOnSchedule(ctx, r.Keys, cfg.RotateEvery, x, cfg.Log)
+	}
 	return countedKeys{m: r.Keys, x: x}, nil
 }
 
@@ -229,6 +239,7 @@ func (r *Running) coordinator(cfg *Config, x *metrics, keys rpc.KeyService, cryp
 	h.Shed = func(b string) { x.shed.WithLabelValues(b).Inc() }
 	h.Log = cfg.Log
 	r.Requesters = rpc.NewRequesters(r.Coordinator, h)
+	x.watchReplicas(cfg.Registry, r.Coordinator)
 	return nil
 }
 
@@ -350,6 +361,9 @@ func (r *Running) Wait() <-chan error { return r.done }
 
 // Stop drains the gRPC API and closes connections and the store.
 func (r *Running) Stop() {
+	if r.cancel != nil {
+		r.cancel()
+	}
 	if r.grpc != nil {
 		r.grpc.GracefulStop()
 	}
