@@ -68,7 +68,13 @@ func (r *replica) kill() { _ = r.cmd.Process.Kill(); _ = r.cmd.Wait() }
 // cryptors, keys shared through etcd. One key manager and one cryptor are
 // killed with SIGKILL under load: requests move to the survivors, none is
 // answered wrongly, and the failures are counted by the coordinator.
-func TestEaaSBetaReplicasDieUnderLoad(t *testing.T) {
+func TestEaaSBetaReplicasDieUnderLoad(t *testing.T) { replicasDieUnderLoad(t, 1, 2, 1) }
+
+// Scenario λ: five of each role (a registrar spreads five subscribers over
+// the five coordinators); two key managers and two cryptors die.
+func TestEaaSLambdaReplicasDieUnderLoad(t *testing.T) { replicasDieUnderLoad(t, 5, 5, 2) }
+
+func replicasDieUnderLoad(t *testing.T, coordinators, workers, kill int) {
 	p := newAuthzProc(t)
 	etcd, err := etcdtest.Start(t.TempDir())
 	if errors.Is(err, etcdtest.ErrMissing) {
@@ -77,47 +83,55 @@ func TestEaaSBetaReplicasDieUnderLoad(t *testing.T) {
 	must(t, err)
 	t.Cleanup(etcd.Kill)
 	onEtcd := []string{"--etcd", etcd.Endpoint()}
-	km := []*replica{p.startReplica(t, "km-1", "keymanager", onEtcd...), p.startReplica(t, "km-2", "keymanager", onEtcd...)}
-	cr := []*replica{p.startReplica(t, "cr-1", "cryptor"), p.startReplica(t, "cr-2", "cryptor")}
-	co := p.startReplica(t, "co-1", "registrar,coordinator", append(onEtcd, "--http-addr", "127.0.0.1:0",
-		"--keymanagers", km[0].addr+","+km[1].addr, "--cryptors", cr[0].addr+","+cr[1].addr)...)
-	p.eaasAddr, p.httpAddr = co.addr, co.http
-	reg, coord, ctx := p.operator()
-	_, err = reg.Register(ctx, &eaasv1.RegisterRequest{Subscriber: 7, DeceptionFactor: 3,
-		Members: []*eaasv1.Member{{Principal: "cluster.local/ns/shop/sa/a"}, {Principal: "cluster.local/ns/shop/sa/b"}}})
-	must(t, err)
-	ca, sa := p.requester(identity.SPIFFE("shop", "a"))
-	cb, sb := p.requester(identity.SPIFFE("shop", "b"))
-
+	var km, cr []*replica
+	var kmAddrs, crAddrs []string
+	for i := range workers {
+		km = append(km, p.startReplica(t, fmt.Sprintf("km-%d", i), "keymanager", onEtcd...))
+		cr = append(cr, p.startReplica(t, fmt.Sprintf("cr-%d", i), "cryptor"))
+		kmAddrs, crAddrs = append(kmAddrs, km[i].addr), append(crAddrs, cr[i].addr)
+	}
+	coords := map[string]*replica{}
+	var coAddrs []string
+	for i := range coordinators {
+		name := fmt.Sprintf("co-%d", i)
+		coords[name] = p.startReplica(t, name, "coordinator", append(onEtcd, "--http-addr", "127.0.0.1:0",
+			"--keymanagers", strings.Join(kmAddrs, ","), "--cryptors", strings.Join(crAddrs, ","))...)
+		coAddrs = append(coAddrs, coords[name].addr)
+	}
+	registrar := p.startReplica(t, "registrar", "registrar", "--coordinators", strings.Join(coAddrs, ","))
+	p.eaasAddr = registrar.addr
+	reg, _, ctx := p.operator()
+	var pairs []*loadPair
+	for sub := range uint32(coordinators) {
+		ns := fmt.Sprintf("tenant%d", sub)
+		resp, err := reg.Register(ctx, &eaasv1.RegisterRequest{Subscriber: 10 + sub, DeceptionFactor: 3,
+			Members: []*eaasv1.Member{{Principal: "cluster.local/ns/" + ns + "/sa/a"}, {Principal: "cluster.local/ns/" + ns + "/sa/b"}}})
+		must(t, err)
+		co := coords[resp.GetCoordinator()]
+		p.httpAddr = co.http
+		lp := &loadPair{coordinator: co}
+		lp.ca, lp.sa = p.requester(identity.SPIFFE(ns, "a"))
+		lp.cb, lp.sb = p.requester(identity.SPIFFE(ns, "b"))
+		pairs = append(pairs, lp)
+	}
+	if len(pairs) > 1 && pairs[0].coordinator == pairs[1].coordinator {
+		t.Fatal("the registrar put two subscribers on one coordinator while others had none")
+	}
 	var ok, failed, wrong atomic.Int64
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
-	for w := range 2 {
+	for w, lp := range pairs {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for n := 0; ; n++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				plain := []byte(fmt.Sprintf("worker %d message %d", w, n))
-				got, err := exchange(ca, sa, cb, sb, plain)
-				switch {
-				case err != nil:
-					failed.Add(1)
-				case !bytes.Equal(got, plain):
-					wrong.Add(1)
-				default:
-					ok.Add(1)
-				}
-			}
+			lp.run(w, stop, &ok, &failed, &wrong)
 		}()
 	}
 	waitFor(t, func() bool { return ok.Load() >= 100 })
-	km[0].kill()
-	cr[1].kill()
+	for i := range kill {
+		km[i].kill()
+		cr[workers-1-i].kill()
+	}
 	before := ok.Load()
 	waitFor(t, func() bool { return ok.Load() >= before+200 })
 	close(stop)
@@ -125,17 +139,53 @@ func TestEaaSBetaReplicasDieUnderLoad(t *testing.T) {
 	if wrong.Load() != 0 {
 		t.Fatalf("%d answers were wrong", wrong.Load())
 	}
-	st, err := coord.Status(ctx, &eaasv1.StatusRequest{})
-	must(t, err)
-	var failures uint64
-	for _, r := range st.GetReplicas() {
-		failures += r.GetFailures()
-	}
+	failures := replicaFailures(t, p, coords)
 	if failures == 0 {
-		t.Fatal("the coordinator counted no replica failure")
+		t.Fatal("the coordinators counted no replica failure")
 	}
-	t.Logf("β with one key manager and one cryptor killed: %d exchanges ok, %d failed cleanly, 0 wrong; %d replica failures counted",
-		ok.Load(), failed.Load(), failures)
+	t.Logf("%d coordinators, %d key managers, %d cryptors; %d of each worker role killed: %d exchanges ok, %d failed cleanly, 0 wrong; %d replica failures counted",
+		coordinators, workers, workers, kill, ok.Load(), failed.Load(), failures)
+}
+
+// loadPair is one subscriber's two requesters at their coordinator.
+type loadPair struct {
+	coordinator *replica
+	ca, cb      rpc.RequesterClient
+	sa, sb      *requester.Session
+}
+
+func (lp *loadPair) run(w int, stop chan struct{}, ok, failed, wrong *atomic.Int64) {
+	for n := 0; ; n++ {
+		select {
+		case <-stop:
+			return
+		default:
+		}
+		plain := []byte(fmt.Sprintf("worker %d message %d", w, n))
+		got, err := exchange(lp.ca, lp.sa, lp.cb, lp.sb, plain)
+		switch {
+		case err != nil:
+			failed.Add(1)
+		case !bytes.Equal(got, plain):
+			wrong.Add(1)
+		default:
+			ok.Add(1)
+		}
+	}
+}
+
+func replicaFailures(t *testing.T, p *authzProc, coords map[string]*replica) uint64 {
+	var failures uint64
+	for _, co := range coords {
+		p.eaasAddr = co.addr
+		_, coord, ctx := p.operator()
+		st, err := coord.Status(ctx, &eaasv1.StatusRequest{})
+		must(t, err)
+		for _, r := range st.GetReplicas() {
+			failures += r.GetFailures()
+		}
+	}
+	return failures
 }
 
 // exchange encrypts plain as a for b and has b decrypt it.
