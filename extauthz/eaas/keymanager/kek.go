@@ -11,6 +11,8 @@ import (
 	"github.com/tink-crypto/tink-go/v2/insecurecleartextkeyset"
 	"github.com/tink-crypto/tink-go/v2/keyset"
 	"github.com/tink-crypto/tink-go/v2/tink"
+
+	"github.com/meshward/meshward/extauthz/eaas/keystore"
 )
 
 // maxKEKFileBytes bounds what LoadKEK reads: a Tink JSON keyset of a few
@@ -76,7 +78,7 @@ func GenerateKEKFile(path string) error {
 		err = os.Link(tmp.Name(), path)
 	}
 	if err == nil {
-		err = syncDir(dir)
+		err = keystore.SyncDir(dir)
 	}
 	if err != nil {
 		return fmt.Errorf("keymanager: key-encryption key %s: %w", path, err)
@@ -96,13 +98,4 @@ func writeSynced(f *os.File, b []byte) error {
 		err = cerr
 	}
 	return err
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }

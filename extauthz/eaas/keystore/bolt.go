@@ -37,7 +37,7 @@ func OpenBolt(path string, lockWait time.Duration) (*Bolt, error) {
 	}
 	err = db.Update(func(tx *bolt.Tx) error { _, err := tx.CreateBucketIfNotExists(boltBucket); return err })
 	if err == nil && errors.Is(statErr, os.ErrNotExist) {
-		err = syncDir(filepath.Dir(path))
+		err = SyncDir(filepath.Dir(path))
 	}
 	if err != nil {
 		db.Close()
@@ -46,9 +46,9 @@ func OpenBolt(path string, lockWait time.Duration) (*Bolt, error) {
 	return &Bolt{db: db, path: path}, nil
 }
 
-// syncDir makes a new file's directory entry durable, which bolt's own
-// fsyncs of the file do not.
-func syncDir(dir string) error {
+// SyncDir makes a new file's directory entry durable, which fsyncs of the
+// file itself do not.
+func SyncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
 		return err

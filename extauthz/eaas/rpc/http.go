@@ -68,9 +68,8 @@ func (q *Requesters) Register(mux *http.ServeMux) {
 }
 
 func (q *Requesters) enrol(w http.ResponseWriter, r *http.Request) {
-	caller := identity.Verified(r.TLS)
-	if caller == "" {
-		writeError(w, http.StatusUnauthorized, "eaas-unauthenticated", "a verified mesh certificate is required")
+	caller, ok := meshCaller(w, r)
+	if !ok {
 		return
 	}
 	e, err := q.C.Enrol(caller)
@@ -84,9 +83,8 @@ func (q *Requesters) enrol(w http.ResponseWriter, r *http.Request) {
 }
 
 func (q *Requesters) messages(w http.ResponseWriter, r *http.Request) {
-	caller := identity.Verified(r.TLS)
-	if caller == "" {
-		writeError(w, http.StatusUnauthorized, "eaas-unauthenticated", "a verified mesh certificate is required")
+	caller, ok := meshCaller(w, r)
+	if !ok {
 		return
 	}
 	// Membership and the caller's own bounds come first: a workload that is
@@ -202,4 +200,14 @@ func writeError(w http.ResponseWriter, code int, reason, msg string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
 	_ = json.NewEncoder(w).Encode(eaas.ErrorAnswer{Reason: reason, Message: msg})
+}
+
+// meshCaller is the verified mesh identity of the request's client; without
+// one the request is answered 401 here.
+func meshCaller(w http.ResponseWriter, r *http.Request) (string, bool) {
+	caller := identity.Verified(r.TLS)
+	if caller == "" {
+		writeError(w, http.StatusUnauthorized, "eaas-unauthenticated", "a verified mesh certificate is required")
+	}
+	return caller, caller != ""
 }
