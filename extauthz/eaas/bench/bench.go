@@ -57,8 +57,8 @@ func Defaults() Config {
 		Rounds: 3, Duration: 1500 * time.Millisecond,
 		CryptorSizes: []int{1 << 10, 64 << 10}, CryptorDuration: 8 * time.Second,
 		DropOps: 300, DropRounds: 5,
-		CapacityDuration: 3 * time.Second, FloodRounds: 2, FloodDuration: 4 * time.Second, FloodFactor: 10,
-		FloodInFlight: 64, LegitShare: 0.25, LegitTimeout: time.Second}
+		CapacityDuration: 1500 * time.Millisecond, FloodRounds: 2, FloodDuration: 4 * time.Second, FloodFactor: 10,
+		FloodInFlight: 64, LegitShare: 0.1, LegitTimeout: time.Second}
 }
 
 func cipherNames() []string {

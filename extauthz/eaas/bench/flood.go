@@ -165,6 +165,9 @@ func Flood(ctx context.Context, m *Mesh, sc *Scenario, cfg Config, log io.Writer
 			ph.Attack.Add(attack)
 			fmt.Fprintf(log, "  round %d %-28s legitimate %6.2f %% ok (p99 %s ms); attackers got: %s\n",
 				r+1, ph.Name, 100*legit.SuccessRate(), ms(legit.Quantile(0.99)), attack.FailureSummary())
+			if legit.FirstError != "" {
+				fmt.Fprintf(log, "    first legitimate error: %s\n", legit.FirstError)
+			}
 		}
 	}
 	for _, n := range names {

@@ -44,6 +44,9 @@ func (r *recorder) done(start time.Time, err error) {
 		return
 	}
 	r.res.Failures[c]++
+	if c == "error" && r.res.FirstError == "" {
+		r.res.FirstError = err.Error()
+	}
 }
 
 func (r *recorder) fail(class string) {

@@ -94,6 +94,9 @@ func RoundTrips(ctx context.Context, m *Mesh, scs []*Scenario, cfg Config, log i
 			tp[i] = res.Throughput()
 			fmt.Fprintf(log, "  round %d %s %-18s %8.0f round trips/s  mean %s ms  failures: %s\n",
 				r+1, c.row.Scenario, c.row.Cipher, res.Throughput(), ms(res.Mean()), res.FailureSummary())
+			if res.FirstError != "" {
+				fmt.Fprintf(log, "    first error: %s\n", res.FirstError)
+			}
 		}
 		for i, c := range cs {
 			if tp[0] > 0 {

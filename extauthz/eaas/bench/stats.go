@@ -15,6 +15,9 @@ type Result struct {
 	Lat      []time.Duration
 	Failures map[string]int
 	Elapsed  time.Duration
+	// FirstError is the text of the first failure classified "error" (no
+	// coordinator answer explains it), for the log.
+	FirstError string `json:",omitempty"`
 }
 
 // Add merges o into r (rounds of one configuration).
@@ -27,6 +30,9 @@ func (r *Result) Add(o Result) {
 		r.Failures[k] += v
 	}
 	r.Elapsed += o.Elapsed
+	if r.FirstError == "" {
+		r.FirstError = o.FirstError
+	}
 }
 
 // OK counts successful operations.
