@@ -19,7 +19,7 @@ define apt_need
 	fi
 endef
 
-.PHONY: all demo test deps wasm build vet fuzz bench-authz bench-agent eval-agent dataset kube-apiserver etcd bpf proto generate clean
+.PHONY: all demo test deps wasm build vet fuzz bench-authz bench-eaas bench-agent eval-agent dataset kube-apiserver etcd bpf proto generate clean
 
 all: build wasm
 
@@ -86,6 +86,15 @@ bench-authz: deps
 	$(GO) build -o $(BUILD)/extauthz ./extauthz/cmd/extauthz
 	$(GO) run ./extauthz/cmd/authz-bench -extauthz $(BUILD)/extauthz
 	$(GO) test -run '^$$' -bench . -benchmem ./extauthz/bench/
+
+# EaaS (issue 9), interleaved in one run, about three minutes: round trips per
+# cipher and replica scenario (α, β, λ), the cryptor ÷ raw Tink, a dropped
+# fake ÷ a real decryption, and legitimate traffic under floods of fakes from
+# attacker processes. `go run ./extauthz/cmd/eaas-bench -h` lists the knobs.
+bench-eaas: deps
+	@mkdir -p $(BUILD)
+	$(GO) build -o $(BUILD)/eaas-bench ./extauthz/cmd/eaas-bench
+	$(BUILD)/eaas-bench
 
 # What collection costs a workload (root): getppid and 1-byte read loops,
 # untraced vs agent attached vs strace, interleaved in one run.
