@@ -37,8 +37,9 @@ func (d *dropSetup) httpsDecrypts(ctx context.Context, n int) (time.Duration, er
 	return total, nil
 }
 
-// httpsFakes times n fake-only batches of mallory over HTTPS, each
-// answered 403 for carrying no real message.
+// httpsFakes times n fake-only batches of mallory over HTTPS: the first is
+// answered 403 for carrying no real message, the rest 429 unread while
+// mallory's penalty lasts.
 func (d *dropSetup) httpsFakes(ctx context.Context, n int) (time.Duration, error) {
 	start := time.Now()
 	for range n {
@@ -51,8 +52,9 @@ func (d *dropSetup) httpsFakes(ctx context.Context, n int) (time.Duration, error
 
 func wantHTTPRefusal(_ []byte, err error) error {
 	var ref *rpc.Refusal
-	if !errors.As(err, &ref) || ref.Status != http.StatusForbidden || ref.Reason != coordinator.ReasonNoRealMessage {
-		return fmt.Errorf("fake batch over HTTPS: want 403 %s, got %v", coordinator.ReasonNoRealMessage, err)
+	if errors.As(err, &ref) && (ref.Status == http.StatusForbidden && ref.Reason == coordinator.ReasonNoRealMessage ||
+		ref.Status == http.StatusTooManyRequests && ref.Reason == rpc.ReasonPenalized) {
+		return nil
 	}
-	return nil
+	return fmt.Errorf("fake batch over HTTPS: want 403 %s or 429 %s, got %v", coordinator.ReasonNoRealMessage, rpc.ReasonPenalized, err)
 }

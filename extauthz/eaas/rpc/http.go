@@ -17,6 +17,10 @@ import (
 	"github.com/meshward/meshward/internal/identity"
 )
 
+// ReasonPenalized refuses, unread, a batch from a caller that recently sent
+// what no filter sends.
+const ReasonPenalized = "eaas-penalized"
+
 // HTTPConfig bounds the requester endpoints.
 type HTTPConfig struct {
 	// MaxBatchBytes bounds one request body (default 64 MiB).
@@ -27,7 +31,12 @@ type HTTPConfig struct {
 	MaxBytesPerCaller int64
 	// ReadTimeout bounds reading one body (default 30 s).
 	ReadTimeout time.Duration
-	// Shed counts requests turned away by a bound ("total", "caller", "size").
+	// PenaltyFor is how long a caller that sent what no filter sends (only
+	// fakes, someone else's requester id, frames that do not parse) has its
+	// batches refused unread (default 10 s).
+	PenaltyFor time.Duration
+	// Shed counts requests turned away by a bound ("total", "caller",
+	// "size", "penalty").
 	Shed func(bound string)
 	Log  zerolog.Logger
 }
@@ -36,9 +45,13 @@ type HTTPConfig struct {
 // eaas.MessagesPath on the authorizer's check port. The caller's identity is
 // its verified mesh certificate; without one nothing is answered.
 type Requesters struct {
-	C      *coordinator.Coordinator
-	cfg    HTTPConfig
-	budget *budget
+	C         *coordinator.Coordinator
+	cfg       HTTPConfig
+	budget    *budget
+	penalties *penalties
+	// refusals is the log of refusals, sampled: a flood must not become a
+	// flood of log lines.
+	refusals zerolog.Logger
 }
 
 // NewRequesters makes the handlers.
@@ -58,7 +71,12 @@ func NewRequesters(c *coordinator.Coordinator, cfg HTTPConfig) *Requesters {
 	if cfg.Shed == nil {
 		cfg.Shed = func(string) {}
 	}
-	return &Requesters{C: c, cfg: cfg, budget: newBudget(cfg.MaxBytesInFlight, cfg.MaxBytesPerCaller)}
+	if cfg.PenaltyFor <= 0 {
+		cfg.PenaltyFor = 10 * time.Second
+	}
+	return &Requesters{C: c, cfg: cfg, budget: newBudget(cfg.MaxBytesInFlight, cfg.MaxBytesPerCaller),
+		penalties: newPenalties(cfg.PenaltyFor, 1<<16),
+		refusals:  cfg.Log.Sample(&zerolog.BurstSampler{Burst: 20, Period: time.Second})}
 }
 
 // Register mounts the endpoints.
@@ -87,11 +105,17 @@ func (q *Requesters) messages(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	if left, ok := q.penalties.active(caller); ok {
+		q.cfg.Shed("penalty")
+		w.Header().Set("Retry-After", strconv.Itoa(int(left/time.Second)+1))
+		writeError(w, http.StatusTooManyRequests, ReasonPenalized, "recent batches held no real message or were malformed")
+		return
+	}
 	// Membership and the caller's own bounds come first: a workload that is
 	// no member reserves nothing and has nothing read.
 	bounds, ok := q.C.Bounds(caller)
 	if !ok {
-		q.cfg.Log.Warn().Str("caller", caller).Str("op", "messages").Str("reason", coordinator.ReasonNotMember).Msg("eaas: refused")
+		q.refusals.Warn().Str("caller", caller).Str("op", "messages").Str("reason", coordinator.ReasonNotMember).Msg("eaas: refused")
 		writeError(w, http.StatusForbidden, coordinator.ReasonNotMember, "the caller is not a member of any subscriber")
 		return
 	}
@@ -102,6 +126,7 @@ func (q *Requesters) messages(w http.ResponseWriter, r *http.Request) {
 	defer release()
 	frames, err := eaas.SplitFrames(body, 1<<8, len(body))
 	if err != nil {
+		q.penalties.add(caller)
 		writeError(w, http.StatusBadRequest, coordinator.ReasonMalformed, err.Error())
 		return
 	}
@@ -192,7 +217,10 @@ func (q *Requesters) refused(w http.ResponseWriter, caller, what string, err err
 		writeError(w, http.StatusInternalServerError, "eaas-internal", "internal error")
 		return
 	}
-	q.cfg.Log.Warn().Str("caller", caller).Str("op", what).Str("reason", e.Reason).Str("detail", e.Msg).Msg("eaas: refused")
+	if what == "messages" && penalized[e.Reason] {
+		q.penalties.add(caller)
+	}
+	q.refusals.Warn().Str("caller", caller).Str("op", what).Str("reason", e.Reason).Str("detail", e.Msg).Msg("eaas: refused")
 	writeError(w, httpStatus(e.Kind), e.Reason, publicMessage(e))
 }
 

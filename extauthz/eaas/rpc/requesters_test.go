@@ -140,6 +140,7 @@ func TestBudgetComesBackOnEveryPath(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			q.penalties = newPenalties(time.Minute, 16) // each case on its own: the penalty has its test
 			n := tc.declared
 			if n == -2 {
 				n = int64(len(tc.body.data))
