@@ -117,7 +117,7 @@ func (x *exchange) forward(ctx context.Context, st *proxywasm.Stream, up *proxyw
 	}
 	resp, err := x.client.Do(out)
 	if err != nil {
-		x.log.Warn().Err(withoutURL(err)).Str("path", out.URL.Path).Msg("sidecar: upstream failed")
+		x.log.Warn().Err(withoutURL(err)).Str("path", pathOf(out.URL)).Msg("sidecar: upstream failed")
 		x.respondLocal(ctx, st, http.StatusBadGateway, "sidecar: upstream unavailable\n")
 		return nil
 	}

@@ -58,3 +58,12 @@ func withoutURL(err error) error {
 	}
 	return err
 }
+
+// pathOf is the path setTarget put in u, without the query (logs never
+// carry query strings).
+func pathOf(u *url.URL) string {
+	if u.Opaque != "" {
+		return u.Opaque
+	}
+	return u.EscapedPath()
+}
