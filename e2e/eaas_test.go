@@ -34,7 +34,7 @@ func startEaaSMesh(t *testing.T, o system.EaaSOptions) *system.EaaSMesh {
 // plaintext, the wire between the sidecars carries an envelope, orders gets
 // the plaintext, and its answer travels back encrypted the same way.
 func TestEaaSOneHop(t *testing.T) {
-	m := startEaaSMesh(t, system.EaaSOptions{StopIteration: true})
+	m := startEaaSMesh(t, system.EaaSOptions{StopIteration: true, Deception: 2})
 	for _, size := range []int{1, 1 << 10, 64 << 10, 1 << 20} {
 		body := bytes.Repeat([]byte("card=4111-1111-1111-1111;"), size/25+1)[:size]
 		x, err := m.Post(t.Context(), "/orders", body)

@@ -11,6 +11,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -55,10 +56,11 @@ spec:
 // EaaSOptions shape the EaaS mesh.
 type EaaSOptions struct {
 	Options
-	Deception uint32 // token bits; default 2
+	Deception uint32 // token bits t: 2^t - 1 fakes per real message
 	Cipher    string // default aes256-gcm
-	// Direct leaves the frontend's sidecar without EaaS (the baseline of
-	// the benchmark: the same path, no encryption).
+	// Direct is the same path without encryption (the benchmark's
+	// baseline): both sidecars run the filter, but orders is no member of
+	// the frontend's subscriber and its policy asks for no encryption.
 	Direct bool
 	// StopIteration runs the sidecars as Envoy with the filter's
 	// allow_on_headers_stop_iteration (Envoy 1.35+): nothing of a request
@@ -89,9 +91,6 @@ type EaaSMesh struct {
 // StartEaaS brings the EaaS mesh up: the authorizer with all four roles, a
 // subscriber registered over gRPC, and both sidecars running the built filter.
 func StartEaaS(ctx context.Context, o EaaSOptions) (*EaaSMesh, error) {
-	if o.Deception == 0 {
-		o.Deception = 2
-	}
 	s := &System{log: o.Log, opts: o.Options, token: randomToken()}
 	m := &EaaSMesh{CA: s}
 	var err error
@@ -122,7 +121,11 @@ func StartEaaS(ctx context.Context, o EaaSOptions) (*EaaSMesh, error) {
 
 func (m *EaaSMesh) startAuthz(o EaaSOptions) error {
 	s := m.CA
-	set, err := policy.Parse("eaas-policy.yaml", []byte(EaaSPolicy))
+	text := EaaSPolicy
+	if o.Direct {
+		text = text[:strings.Index(text, "---")] // no encrypt obligation
+	}
+	set, err := policy.Parse("eaas-policy.yaml", []byte(text))
 	if err != nil {
 		return err
 	}
@@ -164,10 +167,13 @@ func (m *EaaSMesh) register(ctx context.Context, o EaaSOptions) error {
 	}
 	defer cc.Close()
 	ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+m.CA.token)
+	peer := &eaasv1.Member{Principal: "cluster.local/ns/shop/sa/orders", Hosts: []string{"orders"}}
+	if o.Direct { // orders is no member: the frontend's filter sends its bodies as they are
+		peer = &eaasv1.Member{Principal: "cluster.local/ns/shop/sa/catalog", Hosts: []string{"catalog"}}
+	}
 	m.Registration, err = eaasv1.NewRegistrarClient(cc).Register(ctx, &eaasv1.RegisterRequest{
 		Subscriber: 54, DeceptionFactor: o.Deception, Cipher: o.Cipher,
-		Members: []*eaasv1.Member{{Principal: "cluster.local/ns/shop/sa/frontend", Hosts: []string{"frontend"}},
-			{Principal: "cluster.local/ns/shop/sa/orders", Hosts: []string{"orders"}}}})
+		Members: []*eaasv1.Member{{Principal: "cluster.local/ns/shop/sa/frontend", Hosts: []string{"frontend"}}, peer}})
 	return err
 }
 
@@ -221,9 +227,6 @@ func (m *EaaSMesh) startFrontend(ctx context.Context, o EaaSOptions) error {
 		return err
 	}
 	cfg := `{"authorizer_cluster":"meshward-authz","timeout_ms":2000,"eaas":{"enabled":true,"direction":"outbound","timeout_ms":10000}}`
-	if o.Direct {
-		cfg = `{"authorizer_cluster":"meshward-authz","timeout_ms":2000,"eaas":{"enabled":false}}`
-	}
 	if m.outHost, err = m.filterHost(ctx, o, Frontend, cfg); err != nil {
 		return err
 	}
