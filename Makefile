@@ -91,10 +91,12 @@ bench-authz: deps
 # cipher and replica scenario (α, β, λ), the cryptor ÷ raw Tink, a dropped
 # fake ÷ a real decryption, and legitimate traffic under floods of fakes from
 # attacker processes. `go run ./extauthz/cmd/eaas-bench -h` lists the knobs.
-bench-eaas: deps
+bench-eaas: wasm
 	@mkdir -p $(BUILD)
 	$(GO) build -o $(BUILD)/eaas-bench ./extauthz/cmd/eaas-bench
+	$(GO) build -o $(BUILD)/eaas-hop-bench ./e2e/cmd/eaas-hop-bench
 	$(BUILD)/eaas-bench
+	$(BUILD)/eaas-hop-bench -wasm $(WASM)
 
 # What collection costs a workload (root): getppid and 1-byte read loops,
 # untraced vs agent attached vs strace, interleaved in one run.
