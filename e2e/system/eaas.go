@@ -86,6 +86,7 @@ type EaaSMesh struct {
 	app          *http.Server
 	mu           sync.Mutex
 	appSaw       []byte
+	appGot       map[string][2]int // per path: requests, body bytes
 }
 
 // StartEaaS brings the EaaS mesh up: the authorizer with all four roles, a
@@ -212,9 +213,21 @@ func (m *EaaSMesh) startOrders(ctx context.Context, o EaaSOptions) error {
 }
 
 func (m *EaaSMesh) orders(w http.ResponseWriter, r *http.Request) {
+	m.mu.Lock()
+	if m.appGot == nil {
+		m.appGot = map[string][2]int{}
+	}
+	got := m.appGot[r.URL.Path]
+	got[0]++
+	m.appGot[r.URL.Path] = got
+	m.mu.Unlock()
+	// A body cut by a refusal still counts, byte for byte.
 	body, _ := io.ReadAll(io.LimitReader(r.Body, 64<<20))
 	m.mu.Lock()
 	m.appSaw = body
+	got = m.appGot[r.URL.Path]
+	got[1] += len(body)
+	m.appGot[r.URL.Path] = got
 	m.mu.Unlock()
 	fmt.Fprintf(w, "receipt: orders got %d bytes: %.40q", len(body), body)
 }
@@ -273,6 +286,19 @@ func (m *EaaSMesh) Post(ctx context.Context, path string, body []byte) (Exchange
 	x.WireRequest, x.WireResponse, x.WireMark = m.tap.last()
 	return x, nil
 }
+
+// AppGot is what the orders app received on path so far: requests (their
+// headers) and body bytes, cut bodies included.
+func (m *EaaSMesh) AppGot(path string) (requests, bodyBytes int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	got := m.appGot[path]
+	return got[0], got[1]
+}
+
+// InboundAddr is orders' sidecar (mTLS), for a caller that skips the
+// frontend's sidecar.
+func (m *EaaSMesh) InboundAddr() string { return m.in.Addr.String() }
 
 // Close stops everything.
 func (m *EaaSMesh) Close() {

@@ -42,7 +42,7 @@ func readAnswer(numHeaders, bodySize, limit int) (coordAnswer, *refusal) {
 			return coordAnswer{}, badAnswer("reading the answer: " + err.Error())
 		}
 		return coordAnswer{body: body}, nil
-	case code == "409":
+	case code == "409" && !replayed(bodySize):
 		return coordAnswer{conflict: true}, nil
 	case code == "503":
 		return coordAnswer{}, unavailable("the coordinator answered 503")
@@ -56,6 +56,21 @@ func readAnswer(numHeaders, bodySize, limit int) (coordAnswer, *refusal) {
 		return coordAnswer{}, badAnswer("status " + code + ": " + err.Error())
 	}
 	return coordAnswer{}, &refusal{403, a.Reason, "the coordinator refused with status " + code}
+}
+
+// reasonReplay is the coordinator's 409 for an envelope already opened: it
+// shares the status of a stale lease, but enrolling again cannot help, and
+// retrying would hand whoever replays envelopes a fresh lease each time.
+const reasonReplay = "eaas-replay"
+
+// replayed: a 409's reason says the envelope was opened before.
+func replayed(bodySize int) bool {
+	if bodySize <= 0 || bodySize > eaas.MaxErrorAnswerBytes {
+		return false
+	}
+	body, _ := proxywasm.GetHttpCallResponseBody(0, bodySize)
+	a, err := eaas.DecodeErrorAnswer(body)
+	return err == nil && a.Reason == reasonReplay
 }
 
 // exchange sends a batch that build makes for a fresh sequence number and

@@ -53,6 +53,10 @@ type plugin struct {
 	eaas    *enroller
 	// awaiting are the streams with a coordinator callout out.
 	awaiting map[uint32]*stream
+	// heldBodies: Envoy gave a body callback while the headers were held,
+	// which it does only with allow_on_headers_stop_iteration: from then on
+	// EaaS holds headers until their body is replaced (see eaasStream).
+	heldBodies bool
 }
 
 // now is the clock; tests replace it.
