@@ -21,7 +21,7 @@ func eaasStep(ctx context.Context, wasm string, log zerolog.Logger, step *int) e
 	}
 	defer os.RemoveAll(dir)
 	m, err := system.StartEaaS(ctx, system.EaaSOptions{Options: system.Options{WasmPath: wasm, Log: log}, Dir: dir,
-		StopIteration: true, Deception: 2})
+		Deception: 2})
 	if err != nil {
 		return fmt.Errorf("eaas: %w", err)
 	}
