@@ -252,7 +252,7 @@ func (c *Coordinator) decrypt(ctx context.Context, req *request) (Answer, error)
 	}
 	release, err := c.seqs.open(requesterKey(s.ID, env.Src), env.Seq)
 	if err != nil {
-		return Answer{}, refuse(KindStale, ReasonReplay, "envelope %d/%d: not sealed here or already opened", env.Src, env.Seq)
+		return Answer{}, refuse(KindForbidden, ReasonReplay, "envelope %d/%d: not sealed here or already opened", env.Src, env.Seq)
 	}
 	plain, err := c.openEnvelope(ctx, s, env)
 	if err != nil {
