@@ -277,17 +277,23 @@ func (c *Coordinator) openEnvelope(ctx context.Context, s *subscriber.Subscriber
 // carries the subscriber's token, each fake another token and random bytes
 // of the same length.
 func (c *Coordinator) hide(s *subscriber.Subscriber, head eaas.Message, plain []byte) (Answer, error) {
+	var seed [32]byte
+	if _, err := rand.Read(seed[:]); err != nil {
+		return Answer{}, err
+	}
+	// ChaCha8 keyed from crypto/rand: a cryptographic generator for the
+	// fakes' bytes and their order, without a system call per fake.
+	gen := mrand.NewChaCha8(seed)
 	n := s.Messages()
 	frames := make([]eaas.Frame, n)
+	fake := make([]byte, len(plain))
 	for tok := range n {
 		m := head
 		m.Token = uint8(tok)
 		m.Data, m.DataBits = plain, 8*len(plain)
 		if uint8(tok) != s.Token {
-			m.Data = make([]byte, len(plain))
-			if _, err := rand.Read(m.Data); err != nil {
-				return Answer{}, err
-			}
+			_, _ = gen.Read(fake)
+			m.Data = fake // Encode copies it into the frame
 		}
 		f, err := encodeFrame(s, m, true)
 		if err != nil {
@@ -295,21 +301,14 @@ func (c *Coordinator) hide(s *subscriber.Subscriber, head eaas.Message, plain []
 		}
 		frames[tok] = f
 	}
-	if err := shuffle(frames); err != nil {
-		return Answer{}, err
-	}
+	shuffle(frames, gen)
 	c.obs.Fakes(s.ID, "sent", n-1)
 	return Answer{Frames: frames}, nil
 }
 
-// shuffle permutes frames uniformly, seeded from crypto/rand: where the
-// real frame sits must tell an eavesdropper nothing.
-func shuffle(frames []eaas.Frame) error {
-	var seed [32]byte
-	if _, err := rand.Read(seed[:]); err != nil {
-		return err
-	}
-	r := mrand.New(mrand.NewChaCha8(seed))
+// shuffle permutes frames uniformly: where the real frame sits must tell
+// an eavesdropper nothing.
+func shuffle(frames []eaas.Frame, gen *mrand.ChaCha8) {
+	r := mrand.New(gen)
 	r.Shuffle(len(frames), func(i, j int) { frames[i], frames[j] = frames[j], frames[i] })
-	return nil
 }
