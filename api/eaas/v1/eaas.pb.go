@@ -884,9 +884,11 @@ func (x *Pair) GetB() uint32 {
 }
 
 type KeyRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Pair          *Pair                  `protobuf:"bytes,1,opt,name=pair,proto3" json:"pair,omitempty"`
-	Cipher        string                 `protobuf:"bytes,2,opt,name=cipher,proto3" json:"cipher,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Pair   *Pair                  `protobuf:"bytes,1,opt,name=pair,proto3" json:"pair,omitempty"`
+	Cipher string                 `protobuf:"bytes,2,opt,name=cipher,proto3" json:"cipher,omitempty"`
+	// Only an existing keyset: a decryption never makes a pair's key.
+	ExistingOnly  bool `protobuf:"varint,3,opt,name=existing_only,json=existingOnly,proto3" json:"existing_only,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -933,6 +935,13 @@ func (x *KeyRequest) GetCipher() string {
 		return x.Cipher
 	}
 	return ""
+}
+
+func (x *KeyRequest) GetExistingOnly() bool {
+	if x != nil {
+		return x.ExistingOnly
+	}
+	return false
 }
 
 type Key struct {
@@ -1472,11 +1481,12 @@ const file_api_eaas_v1_eaas_proto_rawDesc = "" +
 	"subscriber\x18\x01 \x01(\rR\n" +
 	"subscriber\x12\f\n" +
 	"\x01a\x18\x02 \x01(\rR\x01a\x12\f\n" +
-	"\x01b\x18\x03 \x01(\rR\x01b\"P\n" +
+	"\x01b\x18\x03 \x01(\rR\x01b\"u\n" +
 	"\n" +
 	"KeyRequest\x12*\n" +
 	"\x04pair\x18\x01 \x01(\v2\x16.meshward.eaas.v1.PairR\x04pair\x12\x16\n" +
-	"\x06cipher\x18\x02 \x01(\tR\x06cipher\"\x7f\n" +
+	"\x06cipher\x18\x02 \x01(\tR\x06cipher\x12#\n" +
+	"\rexisting_only\x18\x03 \x01(\bR\fexistingOnly\"\x7f\n" +
 	"\x03Key\x12*\n" +
 	"\x04pair\x18\x01 \x01(\v2\x16.meshward.eaas.v1.PairR\x04pair\x12\x16\n" +
 	"\x06cipher\x18\x02 \x01(\tR\x06cipher\x12\x1a\n" +

@@ -19,9 +19,12 @@ import (
 	"github.com/meshward/meshward/extauthz/eaas/subscriber"
 )
 
-// Keys is a key manager replica.
+// Keys is a key manager replica: Key gets or makes a pair's key (to
+// encrypt), Lookup only gets one (to decrypt or rewrap: a ciphertext can only
+// exist under a key that does).
 type Keys interface {
 	Key(ctx context.Context, pair keymanager.PairID, cipher keymanager.Cipher) (keymanager.Key, error)
+	Lookup(ctx context.Context, pair keymanager.PairID, cipher keymanager.Cipher) (keymanager.Key, error)
 }
 
 // Crypto is a cryptor replica.

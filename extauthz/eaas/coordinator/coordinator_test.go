@@ -162,3 +162,20 @@ func TestACoordinatorServesOnlyItsOwnSubscribers(t *testing.T) {
 		t.Fatalf("coordinator-0 restarted does not serve its subscriber: %v", err)
 	}
 }
+
+// Only an encryption makes a pair's key: a rewrap (or decryption) of an
+// envelope for a pair that never encrypted is refused and makes none.
+func TestOnlyEncryptionMakesKeys(t *testing.T) {
+	r := newRig(t, fig3())
+	forged := eaas.Envelope{Subscriber: 54, Src: 2, Dst: 3, Seq: 1, Token: 1, Cipher: eaas.AES256GCM, Ciphertext: []byte("not sealed")}
+	if _, err := r.c.Rewrap(context.Background(), forged.Marshal()); reason(err) != ReasonDecryptFailed {
+		t.Fatalf("a forged envelope: %v, want %s", err, ReasonDecryptFailed)
+	}
+	infos, err := r.keys.List(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(infos) != 0 {
+		t.Fatalf("a refused rewrap made keys: %+v", infos)
+	}
+}

@@ -152,13 +152,18 @@ func (c *Coordinator) data(req *request) ([]byte, error) {
 
 func cipherOf(s *subscriber.Subscriber) keymanager.Cipher { return keymanager.Cipher(s.Cipher) }
 
-// key fetches the pair's key from a key manager replica.
-func (c *Coordinator) key(ctx context.Context, s *subscriber.Subscriber, a, b uint32) (keymanager.Key, error) {
+// key fetches the pair's key from a key manager replica; only an existing
+// one unless create.
+func (c *Coordinator) key(ctx context.Context, s *subscriber.Subscriber, a, b uint32, create bool) (keymanager.Key, error) {
 	start := time.Now()
 	var key keymanager.Key
 	err := c.cfg.Keys.Do(ctx, func(ctx context.Context, k Keys) error {
 		var err error
-		key, err = k.Key(ctx, keymanager.NewPairID(s.ID, a, b), cipherOf(s))
+		if create {
+			key, err = k.Key(ctx, keymanager.NewPairID(s.ID, a, b), cipherOf(s))
+		} else {
+			key, err = k.Lookup(ctx, keymanager.NewPairID(s.ID, a, b), cipherOf(s))
+		}
 		return err
 	})
 	c.obs.Stage("keymanager", time.Since(start))
@@ -196,7 +201,7 @@ func (c *Coordinator) encrypt(ctx context.Context, req *request) (Answer, error)
 	}
 	env := eaas.Envelope{Subscriber: s.ID, Src: req.caller, Dst: req.head.Pair, Seq: req.head.Seq, Token: s.Token,
 		Cipher: s.CipherID()}
-	key, err := c.key(ctx, s, req.caller, req.head.Pair)
+	key, err := c.key(ctx, s, req.caller, req.head.Pair, true)
 	if err != nil {
 		return c.failed(s, "encrypt", err)
 	}
@@ -263,7 +268,7 @@ func (c *Coordinator) decrypt(ctx context.Context, req *request) (Answer, error)
 }
 
 func (c *Coordinator) openEnvelope(ctx context.Context, s *subscriber.Subscriber, env eaas.Envelope) ([]byte, error) {
-	key, err := c.key(ctx, s, env.Src, env.Dst)
+	key, err := c.key(ctx, s, env.Src, env.Dst, false)
 	if err != nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/meshward/meshward/api/eaas"
@@ -34,9 +35,12 @@ func (c *Coordinator) rewrap(ctx context.Context, envelope []byte) ([]byte, erro
 	if !ok {
 		return nil, refuse(KindForbidden, ReasonNotMember, "subscriber %d is not served here", env.Subscriber)
 	}
-	key, err := c.key(ctx, s, env.Src, env.Dst)
-	if err != nil {
+	key, err := c.key(ctx, s, env.Src, env.Dst, false)
+	if errors.Is(err, ErrNoReplica) {
 		return nil, refuse(KindUnavailable, ReasonUnavailable, "rewrap: %v", err)
+	}
+	if err != nil { // no key for the pair: nothing was ever sealed under it
+		return nil, refuse(KindFailed, ReasonDecryptFailed, "rewrap: %v", err)
 	}
 	ad := env.Header()
 	ct, err := c.crypt(ctx, func(ctx context.Context, cr Crypto) ([]byte, error) {

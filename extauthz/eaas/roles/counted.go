@@ -22,6 +22,12 @@ func (k countedKeys) Key(ctx context.Context, p keymanager.PairID, c keymanager.
 	return key, err
 }
 
+func (k countedKeys) Lookup(ctx context.Context, p keymanager.PairID, c keymanager.Cipher) (keymanager.Key, error) {
+	key, err := k.m.Lookup(ctx, p, c)
+	k.x.keyOps.WithLabelValues("lookup", result(err)).Inc()
+	return key, err
+}
+
 func (k countedKeys) Rotate(ctx context.Context, p keymanager.PairID) (uint32, error) {
 	v, err := k.m.Rotate(ctx, p)
 	k.x.keyOps.WithLabelValues("rotate", result(err)).Inc()

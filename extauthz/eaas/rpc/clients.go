@@ -19,7 +19,15 @@ func NewRemoteKeys(conn grpc.ClientConnInterface) RemoteKeys {
 }
 
 func (r RemoteKeys) Key(ctx context.Context, pair keymanager.PairID, c keymanager.Cipher) (keymanager.Key, error) {
-	k, err := r.C.GetKey(ctx, &eaasv1.KeyRequest{Pair: pairProto(pair), Cipher: string(c)})
+	return r.get(ctx, &eaasv1.KeyRequest{Pair: pairProto(pair), Cipher: string(c)})
+}
+
+func (r RemoteKeys) Lookup(ctx context.Context, pair keymanager.PairID, c keymanager.Cipher) (keymanager.Key, error) {
+	return r.get(ctx, &eaasv1.KeyRequest{Pair: pairProto(pair), Cipher: string(c), ExistingOnly: true})
+}
+
+func (r RemoteKeys) get(ctx context.Context, req *eaasv1.KeyRequest) (keymanager.Key, error) {
+	k, err := r.C.GetKey(ctx, req)
 	if err != nil {
 		return keymanager.Key{}, remote(err)
 	}

@@ -27,7 +27,11 @@ type KeyManagerServer struct {
 }
 
 func (s KeyManagerServer) GetKey(ctx context.Context, r *eaasv1.KeyRequest) (*eaasv1.Key, error) {
-	k, err := s.M.Key(ctx, pairOf(r.GetPair()), keymanager.Cipher(r.GetCipher()))
+	get := s.M.Key
+	if r.GetExistingOnly() {
+		get = s.M.Lookup
+	}
+	k, err := get(ctx, pairOf(r.GetPair()), keymanager.Cipher(r.GetCipher()))
 	if err != nil {
 		return nil, status.Error(codes.InvalidArgument, err.Error())
 	}

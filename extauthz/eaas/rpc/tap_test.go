@@ -47,6 +47,12 @@ func (b *blockingKeys) Key(ctx context.Context, p keymanager.PairID, c keymanage
 	return b.m.Key(ctx, p, c)
 }
 
+func (b *blockingKeys) Lookup(ctx context.Context, p keymanager.PairID, c keymanager.Cipher) (keymanager.Key, error) {
+	b.entered <- struct{}{}
+	<-b.release
+	return b.m.Lookup(ctx, p, c)
+}
+
 // One identity may keep MaxMemberCalls calls open on Coordinator.Process;
 // the next is refused before its message is read, others still get theirs,
 // and every slot comes back when its call ends.
