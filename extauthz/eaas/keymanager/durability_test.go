@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/meshward/meshward/extauthz/eaas/keystore"
+	"github.com/meshward/meshward/extauthz/eaas/keystore/etcdstore"
 	"github.com/meshward/meshward/extauthz/eaas/keystore/etcdtest"
 	"github.com/tink-crypto/tink-go/v2/aead"
 	"github.com/tink-crypto/tink-go/v2/tink"
@@ -48,7 +49,7 @@ func openStore(t testing.TB, dir, endpoint, prefix string) (*Manager, keystore.S
 	}
 	var s keystore.Store
 	if endpoint != "" {
-		s, err = keystore.OpenEtcd(clientv3.Config{Endpoints: []string{endpoint}, DialTimeout: 5 * time.Second}, prefix)
+		s, err = etcdstore.OpenEtcd(clientv3.Config{Endpoints: []string{endpoint}, DialTimeout: 5 * time.Second}, prefix)
 	} else {
 		s, err = keystore.OpenBolt(filepath.Join(dir, "keys.db"), 10*time.Second)
 	}

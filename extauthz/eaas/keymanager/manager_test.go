@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/meshward/meshward/extauthz/eaas/keystore"
+	"github.com/meshward/meshward/extauthz/eaas/keystore/etcdstore"
 	"github.com/tink-crypto/tink-go/v2/aead"
 	"github.com/tink-crypto/tink-go/v2/keyset"
 	"github.com/tink-crypto/tink-go/v2/tink"
@@ -330,7 +331,7 @@ func stores(t *testing.T) map[string]keystore.Store {
 	t.Cleanup(func() { b.Close() })
 	out := map[string]keystore.Store{"memory": keystore.NewMemory(), "bolt": b}
 	if _, err := exec.LookPath("etcd"); err == nil {
-		e, err := keystore.OpenEtcd(sharedEtcd(t).Config(), fmt.Sprintf("%s/%d/", t.Name(), prefixes.Add(1)))
+		e, err := etcdstore.OpenEtcd(sharedEtcd(t).Config(), fmt.Sprintf("%s/%d/", t.Name(), prefixes.Add(1)))
 		if err != nil {
 			t.Fatal(err)
 		}

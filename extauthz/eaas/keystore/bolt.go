@@ -79,7 +79,7 @@ func (b *Bolt) Get(ctx context.Context, key string) (Item, error) {
 	if err := ctx.Err(); err != nil {
 		return Item{}, err
 	}
-	if err := checkKey(key); err != nil {
+	if err := CheckKey(key); err != nil {
 		return Item{}, err
 	}
 	var it Item
@@ -100,7 +100,7 @@ func (b *Bolt) Put(ctx context.Context, key string, value []byte, rev uint64) (u
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
-	if err := checkPut(key, value); err != nil {
+	if err := CheckPut(key, value); err != nil {
 		return 0, err
 	}
 	var next uint64

@@ -25,7 +25,7 @@ func (m *Memory) Get(ctx context.Context, key string) (Item, error) {
 	if err := ctx.Err(); err != nil {
 		return Item{}, err
 	}
-	if err := checkKey(key); err != nil {
+	if err := CheckKey(key); err != nil {
 		return Item{}, err
 	}
 	m.mu.Lock()
@@ -46,7 +46,7 @@ func (m *Memory) Put(ctx context.Context, key string, value []byte, rev uint64) 
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
-	if err := checkPut(key, value); err != nil {
+	if err := CheckPut(key, value); err != nil {
 		return 0, err
 	}
 	m.mu.Lock()

@@ -48,15 +48,15 @@ type Store interface {
 	Close() error
 }
 
-func checkKey(key string) error {
+func CheckKey(key string) error {
 	if key == "" || len(key) > MaxKeyBytes {
 		return fmt.Errorf("keystore: key of %d bytes: want 1 to %d", len(key), MaxKeyBytes)
 	}
 	return nil
 }
 
-func checkPut(key string, value []byte) error {
-	if err := checkKey(key); err != nil {
+func CheckPut(key string, value []byte) error {
+	if err := CheckKey(key); err != nil {
 		return err
 	}
 	if len(value) > MaxValueBytes {

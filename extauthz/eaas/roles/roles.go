@@ -27,6 +27,7 @@ import (
 	"github.com/meshward/meshward/extauthz/eaas/cryptor"
 	"github.com/meshward/meshward/extauthz/eaas/keymanager"
 	"github.com/meshward/meshward/extauthz/eaas/keystore"
+	"github.com/meshward/meshward/extauthz/eaas/keystore/etcdstore"
 	"github.com/meshward/meshward/extauthz/eaas/registrar"
 	"github.com/meshward/meshward/extauthz/eaas/rpc"
 	"github.com/meshward/meshward/internal/identity"
@@ -174,7 +175,7 @@ func (r *Running) openStore(cfg *Config) error {
 		if cfg.EtcdPrefix == "" {
 			cfg.EtcdPrefix = "/meshward/eaas/"
 		}
-		s, err := keystore.OpenEtcd(*cfg.Etcd, cfg.EtcdPrefix)
+		s, err := etcdstore.OpenEtcd(*cfg.Etcd, cfg.EtcdPrefix)
 		if err != nil {
 			return fmt.Errorf("eaas: opening the etcd key store: %w", err)
 		}

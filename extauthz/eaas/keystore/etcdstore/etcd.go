@@ -1,4 +1,6 @@
-package keystore
+// Package etcdstore is a keystore.Store in etcd, so that replicas share keys,
+// subscribers and sequence reservations.
+package etcdstore
 
 import (
 	"bytes"
@@ -8,12 +10,14 @@ import (
 	"sync/atomic"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/meshward/meshward/extauthz/eaas/keystore"
 )
 
 // listPage bounds the items one List request to etcd brings back.
 const listPage = 256
 
-// Etcd is a Store in etcd, so that key manager replicas share keys. etcd
+// Etcd is a keystore.Store in etcd, so that key manager replicas share keys. etcd
 // answers a write once its log entry is fsynced on a quorum; revisions are
 // etcd's mod revisions.
 type Etcd struct {
@@ -33,35 +37,35 @@ func OpenEtcd(cfg clientv3.Config, prefix string) (*Etcd, error) {
 
 func (e *Etcd) wrap(err error) error {
 	if e.closed.Load() {
-		return ErrClosed
+		return keystore.ErrClosed
 	}
 	return fmt.Errorf("keystore: etcd: %w", err)
 }
 
 func (e *Etcd) ready(ctx context.Context) error {
 	if e.closed.Load() {
-		return ErrClosed
+		return keystore.ErrClosed
 	}
 	return ctx.Err()
 }
 
 // Get implements Store.
-func (e *Etcd) Get(ctx context.Context, key string) (Item, error) {
+func (e *Etcd) Get(ctx context.Context, key string) (keystore.Item, error) {
 	if err := e.ready(ctx); err != nil {
-		return Item{}, err
+		return keystore.Item{}, err
 	}
-	if err := checkKey(key); err != nil {
-		return Item{}, err
+	if err := keystore.CheckKey(key); err != nil {
+		return keystore.Item{}, err
 	}
 	resp, err := e.c.Get(ctx, e.prefix+key)
 	if err != nil {
-		return Item{}, e.wrap(err)
+		return keystore.Item{}, e.wrap(err)
 	}
 	if len(resp.Kvs) == 0 {
-		return Item{}, ErrNotFound
+		return keystore.Item{}, keystore.ErrNotFound
 	}
 	kv := resp.Kvs[0]
-	return Item{Key: key, Value: bytes.Clone(kv.Value), Rev: uint64(kv.ModRevision)}, nil
+	return keystore.Item{Key: key, Value: bytes.Clone(kv.Value), Rev: uint64(kv.ModRevision)}, nil
 }
 
 // Put implements Store. A missing key's mod revision compares as 0.
@@ -69,11 +73,11 @@ func (e *Etcd) Put(ctx context.Context, key string, value []byte, rev uint64) (u
 	if err := e.ready(ctx); err != nil {
 		return 0, err
 	}
-	if err := checkPut(key, value); err != nil {
+	if err := keystore.CheckPut(key, value); err != nil {
 		return 0, err
 	}
 	if rev > 1<<62 {
-		return 0, ErrConflict
+		return 0, keystore.ErrConflict
 	}
 	k := e.prefix + key
 	resp, err := e.c.Txn(ctx).
@@ -84,13 +88,13 @@ func (e *Etcd) Put(ctx context.Context, key string, value []byte, rev uint64) (u
 		return 0, e.wrap(err)
 	}
 	if !resp.Succeeded {
-		return 0, ErrConflict
+		return 0, keystore.ErrConflict
 	}
 	return uint64(resp.Header.Revision), nil
 }
 
 // List implements Store, a page at a time from one revision of etcd.
-func (e *Etcd) List(ctx context.Context, prefix string, fn func(Item) error) error {
+func (e *Etcd) List(ctx context.Context, prefix string, fn func(keystore.Item) error) error {
 	if err := e.ready(ctx); err != nil {
 		return err
 	}
@@ -104,7 +108,7 @@ func (e *Etcd) List(ctx context.Context, prefix string, fn func(Item) error) err
 		}
 		atRev = resp.Header.Revision
 		for _, kv := range resp.Kvs {
-			it := Item{Key: strings.TrimPrefix(string(kv.Key), e.prefix), Value: bytes.Clone(kv.Value), Rev: uint64(kv.ModRevision)}
+			it := keystore.Item{Key: strings.TrimPrefix(string(kv.Key), e.prefix), Value: bytes.Clone(kv.Value), Rev: uint64(kv.ModRevision)}
 			if err := fn(it); err != nil {
 				return err
 			}

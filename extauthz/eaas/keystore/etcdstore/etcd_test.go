@@ -1,4 +1,4 @@
-package keystore
+package etcdstore
 
 import (
 	"context"
@@ -9,7 +9,9 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/meshward/meshward/extauthz/eaas/keystore"
 	"github.com/meshward/meshward/extauthz/eaas/keystore/etcdtest"
+	"github.com/meshward/meshward/extauthz/eaas/keystore/storetest"
 )
 
 // prefixes keeps the tests' keys apart in the shared etcd, across -count runs too.
@@ -107,7 +109,7 @@ func TestEtcdListPages(t *testing.T) {
 		}
 	}
 	i := 0
-	err := s.List(ctx, "p/", func(it Item) error {
+	err := s.List(ctx, "p/", func(it keystore.Item) error {
 		if want := fmt.Sprintf("p/%04d", i); it.Key != want {
 			return fmt.Errorf("item %d is %q, want %q", i, it.Key, want)
 		}
@@ -117,4 +119,8 @@ func TestEtcdListPages(t *testing.T) {
 	if err != nil || i != n {
 		t.Fatalf("List over pages: %d items, %v; want %d", i, err, n)
 	}
+}
+
+func TestEtcdConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) keystore.Store { return openEtcd(t, sharedEtcd(t), testPrefix(t)) })
 }
