@@ -68,7 +68,7 @@ func (s *stream) encrypt(plain []byte, pair uint32, done func(envelope []byte, f
 		s.refuse(tooLarge())
 		return
 	}
-	s.exchange(pair, limit+frameSlack+64,
+	s.exchange(pair, limit+frameSlack+envelopeSlack,
 		func(w who) ([]byte, error) { return encryptBatch(w, plain) },
 		func(w who, a coordAnswer, r *refusal) {
 			switch {
@@ -78,7 +78,7 @@ func (s *stream) encrypt(plain []byte, pair uint32, done func(envelope []byte, f
 				proxywasm.LogWarnf("meshward: eaas: the coordinator could not serve; forwarding plaintext as subscriber %d chose", w.e.Subscriber)
 				done(nil, true)
 			default:
-				env, err := parseEncryptAnswer(w, a.body, limit+64)
+				env, err := parseEncryptAnswer(w, a.body, limit+envelopeSlack)
 				if err != nil {
 					s.refuse(badAnswer("encryption answer: " + err.Error()))
 					return

@@ -12,7 +12,7 @@ import (
 // body enrols before its headers go on. A mark from the app is never
 // trusted.
 func (s *stream) outboundHeaders() types.Action {
-	_ = proxywasm.RemoveHttpRequestHeader(eaas.MarkHeader)
+	takeHeader(proxywasm.GetHttpRequestHeaders, proxywasm.RemoveHttpRequestHeader, eaas.MarkHeader)
 	authority, _ := proxywasm.GetHttpRequestHeader(":authority")
 	s.x.host = hostOf(authority)
 	en := s.p.eaas

@@ -9,8 +9,8 @@ import (
 // OnHttpResponseHeaders: at the destination, a decrypted request's response
 // body is held to be encrypted back to its source; at the source, a marked
 // response is held to be decrypted, and a plain body answering an
-// encrypted request is refused. Only the filter marks: a mark the app set
-// is removed.
+// encrypted request is refused. Only the filter marks: a mark or a
+// plaintext-forward word the app set is removed.
 func (s *stream) OnHttpResponseHeaders(_ int, endOfStream bool) types.Action {
 	if s.x.resp == refused {
 		return types.ActionContinue // our own local answer
@@ -18,20 +18,27 @@ func (s *stream) OnHttpResponseHeaders(_ int, endOfStream bool) types.Action {
 	if s.p.cfg.EAAS.Direction == Outbound {
 		return s.outboundResponseHeaders(endOfStream)
 	}
-	_ = proxywasm.RemoveHttpResponseHeader(eaas.MarkHeader)
-	if s.x.replyTo == nil || endOfStream {
-		s.x.resp = passed
-		return types.ActionContinue
+	takeHeader(proxywasm.GetHttpResponseHeaders, proxywasm.RemoveHttpResponseHeader, eaas.MarkHeader)
+	takeHeader(proxywasm.GetHttpResponseHeaders, proxywasm.RemoveHttpResponseHeader, eaas.ForwardHeader)
+	switch {
+	case endOfStream:
+	case s.x.marked && (s.x.req == needBody || s.x.req == busy):
+		// Under Envoy's default the headers went on before the body was
+		// decrypted: an app that answers before reading its request would
+		// send its body plain, to a source not yet known.
+		s.refuse(&refusal{502, ReasonEAASPlaintextRefused, "the app answered an encrypted request before it was decrypted"})
+		return types.ActionPause
+	case s.x.replyTo != nil:
+		return s.replaceResponseBody(func() {
+			_ = proxywasm.ReplaceHttpResponseHeader(eaas.MarkHeader, eaas.FormatMark(s.p.eaas.e.Subscriber))
+		})
 	}
-	return s.replaceResponseBody(func() {
-		_ = proxywasm.ReplaceHttpResponseHeader(eaas.MarkHeader, eaas.FormatMark(s.p.eaas.e.Subscriber))
-	})
+	s.x.resp = passed
+	return types.ActionContinue
 }
 
 func (s *stream) outboundResponseHeaders(endOfStream bool) types.Action {
-	mark, err := proxywasm.GetHttpResponseHeader(eaas.MarkHeader)
-	marked := err == nil
-	_ = proxywasm.RemoveHttpResponseHeader(eaas.MarkHeader)
+	mark, marked := takeOne(takeHeader(proxywasm.GetHttpResponseHeaders, proxywasm.RemoveHttpResponseHeader, eaas.MarkHeader))
 	switch {
 	case marked && endOfStream:
 		s.refuse(&refusal{502, ReasonEAASDecryptFailed, "a marked response without a body"})
@@ -90,7 +97,7 @@ func (s *stream) responseBody(size int, end bool) types.Action {
 	s.x.inCallback = true
 	defer func() { s.x.inCallback = false }()
 	switch {
-	case int64(s.x.respSize) > s.p.cfg.EAAS.MaxBodyBytes:
+	case int64(s.x.respSize) > s.maxResponseBody():
 		s.refuse(&refusal{502, ReasonEAASBodyTooLarge, "response body over max_body_bytes"})
 	case end:
 		s.x.resp = busy

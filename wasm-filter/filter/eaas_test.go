@@ -275,7 +275,7 @@ func TestInboundAttacks(t *testing.T) {
 		{"src no member", frontendCert, "v1; subscriber=54", good(func(e *eaas.Envelope) { e.Src = 9 }), 403, ReasonEAASFloodDropped},
 		{"no peer certificate", "", "v1; subscriber=54", good(func(*eaas.Envelope) {}), 403, ReasonEAASFloodDropped},
 		{"mark without body", frontendCert, "v1; subscriber=54", nil, 403, ReasonEAASDecryptFailed},
-		{"body over the limit", frontendCert, "v1; subscriber=54", bytes.Repeat([]byte("a"), 4097), 413, ReasonEAASBodyTooLarge},
+		{"body over the limit", frontendCert, "v1; subscriber=54", bytes.Repeat([]byte("a"), 4096+envelopeSlack+1), 413, ReasonEAASBodyTooLarge},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
