@@ -65,7 +65,8 @@ func TestEaaSRedTeamSourceSide(t *testing.T) {
 
 // The orders app cannot speak for the filter (its mark and its
 // plaintext-forward word never leave its sidecar), and the wire tap cannot
-// make the frontend take another answer: a replayed response envelope, an
+// make the frontend take another answer: a replayed response envelope, one
+// it kept from the frontend (never opened, so no replay window saw it), an
 // envelope of the other direction, or a mark without a body.
 func TestEaaSRedTeamResponses(t *testing.T) {
 	for _, mode := range eaasModes {
@@ -98,6 +99,23 @@ func TestEaaSRedTeamResponses(t *testing.T) {
 				{"mark without a body", []byte{}, 502, "eaas-decrypt-failed"},
 				{"plain body under the mark", []byte("receipt: forged"), 502, "eaas-decrypt-failed"},
 			}
+			// The tap keeps an answer from the frontend (which therefore
+			// never opened it) to hand it in as the answer to the next one.
+			var kept []byte
+			m.TapResponses(func(b []byte) []byte { kept = b; return []byte("dropped") })
+			// Refused, or reset under Envoy's default.
+			if x, err := m.Post(t.Context(), "/orders/kept", []byte("order 1: one book")); err == nil && x.Status != 502 {
+				t.Fatalf("the dropped answer: status %d", x.Status)
+			}
+			if len(kept) == 0 {
+				t.Fatal("the tap kept no answer")
+			}
+			tests = append(tests, struct {
+				name   string
+				swap   []byte
+				status int
+				reason string
+			}{"unopened answer to another request", kept, 502, "eaas-decrypt-failed"})
 			for _, tc := range tests {
 				t.Run(tc.name, func(t *testing.T) {
 					m.TapResponses(func([]byte) []byte { return tc.swap })

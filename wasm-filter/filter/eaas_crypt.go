@@ -11,7 +11,7 @@ import (
 // does not parse or does not fit (Scenario 2), then has the coordinator
 // open it. wantSrc, when set, names the only source accepted (once
 // enrolled).
-func (s *stream) decrypt(body []byte, mark, peerCert string, wantSrc func() (uint32, bool), status int, done func([]byte, uint32)) {
+func (s *stream) decrypt(body []byte, mark, peerCert string, wantSrc func() (uint32, bool), status int, done func([]byte, eaas.Envelope)) {
 	sub, err := eaas.ParseMark(mark)
 	if err != nil {
 		s.refuse(&refusal{status, ReasonEAASDecryptFailed, err.Error()})
@@ -54,7 +54,7 @@ func (s *stream) decrypt(body []byte, mark, peerCert string, wantSrc func() (uin
 					s.refuse(badAnswer("decryption answer: " + err.Error()))
 					return
 				}
-				done(plain, env.Src)
+				done(plain, env)
 			}, false)
 	})
 }

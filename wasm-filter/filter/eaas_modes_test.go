@@ -94,7 +94,7 @@ func TestDefaultModeOutboundSealsAndOpens(t *testing.T) {
 	}
 	// The marked response: its headers go on at once, the body waits.
 	reply := []byte(`{"order":7}`)
-	sealed := c.seal(2, 1, 500, c.token, reply)
+	sealed := c.sealAnswer(wire, reply)
 	if a := host.CallOnResponseHeaders(id, [][2]string{{":status", "200"}, {eaas.MarkHeader, "v1; subscriber=54"}, {"content-length", "99"}}, false); a != types.ActionContinue {
 		t.Fatalf("response headers %v, want Continue under Envoy's default", a)
 	}
@@ -153,7 +153,7 @@ func TestDefaultModeInboundOpensAndSeals(t *testing.T) {
 	}
 	msg = lastCallout(t, host, id, eaas.MessagesPath)
 	host.CallOnHttpCallResponse(msg.CalloutID, ok200, nil, c.encryptAnswer(msg.Body))
-	if env, plain := c.open(host.GetCurrentResponseBody(id)); !bytes.Equal(plain, reply) || env.Src != 2 || env.Dst != 1 {
+	if env, plain := c.openAnswer(host.GetCurrentResponseBody(id), wire); !bytes.Equal(plain, reply) || env.Src != 2 || env.Dst != 1 {
 		t.Fatalf("response envelope %+v opens to %q", env, plain)
 	}
 }

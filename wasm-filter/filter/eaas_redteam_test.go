@@ -99,9 +99,11 @@ func TestEnvelopeOfALimitSizedBodyIsOpened(t *testing.T) {
 	})
 	t.Run("response", func(t *testing.T) {
 		c := newCoordinator(t)
-		host, id, _ := defaultSeal(t, c, ordersCert)
+		// The destination seals at most max_body_bytes less the binding.
+		atLimit := atLimit[maxBindingBytes:]
+		host, id, wire := defaultSeal(t, c, ordersCert)
 		host.CallOnResponseHeaders(id, [][2]string{{":status", "200"}, {eaas.MarkHeader, goodMark}}, false)
-		host.CallOnResponseBody(id, c.seal(2, 1, 500, c.token, atLimit), true)
+		host.CallOnResponseBody(id, c.sealAnswer(wire, atLimit), true)
 		if l := host.GetSentLocalResponse(id); l != nil {
 			t.Fatalf("refused %d %s", l.StatusCode, headerValue(l.Headers, ReasonHeader))
 		}
@@ -189,7 +191,8 @@ func TestInboundRemovesTheAppsEaaSHeaders(t *testing.T) {
 		c := newCoordinator(t)
 		host := eaasHost(t, inboundConfig, frontendCert, "")
 		id := defaultInbound(t, host, goodMark, true, allowed)
-		feed(t, host, c, id, c.seal(1, 2, 9, c.token, plaintext), 2)
+		request := c.seal(1, 2, 9, c.token, plaintext)
+		feed(t, host, c, id, request, 2)
 		msg := lastCallout(t, host, id, eaas.MessagesPath)
 		host.CallOnHttpCallResponse(msg.CalloutID, ok200, nil, c.decryptAnswer(msg.Body))
 		host.CallOnResponseHeaders(id, appHeaders, false)
@@ -200,7 +203,7 @@ func TestInboundRemovesTheAppsEaaSHeaders(t *testing.T) {
 		if marks(h) != 1 || headerValue(h, eaas.MarkHeader) != goodMark || headerValue(h, eaas.ForwardHeader) != "" {
 			t.Fatalf("response headers %v, want the filter's one mark", h)
 		}
-		if _, plain := c.open(host.GetCurrentResponseBody(id)); !bytes.Equal(plain, []byte("receipt")) {
+		if _, plain := c.openAnswer(host.GetCurrentResponseBody(id), request); !bytes.Equal(plain, []byte("receipt")) {
 			t.Fatalf("response body opens to %q", plain)
 		}
 	})
@@ -272,5 +275,64 @@ func TestInboundRefusesSmuggledMarks(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// A response envelope is bound to the request it answers. One taken off
+// the wire before the frontend opened it (so no replay window has seen it)
+// cannot answer another request; nor can an envelope without the binding;
+// nor can any envelope answer a request that was not sealed.
+func TestOutboundResponseBoundToItsRequest(t *testing.T) {
+	tests := []struct {
+		name  string
+		reply func(c *coordinator, wire []byte) []byte
+	}{
+		{"answer to an earlier request", func(c *coordinator, wire []byte) []byte {
+			e, _ := eaas.ParseEnvelope(wire)
+			return c.seal(2, 1, 500, c.token, bindResponse(e.Seq-1, []byte(`{"order":6}`)))
+		}},
+		{"no binding", func(c *coordinator, _ []byte) []byte { return c.seal(2, 1, 500, c.token, nil) }},
+		{"binding cut short", func(c *coordinator, _ []byte) []byte { return c.seal(2, 1, 500, c.token, []byte{0x80}) }},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newCoordinator(t)
+			host, id, wire := defaultSeal(t, c, ordersCert)
+			host.CallOnResponseHeaders(id, [][2]string{{":status", "200"}, {eaas.MarkHeader, goodMark}}, false)
+			host.CallOnResponseBody(id, tc.reply(c, wire), true)
+			msg := lastCallout(t, host, id, eaas.MessagesPath)
+			host.CallOnHttpCallResponse(msg.CalloutID, ok200, nil, c.decryptAnswer(msg.Body))
+			refusedWith(t, host, id, 502, ReasonEAASDecryptFailed)
+		})
+	}
+	t.Run("answer to a request not sealed", func(t *testing.T) {
+		c := newCoordinator(t)
+		host, _, _ := defaultSeal(t, c, ordersCert)
+		id := host.InitializeHttpContext()
+		host.CallOnRequestHeaders(id, [][2]string{{":method", "GET"}, {":path", "/orders/7"}, {":authority", "orders"}}, true)
+		if a := host.CallOnResponseHeaders(id, [][2]string{{":status", "200"}, {eaas.MarkHeader, goodMark}}, false); a == types.ActionContinue {
+			t.Fatal("a sealed answer to a GET went on")
+		}
+		refusedWith(t, host, id, 502, ReasonEAASDecryptFailed)
+		if n := calloutsTo(host, id, eaas.MessagesPath); n != 0 {
+			t.Fatalf("%d calls to the coordinator", n)
+		}
+	})
+}
+
+// The destination seals a response behind its binding, so the app's body
+// may be max_body_bytes less the binding; a larger one is refused.
+func TestInboundResponseOverTheLimit(t *testing.T) {
+	c := newCoordinator(t)
+	host := eaasHost(t, inboundConfig, frontendCert, "")
+	id := defaultInbound(t, host, goodMark, true, allowed)
+	feed(t, host, c, id, c.seal(1, 2, 9, c.token, plaintext), 2)
+	msg := lastCallout(t, host, id, eaas.MessagesPath)
+	host.CallOnHttpCallResponse(msg.CalloutID, ok200, nil, c.decryptAnswer(msg.Body))
+	host.CallOnResponseHeaders(id, [][2]string{{":status", "200"}}, false)
+	host.CallOnResponseBody(id, bytes.Repeat([]byte("r"), 4096-maxBindingBytes+1), true)
+	refusedWith(t, host, id, 502, ReasonEAASBodyTooLarge)
+	if n := calloutsTo(host, id, eaas.MessagesPath); n != 1 {
+		t.Fatalf("%d messages callouts, want only the request's decryption", n)
 	}
 }

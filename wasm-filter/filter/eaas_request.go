@@ -122,7 +122,7 @@ func (s *stream) inboundBody() {
 		s.refuse(&refusal{403, ReasonEAASDecryptFailed, "no body to decrypt"})
 		return
 	}
-	s.decrypt(env, s.x.mark, property("connection", "uri_san_peer_certificate"), nil, 403, func(plain []byte, src uint32) {
+	s.decrypt(env, s.x.mark, property("connection", "uri_san_peer_certificate"), nil, 403, func(plain []byte, env eaas.Envelope) {
 		if err := proxywasm.ReplaceHttpRequestBody(plain); err != nil {
 			s.refuse(&refusal{500, ReasonEAASDecryptFailed, "replacing the body: " + err.Error()})
 			return
@@ -130,7 +130,7 @@ func (s *stream) inboundBody() {
 		if !s.x.reqAhead {
 			_ = proxywasm.RemoveHttpRequestHeader("content-length")
 		}
-		s.x.replyTo = &src
+		s.x.replyTo, s.x.replySeq = &env.Src, env.Seq
 		s.passRequest(false)
 	})
 }

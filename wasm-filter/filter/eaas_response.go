@@ -43,6 +43,11 @@ func (s *stream) outboundResponseHeaders(endOfStream bool) types.Action {
 	case marked && endOfStream:
 		s.refuse(&refusal{502, ReasonEAASDecryptFailed, "a marked response without a body"})
 		return types.ActionPause
+	case marked && s.x.sentTo == nil:
+		// Only the answer to a sealed request is sealed: any other is an
+		// envelope from elsewhere.
+		s.refuse(&refusal{502, ReasonEAASDecryptFailed, "a marked response to a request that was not sealed"})
+		return types.ActionPause
 	case marked:
 		s.x.respMark = mark
 		return s.replaceResponseBody(nil)
@@ -119,19 +124,14 @@ func (s *stream) protectResponse() {
 		s.sealResponse(body)
 		return
 	}
-	// The source must be the peer the request was sealed for, or else the
-	// peer the request's host names.
-	want := func() (uint32, bool) {
-		p := s.x.sentTo
-		if p == nil {
-			p = s.p.eaas.peers.byHost[s.x.host]
+	// The source must be the peer the request was sealed for.
+	want := func() (uint32, bool) { return s.x.sentTo.Requester, true }
+	s.decrypt(body, s.x.respMark, property("upstream", "uri_san_peer_certificate"), want, 502, func(plain []byte, _ eaas.Envelope) {
+		plain, err := unbindResponse(s.x.sentSeq, plain)
+		if err != nil {
+			s.refuse(&refusal{502, ReasonEAASDecryptFailed, err.Error()})
+			return
 		}
-		if p == nil {
-			return 0, false
-		}
-		return p.Requester, true
-	}
-	s.decrypt(body, s.x.respMark, property("upstream", "uri_san_peer_certificate"), want, 502, func(plain []byte, _ uint32) {
 		if s.replaceResponse(plain) {
 			s.passResponse()
 		}
@@ -140,7 +140,7 @@ func (s *stream) protectResponse() {
 
 // sealResponse encrypts a response back to the request's source.
 func (s *stream) sealResponse(body []byte) {
-	s.encrypt(body, *s.x.replyTo, func(env []byte, forward bool) {
+	s.encrypt(bindResponse(s.x.replySeq, body), *s.x.replyTo, func(env []byte, forward bool) {
 		if forward {
 			if s.x.respAhead {
 				s.refuse(unavailable("the coordinator could not serve (plaintext forward) after the marked headers went on"))

@@ -49,6 +49,8 @@ type eaasStream struct {
 	peer       *eaas.Peer // outbound: the peer the request body is sealed for
 	sentTo     *eaas.Peer // outbound: the peer the request body was sealed for
 	replyTo    *uint32    // inbound: the source of the decrypted request
+	replySeq   uint64     // inbound: its envelope's sequence number
+	sentSeq    uint64     // outbound: the sequence number of the envelope sent
 	respMark   string     // outbound: the response's mark
 	deadline   time.Time  // a coordinator callout is out until then
 	bodyDone   bool       // the request body's last byte is buffered
@@ -100,12 +102,13 @@ func (s *stream) maxRequestBody() int64 {
 	return s.p.cfg.EAAS.MaxBodyBytes
 }
 
-// maxResponseBody likewise: at the source the response body is an envelope.
+// maxResponseBody likewise: at the source the response body is an
+// envelope; at the destination it is sealed behind its request's binding.
 func (s *stream) maxResponseBody() int64 {
 	if s.p.cfg.EAAS.Direction == Outbound {
 		return s.p.cfg.EAAS.MaxBodyBytes + envelopeSlack
 	}
-	return s.p.cfg.EAAS.MaxBodyBytes
+	return s.p.cfg.EAAS.MaxBodyBytes - maxBindingBytes
 }
 
 func tooLarge() *refusal { return &refusal{413, ReasonEAASBodyTooLarge, "body over max_body_bytes"} }

@@ -210,7 +210,7 @@ func TestInboundOpensRequestAndSealsResponse(t *testing.T) {
 	host.CallOnResponseBody(id, reply, true)
 	msg = lastCallout(t, host, id, eaas.MessagesPath)
 	host.CallOnHttpCallResponse(msg.CalloutID, ok200, nil, c.encryptAnswer(msg.Body))
-	env, plain := c.open(host.GetCurrentResponseBody(id))
+	env, plain := c.openAnswer(host.GetCurrentResponseBody(id), wire)
 	if !bytes.Equal(plain, reply) || env.Src != 2 || env.Dst != 1 {
 		t.Fatalf("response envelope %+v opens to %q", env, plain)
 	}
@@ -232,7 +232,7 @@ func TestOutboundOpensResponse(t *testing.T) {
 	host.CallOnHttpCallResponse(lastCallout(t, host, id, eaas.EnrolmentPath).CalloutID, ok200, nil, c.enrolBody(1))
 	msg := lastCallout(t, host, id, eaas.MessagesPath)
 	host.CallOnHttpCallResponse(msg.CalloutID, ok200, nil, c.encryptAnswer(msg.Body))
-	sealed := c.seal(2, 1, 500, c.token, reply)
+	sealed := c.sealAnswer(host.GetCurrentRequestBody(id), reply)
 	if a := host.CallOnResponseHeaders(id, [][2]string{{":status", "200"}, {eaas.MarkHeader, "v1; subscriber=54"}}, false); a != types.ActionPause {
 		t.Fatalf("response headers %v", a)
 	}
