@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/hex"
+	"io"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -39,6 +41,15 @@ func TestEaaSRedTeamSourceSide(t *testing.T) {
 					bytes.Contains(x.WireRequest, []byte("4111")) {
 					t.Fatalf("%s: the wire carried mark %q and %.60q", host, x.WireMark, x.WireRequest)
 				}
+			}
+			// A body announced with expect: 100-continue is sealed all the
+			// same.
+			body := card(250)
+			expect := append([][2]string{{"Expect", "100-continue"}}, appMarks...)
+			x, err := m.PostWith(t.Context(), "orders", "/orders/expect", expect, body)
+			if err != nil || x.Status != 200 || !bytes.Equal(x.AppSaw, body) || x.WireMark != "v1; subscriber=54" ||
+				bytes.Contains(x.WireRequest, []byte("4111")) {
+				t.Fatalf("expect: 100-continue: %v, status %d %q, wire mark %q, %.40q", err, x.Status, x.Reason, x.WireMark, x.WireRequest)
 			}
 			// orders.shop.svc.cluster.local is no host the subscriber
 			// registered for orders: the frontend's sidecar cannot know
@@ -215,4 +226,82 @@ func TestEaaSRedTeamLogsHoldNoSecrets(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Smuggling around the mark, straight at orders' sidecar with the
+// frontend's certificate: each is refused, the coordinator opens nothing
+// (the replay window is not even consulted), and the orders app gets no
+// byte.
+func TestEaaSRedTeamMarkSmuggling(t *testing.T) {
+	for _, mode := range eaasModes {
+		t.Run(mode.name, func(t *testing.T) {
+			m := startEaaSMesh(t, system.EaaSOptions{StopIteration: mode.stopIteration})
+			x, err := m.Post(t.Context(), "/orders", card(300))
+			if err != nil || x.Status != 200 {
+				t.Fatalf("setup exchange: %v, status %d %q", err, x.Status, x.Reason)
+			}
+			fresh := func() []byte { // an envelope never opened, for the frontend's pair
+				m.TapResponses(nil)
+				x, err := m.Post(t.Context(), "/orders/fresh", card(300))
+				if err != nil || x.Status != 200 {
+					t.Fatalf("fresh exchange: %v, status %d %q", err, x.Status, x.Reason)
+				}
+				return x.WireRequest
+			}
+			good := x.WireMark
+			tests := []struct {
+				name    string
+				headers [][2]string
+				body    []byte
+			}{
+				{"mark on an empty body", [][2]string{{eaas.MarkHeader, good}}, nil},
+				{"two marks, the good one first", [][2]string{{eaas.MarkHeader, good}, {eaas.MarkHeader, "v1; subscriber=55"}}, fresh()},
+				{"two good marks", [][2]string{{eaas.MarkHeader, good}, {eaas.MarkHeader, good}}, fresh()},
+				{"mark without its space", [][2]string{{eaas.MarkHeader, "v1;subscriber=54"}}, fresh()},
+				{"mark with a leading zero", [][2]string{{eaas.MarkHeader, "v1; subscriber=054"}}, fresh()},
+			}
+			for _, tc := range tests {
+				t.Run(tc.name, func(t *testing.T) {
+					before := coordinatorMessages(t, m)
+					path := "/orders/smuggle/" + strings.ReplaceAll(tc.name, " ", "-")
+					status, reason := postDirectAll(t, m, path, tc.headers, tc.body)
+					if status != 403 || reason != "eaas-decrypt-failed" {
+						t.Fatalf("status %d reason %q, want 403 eaas-decrypt-failed", status, reason)
+					}
+					if requests, got := m.AppGot(path); requests != 0 || got != 0 {
+						t.Fatalf("the orders app got %d requests, %d bytes", requests, got)
+					}
+					if after := coordinatorMessages(t, m); after != before {
+						t.Fatalf("the coordinator served %d batches for a smuggled mark", after-before)
+					}
+				})
+			}
+		})
+	}
+}
+
+// postDirectAll is postDirect with every header added, repeats included.
+func postDirectAll(t *testing.T, m *system.EaaSMesh, path string, headers [][2]string, body []byte) (int, string) {
+	t.Helper()
+	cert, err := m.CA.CA.Issue(system.Frontend)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: m.CA.CA.ClientTLS(cert)}}
+	defer client.CloseIdleConnections()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, "https://"+m.InboundAddr()+path, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Host = "orders"
+	for _, h := range headers {
+		req.Header.Add(h[0], h[1])
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, resp.Body)
+	return resp.StatusCode, resp.Header.Get("x-meshward-reason")
 }
