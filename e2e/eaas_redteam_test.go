@@ -229,9 +229,9 @@ func TestEaaSRedTeamLogsHoldNoSecrets(t *testing.T) {
 }
 
 // Smuggling around the mark, straight at orders' sidecar with the
-// frontend's certificate: each is refused, the coordinator opens nothing
-// (the replay window is not even consulted), and the orders app gets no
-// byte.
+// frontend's certificate: each is refused for its mark before its headers
+// go on, the coordinator gets no batch (the replay window is not even
+// consulted), and the orders app sees nothing.
 func TestEaaSRedTeamMarkSmuggling(t *testing.T) {
 	for _, mode := range eaasModes {
 		t.Run(mode.name, func(t *testing.T) {
@@ -240,14 +240,10 @@ func TestEaaSRedTeamMarkSmuggling(t *testing.T) {
 			if err != nil || x.Status != 200 {
 				t.Fatalf("setup exchange: %v, status %d %q", err, x.Status, x.Reason)
 			}
-			fresh := func() []byte { // an envelope never opened, for the frontend's pair
-				m.TapResponses(nil)
-				x, err := m.Post(t.Context(), "/orders/fresh", card(300))
-				if err != nil || x.Status != 200 {
-					t.Fatalf("fresh exchange: %v, status %d %q", err, x.Status, x.Reason)
-				}
-				return x.WireRequest
-			}
+			// A real envelope of the frontend's pair: the attacks must be
+			// refused for their marks, before any callout, not by the
+			// replay window.
+			env := x.WireRequest
 			good := x.WireMark
 			tests := []struct {
 				name    string
@@ -255,10 +251,10 @@ func TestEaaSRedTeamMarkSmuggling(t *testing.T) {
 				body    []byte
 			}{
 				{"mark on an empty body", [][2]string{{eaas.MarkHeader, good}}, nil},
-				{"two marks, the good one first", [][2]string{{eaas.MarkHeader, good}, {eaas.MarkHeader, "v1; subscriber=55"}}, fresh()},
-				{"two good marks", [][2]string{{eaas.MarkHeader, good}, {eaas.MarkHeader, good}}, fresh()},
-				{"mark without its space", [][2]string{{eaas.MarkHeader, "v1;subscriber=54"}}, fresh()},
-				{"mark with a leading zero", [][2]string{{eaas.MarkHeader, "v1; subscriber=054"}}, fresh()},
+				{"two marks, the good one first", [][2]string{{eaas.MarkHeader, good}, {eaas.MarkHeader, "v1; subscriber=55"}}, env},
+				{"two good marks", [][2]string{{eaas.MarkHeader, good}, {eaas.MarkHeader, good}}, env},
+				{"mark without its space", [][2]string{{eaas.MarkHeader, "v1;subscriber=54"}}, env},
+				{"mark with a leading zero", [][2]string{{eaas.MarkHeader, "v1; subscriber=054"}}, env},
 			}
 			for _, tc := range tests {
 				t.Run(tc.name, func(t *testing.T) {
