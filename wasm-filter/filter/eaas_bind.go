@@ -26,6 +26,8 @@ func unbindResponse(requestSeq uint64, plain []byte) ([]byte, error) {
 		return nil, errors.New("response plaintext: byte 0: no request sequence number")
 	case seq != requestSeq:
 		return nil, errors.New("response plaintext: byte 0: answers another request")
+	case n != len(binary.AppendUvarint(nil, seq)):
+		return nil, errors.New("response plaintext: byte 0: the request sequence number is not in its shortest form")
 	}
 	return plain[n:], nil
 }
