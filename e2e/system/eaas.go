@@ -11,6 +11,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -68,6 +69,8 @@ type EaaSOptions struct {
 	StopIteration bool
 	// Dir holds the key-encryption key and the key store (required).
 	Dir string
+	// MaxBodyBytes is both filters' eaas.max_body_bytes (0: the default).
+	MaxBodyBytes int64
 }
 
 // EaaSMesh is two hops with Encryption as a Service: the frontend app sends
@@ -86,7 +89,8 @@ type EaaSMesh struct {
 	app          *http.Server
 	mu           sync.Mutex
 	appSaw       []byte
-	appGot       map[string][2]int // per path: requests, body bytes
+	appGot       map[string][2]int      // per path: requests, body bytes
+	appHeaders   map[string][][2]string // per path: headers the orders app answers with
 }
 
 // StartEaaS brings the EaaS mesh up: the authorizer with all four roles, a
@@ -198,8 +202,8 @@ func (m *EaaSMesh) startOrders(ctx context.Context, o EaaSOptions) error {
 	}
 	m.app = &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(m.orders)}
 	go func() { _ = m.app.Serve(ln) }()
-	cfg := fmt.Sprintf(`{"authorizer_cluster":"meshward-authz","destination_labels":{"app":"orders"},"timeout_ms":2000,` +
-		`"eaas":{"enabled":true,"direction":"inbound","timeout_ms":10000}}`)
+	cfg := fmt.Sprintf(`{"authorizer_cluster":"meshward-authz","destination_labels":{"app":"orders"},"timeout_ms":2000,`+
+		`"eaas":{"enabled":true,"direction":"inbound","timeout_ms":10000,"max_body_bytes":%d}}`, o.MaxBodyBytes)
 	if m.inHost, err = m.filterHost(ctx, o, Orders, cfg); err != nil {
 		return err
 	}
@@ -228,6 +232,9 @@ func (m *EaaSMesh) orders(w http.ResponseWriter, r *http.Request) {
 	got = m.appGot[r.URL.Path]
 	got[1] += len(body)
 	m.appGot[r.URL.Path] = got
+	for _, h := range m.appHeaders[r.URL.Path] {
+		w.Header().Add(h[0], h[1])
+	}
 	m.mu.Unlock()
 	fmt.Fprintf(w, "receipt: orders got %d bytes: %.40q", len(body), body)
 }
@@ -239,7 +246,8 @@ func (m *EaaSMesh) startFrontend(ctx context.Context, o EaaSOptions) error {
 	if m.tap, err = newWireTap(m.CA, m.in.Addr.String()); err != nil {
 		return err
 	}
-	cfg := `{"authorizer_cluster":"meshward-authz","timeout_ms":2000,"eaas":{"enabled":true,"direction":"outbound","timeout_ms":10000}}`
+	cfg := fmt.Sprintf(`{"authorizer_cluster":"meshward-authz","timeout_ms":2000,`+
+		`"eaas":{"enabled":true,"direction":"outbound","timeout_ms":10000,"max_body_bytes":%d}}`, o.MaxBodyBytes)
 	if m.outHost, err = m.filterHost(ctx, o, Frontend, cfg); err != nil {
 		return err
 	}
@@ -256,20 +264,30 @@ func (m *EaaSMesh) startFrontend(ctx context.Context, o EaaSOptions) error {
 type Exchange struct {
 	Status       int
 	Reason       string
-	Response     []byte // what the frontend app got back
-	AppSaw       []byte // what the orders app got
-	WireRequest  []byte // the request body between the sidecars
-	WireResponse []byte // the response body between the sidecars
-	WireMark     string // the request's x-meshward-eaas header on the wire
+	Response     []byte      // what the frontend app got back
+	AppSaw       []byte      // what the orders app got
+	WireRequest  []byte      // the request body between the sidecars
+	WireResponse []byte      // the response body between the sidecars
+	WireMark     string      // the request's x-meshward-eaas header on the wire
+	Header       http.Header // the response headers the frontend app got
 }
 
 // Post sends body from the frontend app to orders, as orders' host.
 func (m *EaaSMesh) Post(ctx context.Context, path string, body []byte) (Exchange, error) {
+	return m.PostWith(ctx, "orders", path, nil, body)
+}
+
+// PostWith sends body from the frontend app with host as its Host and the
+// given headers; the frontend's sidecar sends every request to orders.
+func (m *EaaSMesh) PostWith(ctx context.Context, host, path string, headers [][2]string, body []byte) (Exchange, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+m.out.Addr.String()+path, bytes.NewReader(body))
 	if err != nil {
 		return Exchange{}, err
 	}
-	req.Host = "orders"
+	req.Host = host
+	for _, h := range headers {
+		req.Header.Add(h[0], h[1])
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return Exchange{}, err
@@ -279,12 +297,32 @@ func (m *EaaSMesh) Post(ctx context.Context, path string, body []byte) (Exchange
 	if err != nil {
 		return Exchange{}, err
 	}
-	x := Exchange{Status: resp.StatusCode, Reason: resp.Header.Get("x-meshward-reason"), Response: out}
+	x := Exchange{Status: resp.StatusCode, Reason: resp.Header.Get("x-meshward-reason"), Response: out, Header: resp.Header}
 	m.mu.Lock()
 	x.AppSaw, m.appSaw = m.appSaw, nil
 	m.mu.Unlock()
 	x.WireRequest, x.WireResponse, x.WireMark = m.tap.last()
 	return x, nil
+}
+
+// AppAnswers makes the orders app add headers to its answers on path (a
+// malicious or broken app).
+func (m *EaaSMesh) AppAnswers(path string, headers [][2]string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.appHeaders == nil {
+		m.appHeaders = map[string][][2]string{}
+	}
+	m.appHeaders[path] = headers
+}
+
+// TapResponses makes the wire tap send the frontend's sidecar swap(body)
+// in place of each response body from orders' sidecar (which it still
+// records as it came); nil stops the swapping.
+func (m *EaaSMesh) TapResponses(swap func(body []byte) []byte) {
+	m.tap.mu.Lock()
+	defer m.tap.mu.Unlock()
+	m.tap.swap = swap
 }
 
 // AppGot is what the orders app received on path so far: requests (their
@@ -338,6 +376,7 @@ type wireTap struct {
 	req  []byte
 	resp []byte
 	mark string
+	swap func([]byte) []byte
 }
 
 func newWireTap(s *System, inbound string) (*wireTap, error) {
@@ -364,6 +403,12 @@ func newWireTap(s *System, inbound string) (*wireTap, error) {
 			resp.Body = io.NopCloser(bytes.NewReader(b))
 			t.mu.Lock()
 			t.resp = b
+			if t.swap != nil {
+				b = t.swap(b)
+				resp.Body = io.NopCloser(bytes.NewReader(b))
+				resp.ContentLength = int64(len(b))
+				resp.Header.Set("Content-Length", strconv.Itoa(len(b)))
+			}
 			t.mu.Unlock()
 			return err
 		},

@@ -182,3 +182,28 @@ func calloutsTo(host proxytest.HostEmulator, id uint32, path string) int {
 	}
 	return n
 }
+
+// sealAnswer seals reply as the destination's answer to the request
+// envelope req, bound to it as the filter binds it.
+func (c *coordinator) sealAnswer(req, reply []byte) []byte {
+	e, err := eaas.ParseEnvelope(req)
+	if err != nil {
+		c.t.Fatalf("coordinator: %v", err)
+	}
+	return c.seal(e.Dst, e.Src, 500, c.token, bindResponse(e.Seq, reply))
+}
+
+// openAnswer opens a response envelope and checks that it answers the
+// request envelope req.
+func (c *coordinator) openAnswer(b, req []byte) (eaas.Envelope, []byte) {
+	e, plain := c.open(b)
+	r, err := eaas.ParseEnvelope(req)
+	if err != nil {
+		c.t.Fatalf("coordinator: %v", err)
+	}
+	body, err := unbindResponse(r.Seq, plain)
+	if err != nil {
+		c.t.Fatalf("coordinator: %v", err)
+	}
+	return e, body
+}

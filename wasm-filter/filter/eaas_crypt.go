@@ -11,7 +11,7 @@ import (
 // does not parse or does not fit (Scenario 2), then has the coordinator
 // open it. wantSrc, when set, names the only source accepted (once
 // enrolled).
-func (s *stream) decrypt(body []byte, mark, peerCert string, wantSrc func() (uint32, bool), status int, done func([]byte, uint32)) {
+func (s *stream) decrypt(body []byte, mark, peerCert string, wantSrc func() (uint32, bool), status int, done func([]byte, eaas.Envelope)) {
 	sub, err := eaas.ParseMark(mark)
 	if err != nil {
 		s.refuse(&refusal{status, ReasonEAASDecryptFailed, err.Error()})
@@ -54,7 +54,7 @@ func (s *stream) decrypt(body []byte, mark, peerCert string, wantSrc func() (uin
 					s.refuse(badAnswer("decryption answer: " + err.Error()))
 					return
 				}
-				done(plain, env.Src)
+				done(plain, env)
 			}, false)
 	})
 }
@@ -68,7 +68,7 @@ func (s *stream) encrypt(plain []byte, pair uint32, done func(envelope []byte, f
 		s.refuse(tooLarge())
 		return
 	}
-	s.exchange(pair, limit+frameSlack+64,
+	s.exchange(pair, limit+frameSlack+envelopeSlack,
 		func(w who) ([]byte, error) { return encryptBatch(w, plain) },
 		func(w who, a coordAnswer, r *refusal) {
 			switch {
@@ -78,7 +78,7 @@ func (s *stream) encrypt(plain []byte, pair uint32, done func(envelope []byte, f
 				proxywasm.LogWarnf("meshward: eaas: the coordinator could not serve; forwarding plaintext as subscriber %d chose", w.e.Subscriber)
 				done(nil, true)
 			default:
-				env, err := parseEncryptAnswer(w, a.body, limit+64)
+				env, err := parseEncryptAnswer(w, a.body, limit+envelopeSlack)
 				if err != nil {
 					s.refuse(badAnswer("encryption answer: " + err.Error()))
 					return

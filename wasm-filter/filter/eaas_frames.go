@@ -99,6 +99,13 @@ func shuffled(n int) ([]int, error) {
 // frameSlack covers a frame's header and varint beyond its data.
 const frameSlack = 64
 
+// envelopeSlack covers what an envelope adds to its plaintext: a header of
+// at most 30 bytes and, for the widest cipher (the legacy encrypt-then-MAC
+// ones), a 5-byte key prefix, an 8-byte IV, 8 bytes of padding and a 32-byte
+// tag. A plaintext of max_body_bytes is sealed by one side, so its envelope
+// must be taken by the other.
+const envelopeSlack = 128
+
 // parseEncryptAnswer checks the coordinator's answer to an encryption
 // request (one frame, type 0, no token, naming w) and returns the envelope
 // it carries, which must seal from this requester to the pair at w.seq.
@@ -216,10 +223,12 @@ func indexPeers(e *eaas.Enrolment) *peerIndex {
 	return x
 }
 
-// hostOf is an :authority without its port, lower-cased.
+// hostOf is an :authority without its port, lower-cased, without the
+// trailing dot of a fully qualified name: "orders.shop.svc.cluster.local."
+// reaches the same peer, so its body must be sealed as well.
 func hostOf(authority string) string {
 	if i := strings.LastIndexByte(authority, ':'); i >= 0 && !strings.Contains(authority[i:], "]") {
 		authority = authority[:i]
 	}
-	return strings.ToLower(authority)
+	return strings.ToLower(strings.TrimSuffix(authority, "."))
 }

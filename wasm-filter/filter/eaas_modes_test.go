@@ -94,7 +94,7 @@ func TestDefaultModeOutboundSealsAndOpens(t *testing.T) {
 	}
 	// The marked response: its headers go on at once, the body waits.
 	reply := []byte(`{"order":7}`)
-	sealed := c.seal(2, 1, 500, c.token, reply)
+	sealed := c.sealAnswer(wire, reply)
 	if a := host.CallOnResponseHeaders(id, [][2]string{{":status", "200"}, {eaas.MarkHeader, "v1; subscriber=54"}, {"content-length", "99"}}, false); a != types.ActionContinue {
 		t.Fatalf("response headers %v, want Continue under Envoy's default", a)
 	}
@@ -153,7 +153,7 @@ func TestDefaultModeInboundOpensAndSeals(t *testing.T) {
 	}
 	msg = lastCallout(t, host, id, eaas.MessagesPath)
 	host.CallOnHttpCallResponse(msg.CalloutID, ok200, nil, c.encryptAnswer(msg.Body))
-	if env, plain := c.open(host.GetCurrentResponseBody(id)); !bytes.Equal(plain, reply) || env.Src != 2 || env.Dst != 1 {
+	if env, plain := c.openAnswer(host.GetCurrentResponseBody(id), wire); !bytes.Equal(plain, reply) || env.Src != 2 || env.Dst != 1 {
 		t.Fatalf("response envelope %+v opens to %q", env, plain)
 	}
 }
@@ -186,7 +186,7 @@ func TestDefaultModeInboundAttacks(t *testing.T) {
 		{"mark without body", frontendCert, "v1; subscriber=54", allowed, nil, 403, ReasonEAASDecryptFailed, true},
 		{"forged mark on a plain body", frontendCert, "v1; subscriber=54", must, plaintext, 403, ReasonEAASDecryptFailed, false},
 		{"truncated envelope", frontendCert, "v1; subscriber=54", allowed, good(func(*eaas.Envelope) {})[:9], 403, ReasonEAASDecryptFailed, false},
-		{"garbled mark", frontendCert, "v1; subscriber=54x", allowed, good(func(*eaas.Envelope) {}), 403, ReasonEAASDecryptFailed, false},
+		{"garbled mark", frontendCert, "v1; subscriber=54x", allowed, good(func(*eaas.Envelope) {}), 403, ReasonEAASDecryptFailed, true},
 		{"wrong token", frontendCert, "v1; subscriber=54", allowed, good(func(e *eaas.Envelope) { e.Token = 2 }), 403, ReasonEAASFloodDropped, false},
 		{"wrong dst", frontendCert, "v1; subscriber=54", allowed, good(func(e *eaas.Envelope) { e.Dst = 3 }), 403, ReasonEAASFloodDropped, false},
 		{"another subscriber", frontendCert, "v1; subscriber=54", allowed, good(func(e *eaas.Envelope) { e.Subscriber = 55 }), 403, ReasonEAASFloodDropped, false},
@@ -194,7 +194,7 @@ func TestDefaultModeInboundAttacks(t *testing.T) {
 		{"src not the peer certificate's", catalogCert, "v1; subscriber=54", allowed, good(func(*eaas.Envelope) {}), 403, ReasonEAASFloodDropped, false},
 		{"src no member", frontendCert, "v1; subscriber=54", allowed, good(func(e *eaas.Envelope) { e.Src = 9 }), 403, ReasonEAASFloodDropped, false},
 		{"no peer certificate", "", "v1; subscriber=54", allowed, good(func(*eaas.Envelope) {}), 403, ReasonEAASFloodDropped, false},
-		{"body over the limit", frontendCert, "v1; subscriber=54", allowed, bytes.Repeat([]byte("a"), 4097), 413, ReasonEAASBodyTooLarge, false},
+		{"body over the limit", frontendCert, "v1; subscriber=54", allowed, bytes.Repeat([]byte("a"), 4096+envelopeSlack+1), 413, ReasonEAASBodyTooLarge, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

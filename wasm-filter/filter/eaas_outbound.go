@@ -12,7 +12,7 @@ import (
 // body enrols before its headers go on. A mark from the app is never
 // trusted.
 func (s *stream) outboundHeaders() types.Action {
-	_ = proxywasm.RemoveHttpRequestHeader(eaas.MarkHeader)
+	takeHeader(proxywasm.GetHttpRequestHeaders, proxywasm.RemoveHttpRequestHeader, eaas.MarkHeader)
 	authority, _ := proxywasm.GetHttpRequestHeader(":authority")
 	s.x.host = hostOf(authority)
 	en := s.p.eaas
@@ -64,6 +64,11 @@ func (s *stream) outboundBody() {
 			s.passRequest(false)
 			return
 		}
+		sent, err := eaas.ParseEnvelope(env)
+		if err != nil { // parseEncryptAnswer parsed it
+			s.refuse(badAnswer("encryption answer: " + err.Error()))
+			return
+		}
 		if err := proxywasm.ReplaceHttpRequestBody(env); err != nil {
 			s.refuse(unavailable("replacing the body: " + err.Error()))
 			return
@@ -72,7 +77,7 @@ func (s *stream) outboundBody() {
 			_ = proxywasm.RemoveHttpRequestHeader("content-length")
 			_ = proxywasm.ReplaceHttpRequestHeader(eaas.MarkHeader, eaas.FormatMark(s.p.eaas.e.Subscriber))
 		}
-		s.x.sentTo = s.x.peer
+		s.x.sentTo, s.x.sentSeq = s.x.peer, sent.Seq
 		s.passRequest(false)
 	})
 }

@@ -1,13 +1,14 @@
 package filter
 
 import (
+	"github.com/meshward/meshward/api/eaas"
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm"
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
 )
 
 // allowed continues an allowed request, or holds it for its body when EaaS
 // needs it: a marked request is decrypted, and a request with a body whose
-// check carried the encrypt obligation must have been marked. Both
+// check carried the encrypt obligation must have been marked. The
 // refusals come before the headers go on.
 func (s *stream) allowed(rule string, encrypt bool, inHeaders bool) types.Action {
 	setRule(rule)
@@ -17,12 +18,19 @@ func (s *stream) allowed(rule string, encrypt bool, inHeaders bool) types.Action
 		return s.passRequest(inHeaders)
 	case s.x.marked && !s.x.hasBody:
 		s.refuse(&refusal{403, ReasonEAASDecryptFailed, "a marked request without a body"})
+	case s.x.marked && !validMark(s.x.mark):
+		s.refuse(&refusal{403, ReasonEAASDecryptFailed, "a mark that is no sidecar's"})
 	case !s.x.marked:
 		s.refuse(&refusal{403, ReasonEAASPlaintextRefused, "a body that must be encrypted arrived in plain"})
 	default:
 		return s.replaceRequestBody(inHeaders, nil)
 	}
 	return types.ActionPause
+}
+
+func validMark(v string) bool {
+	_, err := eaas.ParseMark(v)
+	return err == nil
 }
 
 // replaceRequestBody waits for the whole body, which the EaaS step will
@@ -32,7 +40,7 @@ func (s *stream) allowed(rule string, encrypt bool, inHeaders bool) types.Action
 func (s *stream) replaceRequestBody(inHeaders bool, prepare func()) types.Action {
 	s.x.req = needBody
 	switch {
-	case int64(s.x.bodySize) > s.p.cfg.EAAS.MaxBodyBytes:
+	case int64(s.x.bodySize) > s.maxRequestBody():
 		s.refuse(tooLarge())
 	case s.p.heldBodies:
 		if s.x.bodyDone {
@@ -79,7 +87,7 @@ func (s *stream) requestBody(size int, end bool) types.Action {
 		// Only allow_on_headers_stop_iteration gives a body callback while
 		// the headers are held.
 		s.p.heldBodies = true
-		if s.p.cfg.EAAS.Direction == Outbound && int64(size) > s.p.cfg.EAAS.MaxBodyBytes {
+		if s.p.cfg.EAAS.Direction == Outbound && int64(size) > s.maxRequestBody() {
 			s.refuse(tooLarge())
 		}
 		return types.ActionPause
@@ -87,7 +95,7 @@ func (s *stream) requestBody(size int, end bool) types.Action {
 	s.x.inCallback = true
 	defer func() { s.x.inCallback = false }()
 	switch {
-	case int64(size) > s.p.cfg.EAAS.MaxBodyBytes:
+	case int64(size) > s.maxRequestBody():
 		s.refuse(tooLarge())
 	case end:
 		s.requestBodyDone()
@@ -114,7 +122,7 @@ func (s *stream) inboundBody() {
 		s.refuse(&refusal{403, ReasonEAASDecryptFailed, "no body to decrypt"})
 		return
 	}
-	s.decrypt(env, s.x.mark, property("connection", "uri_san_peer_certificate"), nil, 403, func(plain []byte, src uint32) {
+	s.decrypt(env, s.x.mark, property("connection", "uri_san_peer_certificate"), nil, 403, func(plain []byte, env eaas.Envelope) {
 		if err := proxywasm.ReplaceHttpRequestBody(plain); err != nil {
 			s.refuse(&refusal{500, ReasonEAASDecryptFailed, "replacing the body: " + err.Error()})
 			return
@@ -122,7 +130,7 @@ func (s *stream) inboundBody() {
 		if !s.x.reqAhead {
 			_ = proxywasm.RemoveHttpRequestHeader("content-length")
 		}
-		s.x.replyTo = &src
+		s.x.replyTo, s.x.replySeq = &env.Src, env.Seq
 		s.passRequest(false)
 	})
 }

@@ -9,8 +9,8 @@ import (
 // OnHttpResponseHeaders: at the destination, a decrypted request's response
 // body is held to be encrypted back to its source; at the source, a marked
 // response is held to be decrypted, and a plain body answering an
-// encrypted request is refused. Only the filter marks: a mark the app set
-// is removed.
+// encrypted request is refused. Only the filter marks: a mark or a
+// plaintext-forward word the app set is removed.
 func (s *stream) OnHttpResponseHeaders(_ int, endOfStream bool) types.Action {
 	if s.x.resp == refused {
 		return types.ActionContinue // our own local answer
@@ -18,23 +18,35 @@ func (s *stream) OnHttpResponseHeaders(_ int, endOfStream bool) types.Action {
 	if s.p.cfg.EAAS.Direction == Outbound {
 		return s.outboundResponseHeaders(endOfStream)
 	}
-	_ = proxywasm.RemoveHttpResponseHeader(eaas.MarkHeader)
-	if s.x.replyTo == nil || endOfStream {
-		s.x.resp = passed
-		return types.ActionContinue
+	takeHeader(proxywasm.GetHttpResponseHeaders, proxywasm.RemoveHttpResponseHeader, eaas.MarkHeader)
+	takeHeader(proxywasm.GetHttpResponseHeaders, proxywasm.RemoveHttpResponseHeader, eaas.ForwardHeader)
+	switch {
+	case endOfStream:
+	case s.x.marked && (s.x.req == needBody || s.x.req == busy):
+		// Under Envoy's default the headers went on before the body was
+		// decrypted: an app that answers before reading its request would
+		// send its body plain, to a source not yet known.
+		s.refuse(&refusal{502, ReasonEAASPlaintextRefused, "the app answered an encrypted request before it was decrypted"})
+		return types.ActionPause
+	case s.x.replyTo != nil:
+		return s.replaceResponseBody(func() {
+			_ = proxywasm.ReplaceHttpResponseHeader(eaas.MarkHeader, eaas.FormatMark(s.p.eaas.e.Subscriber))
+		})
 	}
-	return s.replaceResponseBody(func() {
-		_ = proxywasm.ReplaceHttpResponseHeader(eaas.MarkHeader, eaas.FormatMark(s.p.eaas.e.Subscriber))
-	})
+	s.x.resp = passed
+	return types.ActionContinue
 }
 
 func (s *stream) outboundResponseHeaders(endOfStream bool) types.Action {
-	mark, err := proxywasm.GetHttpResponseHeader(eaas.MarkHeader)
-	marked := err == nil
-	_ = proxywasm.RemoveHttpResponseHeader(eaas.MarkHeader)
+	mark, marked := takeOne(takeHeader(proxywasm.GetHttpResponseHeaders, proxywasm.RemoveHttpResponseHeader, eaas.MarkHeader))
 	switch {
 	case marked && endOfStream:
 		s.refuse(&refusal{502, ReasonEAASDecryptFailed, "a marked response without a body"})
+		return types.ActionPause
+	case marked && s.x.sentTo == nil:
+		// Only the answer to a sealed request is sealed: any other is an
+		// envelope from elsewhere.
+		s.refuse(&refusal{502, ReasonEAASDecryptFailed, "a marked response to a request that was not sealed"})
 		return types.ActionPause
 	case marked:
 		s.x.respMark = mark
@@ -90,7 +102,7 @@ func (s *stream) responseBody(size int, end bool) types.Action {
 	s.x.inCallback = true
 	defer func() { s.x.inCallback = false }()
 	switch {
-	case int64(s.x.respSize) > s.p.cfg.EAAS.MaxBodyBytes:
+	case int64(s.x.respSize) > s.maxResponseBody():
 		s.refuse(&refusal{502, ReasonEAASBodyTooLarge, "response body over max_body_bytes"})
 	case end:
 		s.x.resp = busy
@@ -112,19 +124,14 @@ func (s *stream) protectResponse() {
 		s.sealResponse(body)
 		return
 	}
-	// The source must be the peer the request was sealed for, or else the
-	// peer the request's host names.
-	want := func() (uint32, bool) {
-		p := s.x.sentTo
-		if p == nil {
-			p = s.p.eaas.peers.byHost[s.x.host]
+	// The source must be the peer the request was sealed for.
+	want := func() (uint32, bool) { return s.x.sentTo.Requester, true }
+	s.decrypt(body, s.x.respMark, property("upstream", "uri_san_peer_certificate"), want, 502, func(plain []byte, _ eaas.Envelope) {
+		plain, err := unbindResponse(s.x.sentSeq, plain)
+		if err != nil {
+			s.refuse(&refusal{502, ReasonEAASDecryptFailed, err.Error()})
+			return
 		}
-		if p == nil {
-			return 0, false
-		}
-		return p.Requester, true
-	}
-	s.decrypt(body, s.x.respMark, property("upstream", "uri_san_peer_certificate"), want, 502, func(plain []byte, _ uint32) {
 		if s.replaceResponse(plain) {
 			s.passResponse()
 		}
@@ -133,7 +140,7 @@ func (s *stream) protectResponse() {
 
 // sealResponse encrypts a response back to the request's source.
 func (s *stream) sealResponse(body []byte) {
-	s.encrypt(body, *s.x.replyTo, func(env []byte, forward bool) {
+	s.encrypt(bindResponse(s.x.replySeq, body), *s.x.replyTo, func(env []byte, forward bool) {
 		if forward {
 			if s.x.respAhead {
 				s.refuse(unavailable("the coordinator could not serve (plaintext forward) after the marked headers went on"))

@@ -1,6 +1,7 @@
 package filter
 
 import (
+	"strings"
 	"time"
 
 	"github.com/meshward/meshward/api/eaas"
@@ -48,6 +49,8 @@ type eaasStream struct {
 	peer       *eaas.Peer // outbound: the peer the request body is sealed for
 	sentTo     *eaas.Peer // outbound: the peer the request body was sealed for
 	replyTo    *uint32    // inbound: the source of the decrypted request
+	replySeq   uint64     // inbound: its envelope's sequence number
+	sentSeq    uint64     // outbound: the sequence number of the envelope sent
 	respMark   string     // outbound: the response's mark
 	deadline   time.Time  // a coordinator callout is out until then
 	bodyDone   bool       // the request body's last byte is buffered
@@ -57,15 +60,56 @@ type eaasStream struct {
 
 // takeMark reads and removes the request's mark: the app never sees it.
 func (s *stream) takeMark() {
-	if v, err := proxywasm.GetHttpRequestHeader(eaas.MarkHeader); err == nil {
-		s.x.marked, s.x.mark = true, v
+	s.x.mark, s.x.marked = takeOne(takeHeader(proxywasm.GetHttpRequestHeaders, proxywasm.RemoveHttpRequestHeader, eaas.MarkHeader))
+}
+
+// takeHeader removes every value of name from a header map and returns
+// them. Envoy removes all values at once, but a host that removes one per
+// call must not leave a second mark behind for the app or the wire.
+func takeHeader(get func() ([][2]string, error), remove func(string) error, name string) []string {
+	headers, _ := get()
+	var values []string
+	for _, h := range headers {
+		if strings.EqualFold(h[0], name) {
+			values = append(values, h[1])
+		}
 	}
-	_ = proxywasm.RemoveHttpRequestHeader(eaas.MarkHeader)
+	for range max(len(values), 1) {
+		_ = remove(name)
+	}
+	return values
+}
+
+// takeOne is the mark among values: a second one is no filter's (a sidecar
+// sends one), so the message counts as marked with one that never parses.
+func takeOne(values []string) (string, bool) {
+	if len(values) != 1 {
+		return "", len(values) > 1
+	}
+	return values[0], true
 }
 
 // maxBatchBytes bounds what one coordinator exchange holds in the VM: a
 // body travels 2^t times (t ≤ 8).
 const maxBatchBytes = 64 << 20
+
+// maxRequestBody bounds the request body the filter buffers: at the
+// destination it is an envelope, a little larger than its plaintext.
+func (s *stream) maxRequestBody() int64 {
+	if s.p.cfg.EAAS.Direction == Inbound {
+		return s.p.cfg.EAAS.MaxBodyBytes + envelopeSlack
+	}
+	return s.p.cfg.EAAS.MaxBodyBytes
+}
+
+// maxResponseBody likewise: at the source the response body is an
+// envelope; at the destination it is sealed behind its request's binding.
+func (s *stream) maxResponseBody() int64 {
+	if s.p.cfg.EAAS.Direction == Outbound {
+		return s.p.cfg.EAAS.MaxBodyBytes + envelopeSlack
+	}
+	return s.p.cfg.EAAS.MaxBodyBytes - maxBindingBytes
+}
 
 func tooLarge() *refusal { return &refusal{413, ReasonEAASBodyTooLarge, "body over max_body_bytes"} }
 

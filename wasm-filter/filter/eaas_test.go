@@ -210,7 +210,7 @@ func TestInboundOpensRequestAndSealsResponse(t *testing.T) {
 	host.CallOnResponseBody(id, reply, true)
 	msg = lastCallout(t, host, id, eaas.MessagesPath)
 	host.CallOnHttpCallResponse(msg.CalloutID, ok200, nil, c.encryptAnswer(msg.Body))
-	env, plain := c.open(host.GetCurrentResponseBody(id))
+	env, plain := c.openAnswer(host.GetCurrentResponseBody(id), wire)
 	if !bytes.Equal(plain, reply) || env.Src != 2 || env.Dst != 1 {
 		t.Fatalf("response envelope %+v opens to %q", env, plain)
 	}
@@ -232,7 +232,7 @@ func TestOutboundOpensResponse(t *testing.T) {
 	host.CallOnHttpCallResponse(lastCallout(t, host, id, eaas.EnrolmentPath).CalloutID, ok200, nil, c.enrolBody(1))
 	msg := lastCallout(t, host, id, eaas.MessagesPath)
 	host.CallOnHttpCallResponse(msg.CalloutID, ok200, nil, c.encryptAnswer(msg.Body))
-	sealed := c.seal(2, 1, 500, c.token, reply)
+	sealed := c.sealAnswer(host.GetCurrentRequestBody(id), reply)
 	if a := host.CallOnResponseHeaders(id, [][2]string{{":status", "200"}, {eaas.MarkHeader, "v1; subscriber=54"}}, false); a != types.ActionPause {
 		t.Fatalf("response headers %v", a)
 	}
@@ -275,7 +275,7 @@ func TestInboundAttacks(t *testing.T) {
 		{"src no member", frontendCert, "v1; subscriber=54", good(func(e *eaas.Envelope) { e.Src = 9 }), 403, ReasonEAASFloodDropped},
 		{"no peer certificate", "", "v1; subscriber=54", good(func(*eaas.Envelope) {}), 403, ReasonEAASFloodDropped},
 		{"mark without body", frontendCert, "v1; subscriber=54", nil, 403, ReasonEAASDecryptFailed},
-		{"body over the limit", frontendCert, "v1; subscriber=54", bytes.Repeat([]byte("a"), 4097), 413, ReasonEAASBodyTooLarge},
+		{"body over the limit", frontendCert, "v1; subscriber=54", bytes.Repeat([]byte("a"), 4096+envelopeSlack+1), 413, ReasonEAASBodyTooLarge},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
