@@ -76,7 +76,7 @@ fuzz: deps
 	  extauthz/eaas/keymanager:FuzzParseMaterial extauthz/eaas/keymanager:FuzzParseKeyset; do \
 	  pkg=$${t%%:*}; fn=$${t##*:}; echo "fuzz $$pkg $$fn"; \
 	  $(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) ./$$pkg || exit 1; done
-	@for fn in FuzzParseConfig FuzzDescribe FuzzEncodedLen FuzzParseAnswers; do echo "fuzz wasm-filter/filter $$fn"; \
+	@for fn in FuzzParseConfig FuzzDescribe FuzzEncodedLen FuzzParseAnswers FuzzUnbindResponse; do echo "fuzz wasm-filter/filter $$fn"; \
 	  (cd wasm-filter && $(GO) test -mod=mod -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) ./filter) || exit 1; done
 
 # The authorizer's benchmarks: gRPC Check with a 10,000-rule set vs allow-all
