@@ -278,6 +278,16 @@ func TestDefaultModeOutboundResponseAttacks(t *testing.T) {
 		}
 		refusedWith(t, host, id, 502, ReasonEAASPlaintextRefused)
 	})
+	t.Run("the destination's refusal keeps its status and reason, not its body", func(t *testing.T) {
+		host, id, _ := defaultSeal(t, c, ordersCert)
+		host.CallOnResponseHeaders(id, [][2]string{{":status", "403"}, {ReasonHeader, "no-matching-rule"}}, false)
+		refusedWith(t, host, id, 403, "no-matching-rule")
+	})
+	t.Run("a plain answer may not pose as a refusal with a bad reason", func(t *testing.T) {
+		host, id, _ := defaultSeal(t, c, ordersCert)
+		host.CallOnResponseHeaders(id, [][2]string{{":status", "500"}, {ReasonHeader, "card=4111 1111"}}, false)
+		refusedWith(t, host, id, 502, ReasonEAASPlaintextRefused)
+	})
 	t.Run("envelope from catalog", func(t *testing.T) {
 		host, id, _ := defaultSeal(t, c, catalogCert)
 		host.CallOnResponseHeaders(id, [][2]string{{":status", "200"}, {eaas.MarkHeader, "v1; subscriber=54"}}, false)

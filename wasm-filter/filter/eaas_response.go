@@ -4,6 +4,7 @@ import (
 	"github.com/meshward/meshward/api/eaas"
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm"
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
+	"strconv"
 )
 
 // OnHttpResponseHeaders: at the destination, a decrypted request's response
@@ -52,6 +53,10 @@ func (s *stream) outboundResponseHeaders(endOfStream bool) types.Action {
 		s.x.respMark = mark
 		return s.replaceResponseBody(nil)
 	case s.x.sentTo != nil && !endOfStream && !s.plaintextForwarded():
+		if r := destinationRefusal(); r != nil {
+			s.refuse(r) // the caller learns why; the plain body never reaches it
+			return types.ActionPause
+		}
 		s.refuse(&refusal{502, ReasonEAASPlaintextRefused, "a plain response body to an encrypted request"})
 		return types.ActionPause
 	}
@@ -169,4 +174,21 @@ func (s *stream) replaceResponse(body []byte) bool {
 		_ = proxywasm.RemoveHttpResponseHeader("content-length")
 	}
 	return true
+}
+
+// destinationRefusal is a plain answer that is the destination's own
+// refusal (its filter or authorizer denied the sealed request: a 4xx or 5xx
+// with a reason id), passed on as the filter's own refusal with that status
+// and reason; its body is dropped, so nothing of it travels on in plain.
+func destinationRefusal() *refusal {
+	headers, err := proxywasm.GetHttpResponseHeaders()
+	if err != nil {
+		return nil
+	}
+	status, _ := strconv.Atoi(headerValue(headers, ":status"))
+	reason := headerValue(headers, ReasonHeader)
+	if status < 400 || status > 599 || !eaas.ReasonID(reason) {
+		return nil
+	}
+	return &refusal{status, reason, "the destination refused the sealed request"}
 }
