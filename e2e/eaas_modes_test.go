@@ -129,7 +129,7 @@ func postDirect(t *testing.T, m *system.EaaSMesh, id, path string, headers [][2]
 	}
 	req.Host = "orders"
 	for _, h := range headers {
-		req.Header.Set(h[0], h[1])
+		req.Header.Add(h[0], h[1]) // a name twice is sent twice (the smuggling tests)
 	}
 	resp, err := client.Do(req)
 	if err != nil {

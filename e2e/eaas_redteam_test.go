@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/hex"
-	"io"
-	"net/http"
 	"strings"
 	"testing"
 
@@ -279,25 +277,5 @@ func TestEaaSRedTeamMarkSmuggling(t *testing.T) {
 // postDirectAll is postDirect with every header added, repeats included.
 func postDirectAll(t *testing.T, m *system.EaaSMesh, path string, headers [][2]string, body []byte) (int, string) {
 	t.Helper()
-	cert, err := m.CA.CA.Issue(system.Frontend)
-	if err != nil {
-		t.Fatal(err)
-	}
-	client := &http.Client{Transport: &http.Transport{TLSClientConfig: m.CA.CA.ClientTLS(cert)}}
-	defer client.CloseIdleConnections()
-	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, "https://"+m.InboundAddr()+path, bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Host = "orders"
-	for _, h := range headers {
-		req.Header.Add(h[0], h[1])
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, resp.Body)
-	return resp.StatusCode, resp.Header.Get("x-meshward-reason")
+	return postDirect(t, m, system.Frontend, path, headers, body)
 }
