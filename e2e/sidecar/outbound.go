@@ -50,7 +50,7 @@ func ListenOutbound(addr string, o *Outbound) (*Server, error) {
 	if timeout == 0 {
 		timeout = 30 * time.Second
 	}
-	self := localID(o.TLS)
+	self := identity.Own(o.TLS)
 	x := &exchange{host: o.Host, upstream: "https://" + o.Destination, log: o.Log, norm: o.PathNormalization,
 		client: &http.Client{Timeout: timeout, Transport: &http.Transport{TLSClientConfig: peerCheck(o.TLS, o.DestinationID)}},
 		props: func(r *http.Request) map[string]string {

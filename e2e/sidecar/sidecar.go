@@ -16,7 +16,6 @@ package sidecar
 
 import (
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"net"
 	"net/http"
@@ -59,19 +58,6 @@ func (s *Sidecar) properties(r *http.Request) map[string]string {
 	return p
 }
 
-// localID is the SPIFFE ID of the sidecar's own certificate, as Envoy
-// reports it in connection.uri_san_local_certificate.
-func localID(cfg *tls.Config) string {
-	if cfg == nil || len(cfg.Certificates) == 0 || len(cfg.Certificates[0].Certificate) == 0 {
-		return ""
-	}
-	leaf, err := x509.ParseCertificate(cfg.Certificates[0].Certificate[0])
-	if err != nil {
-		return ""
-	}
-	return identity.PeerID(&tls.ConnectionState{PeerCertificates: []*x509.Certificate{leaf}})
-}
-
 // Server is a listening sidecar side.
 type Server struct {
 	Addr net.Addr
@@ -81,7 +67,7 @@ type Server struct {
 // Listen serves the inbound side s on addr; with tlsCfg it terminates (m)TLS.
 func Listen(addr string, tlsCfg *tls.Config, s *Sidecar) (*Server, error) {
 	if tlsCfg != nil {
-		s.localID = localID(tlsCfg)
+		s.localID = identity.Own(tlsCfg)
 	}
 	if s.Client == nil {
 		s.Client = &http.Client{Timeout: 30 * time.Second}

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"crypto/tls"
+	"crypto/x509"
 	"strings"
 
 	"google.golang.org/grpc/credentials"
@@ -46,4 +47,17 @@ func BearerMatches(vals []string, token []byte) bool {
 	// Digests of equal length, so the comparison leaks not even the length.
 	g, w := sha256.Sum256([]byte(got)), sha256.Sum256(token)
 	return subtle.ConstantTimeCompare(g[:], w[:]) == 1 && ok
+}
+
+// Own is the SPIFFE ID of the first certificate a TLS config presents (the
+// process's or sidecar's own identity), or "".
+func Own(cfg *tls.Config) string {
+	if cfg == nil || len(cfg.Certificates) == 0 || len(cfg.Certificates[0].Certificate) == 0 {
+		return ""
+	}
+	leaf, err := x509.ParseCertificate(cfg.Certificates[0].Certificate[0])
+	if err != nil {
+		return ""
+	}
+	return PeerID(&tls.ConnectionState{PeerCertificates: []*x509.Certificate{leaf}})
 }

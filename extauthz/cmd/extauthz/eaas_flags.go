@@ -2,7 +2,6 @@ package main
 
 import (
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/http"
@@ -59,7 +58,7 @@ func (f *eaasFlags) config(serverTLS, clientTLS *tls.Config, token []byte) (role
 	if err != nil {
 		return roles.Config{}, err
 	}
-	self := ownID(serverTLS)
+	self := identity.Own(serverTLS)
 	access := rpc.Access{Coordinators: orSelf(f.coordinatorIDs, self), Registrars: orSelf(f.registrarIDs, self), OperatorToken: token}
 	etcd, err := f.etcdConfig()
 	if err != nil {
@@ -75,18 +74,6 @@ func orSelf(ids []string, self string) []string {
 		return ids
 	}
 	return []string{self}
-}
-
-// ownID is the SPIFFE ID of the process's own certificate.
-func ownID(c *tls.Config) string {
-	if c == nil || len(c.Certificates) == 0 || len(c.Certificates[0].Certificate) == 0 {
-		return ""
-	}
-	cert, err := x509.ParseCertificate(c.Certificates[0].Certificate[0])
-	if err != nil {
-		return ""
-	}
-	return identity.PeerID(&tls.ConnectionState{PeerCertificates: []*x509.Certificate{cert}})
 }
 
 // clientTLS is the mesh certificate presented to other replicas.
