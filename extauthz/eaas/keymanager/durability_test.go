@@ -3,13 +3,11 @@ package keymanager
 import (
 	"bufio"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -149,35 +147,12 @@ func kill9(t *testing.T, endpoint string) {
 	t.Logf("%d keys returned before the kill, all kept", len(lines))
 }
 
-var shared struct {
-	once sync.Once
-	srv  *etcdtest.Server
-	dir  string
-	err  error
-}
+var shared etcdtest.Shared
 
-func sharedEtcd(t *testing.T) *etcdtest.Server {
-	shared.once.Do(func() {
-		if shared.dir, shared.err = os.MkdirTemp("", "keymanager-etcd-"); shared.err == nil {
-			shared.srv, shared.err = etcdtest.Start(shared.dir)
-		}
-	})
-	if errors.Is(shared.err, etcdtest.ErrMissing) {
-		t.Skip(shared.err)
-	}
-	if shared.err != nil {
-		t.Fatal(shared.err)
-	}
-	return shared.srv
-}
+func sharedEtcd(t *testing.T) *etcdtest.Server { return shared.Get(t) }
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if shared.srv != nil {
-		shared.srv.Kill()
-	}
-	if shared.dir != "" {
-		os.RemoveAll(shared.dir)
-	}
+	shared.Close()
 	os.Exit(code)
 }

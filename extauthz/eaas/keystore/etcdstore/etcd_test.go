@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -19,36 +18,13 @@ var prefixes atomic.Uint64
 
 func testPrefix(t *testing.T) string { return fmt.Sprintf("%s/%d/", t.Name(), prefixes.Add(1)) }
 
-var shared struct {
-	once sync.Once
-	srv  *etcdtest.Server
-	dir  string
-	err  error
-}
+var shared etcdtest.Shared
 
-func sharedEtcd(t *testing.T) *etcdtest.Server {
-	shared.once.Do(func() {
-		if shared.dir, shared.err = os.MkdirTemp("", "keystore-etcd-"); shared.err == nil {
-			shared.srv, shared.err = etcdtest.Start(shared.dir)
-		}
-	})
-	if errors.Is(shared.err, etcdtest.ErrMissing) {
-		t.Skip("etcd is not installed (make etcd)")
-	}
-	if shared.err != nil {
-		t.Fatal(shared.err)
-	}
-	return shared.srv
-}
+func sharedEtcd(t *testing.T) *etcdtest.Server { return shared.Get(t) }
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if shared.srv != nil {
-		shared.srv.Kill()
-	}
-	if shared.dir != "" {
-		os.RemoveAll(shared.dir)
-	}
+	shared.Close()
 	os.Exit(code)
 }
 
