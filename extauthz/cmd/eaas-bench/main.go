@@ -78,7 +78,9 @@ func parse(args []string) (bench.Config, error) {
 	fs.IntVar(&cfg.FloodRounds, "flood-rounds", cfg.FloodRounds, "part 4: rounds of every phase")
 	fs.DurationVar(&cfg.FloodDuration, "flood-duration", cfg.FloodDuration, "part 4: per phase and round")
 	fs.Float64Var(&cfg.FloodFactor, "flood-factor", cfg.FloodFactor, "part 4: fake messages per second ÷ C")
-	fs.IntVar(&cfg.FloodInFlight, "flood-in-flight", cfg.FloodInFlight, "part 4: requests an attacker keeps open at most")
+	fs.IntVar(&cfg.FloodInFlight, "flood-in-flight", cfg.FloodInFlight, "part 4: requests an attacker process keeps open at most")
+	fs.IntVar(&cfg.FloodProcesses, "flood-processes", cfg.FloodProcesses, "part 4: attacker processes per attack")
+	floodDeception := fs.Uint("flood-deception", uint(cfg.FloodDeception), "part 4: t of the attackers' own subscriber (2^t fakes per request)")
 	fs.Float64Var(&cfg.LegitShare, "legit-share", cfg.LegitShare, "part 4: legitimate messages per second ÷ C")
 	fs.DurationVar(&cfg.LegitTimeout, "legit-timeout", cfg.LegitTimeout, "part 4: a legitimate round trip later than this failed")
 	if err := fs.Parse(args); err != nil {
@@ -91,6 +93,10 @@ func parse(args []string) (bench.Config, error) {
 		return cfg, fmt.Errorf("deception %d: at most 8", *deception)
 	}
 	cfg.Deception = uint8(*deception)
+	if *floodDeception > 8 {
+		return cfg, fmt.Errorf("flood deception %d: at most 8", *floodDeception)
+	}
+	cfg.FloodDeception = uint8(*floodDeception)
 	var err error
 	if cfg.Parts, err = ints(*parts); err != nil {
 		return cfg, fmt.Errorf("-parts: %w", err)

@@ -42,8 +42,16 @@ type Config struct {
 	FloodDuration    time.Duration // per phase and round
 	FloodFactor      float64       // fake messages per second ÷ C
 	FloodInFlight    int           // requests an attacker keeps open at most
-	LegitShare       float64       // legitimate messages per second ÷ C
-	LegitTimeout     time.Duration // a legitimate round trip later than this failed
+	// FloodProcesses splits each attack over this many attacker
+	// processes (a process's HTTPS client, not the coordinator, is what
+	// caps one attacker's rate).
+	FloodProcesses int
+	// FloodDeception is t of the attackers' own subscriber: a member
+	// registers with the deception factor it likes, and a larger t puts
+	// 2^t fakes in each request it sends.
+	FloodDeception uint8
+	LegitShare     float64       // legitimate messages per second ÷ C
+	LegitTimeout   time.Duration // a legitimate round trip later than this failed
 	// AttackerCommand runs an attacker as a process of its own (the
 	// command's arguments are then Attack.Args; it calls RunAttacker);
 	// empty: attackers run in this process and share its CPU.
@@ -58,7 +66,7 @@ func Defaults() Config {
 		CryptorSizes: []int{1 << 10, 64 << 10}, CryptorDuration: 8 * time.Second,
 		DropOps: 300, DropRounds: 5,
 		CapacityDuration: 1500 * time.Millisecond, FloodRounds: 2, FloodDuration: 4 * time.Second, FloodFactor: 10,
-		FloodInFlight: 64, LegitShare: 0.1, LegitTimeout: time.Second}
+		FloodInFlight: 64, FloodProcesses: 2, FloodDeception: 5, LegitShare: 0.1, LegitTimeout: time.Second}
 }
 
 func cipherNames() []string {
@@ -80,8 +88,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("deception %d: want 1 to 6 (a fake needs a token other than the real one)", c.Deception)
 	case c.Rounds < 1 || c.DropOps < 1 || c.DropRounds < 1 || c.FloodRounds < 1:
 		return errors.New("rounds and operations must be at least 1")
-	case c.FloodFactor <= 0 || c.LegitShare <= 0 || c.FloodInFlight < 1:
-		return errors.New("flood factor, legitimate share and attackers' requests in flight must be positive")
+	case c.FloodFactor <= 0 || c.LegitShare <= 0 || c.FloodInFlight < 1 || c.FloodProcesses < 1:
+		return errors.New("flood factor, legitimate share, attackers' requests in flight and processes must be positive")
+	case c.FloodDeception < 1 || c.FloodDeception > 8:
+		return fmt.Errorf("flood deception %d: want 1 to 8", c.FloodDeception)
 	}
 	for _, p := range c.Parts {
 		if p < PartRoundTrips || p > PartFlood {

@@ -142,6 +142,8 @@ func TestConfigValidate(t *testing.T) {
 		"cipher":    func(c *Config) { c.Ciphers = []string{"rot13"} },
 		"rounds":    func(c *Config) { c.Rounds = 0 },
 		"flood":     func(c *Config) { c.FloodFactor = 0 },
+		"processes": func(c *Config) { c.FloodProcesses = 0 },
+		"flood t":   func(c *Config) { c.FloodDeception = 9 },
 	} {
 		c := Defaults()
 		mod(&c)

@@ -55,7 +55,7 @@ func newFloodSetup(ctx context.Context, m *Mesh, sc *Scenario, cfg Config) (*flo
 	if err != nil {
 		return nil, err
 	}
-	other, err := sc.Register(ctx, 912, cfg.Deception, "aes256-gcm")
+	other, err := sc.Register(ctx, 912, cfg.FloodDeception, "aes256-gcm")
 	if err != nil {
 		return nil, err
 	}
@@ -141,7 +141,7 @@ func Flood(ctx context.Context, m *Mesh, sc *Scenario, cfg Config, log io.Writer
 			return nil, fmt.Errorf("flood warm-up: %w", err)
 		}
 	}
-	rep := &FloodReport{Workers: cfg.Workers, Messages: 1 << cfg.Deception, Timeout: cfg.LegitTimeout,
+	rep := &FloodReport{Workers: cfg.Workers, Messages: 1 << cfg.FloodDeception, Timeout: cfg.LegitTimeout,
 		Rounds: cfg.FloodRounds, Duration: cfg.FloodDuration}
 	names := []string{NoFlood, MemberFlood, OutsiderFlood}
 	phases := map[string]*FloodPhase{}
@@ -205,14 +205,12 @@ func (f *floodSetup) phase(ctx context.Context, cfg Config, c float64, name stri
 	return legit, attack, err
 }
 
-// attack starts the phase's attacker, as a process of its own when
-// cfg.AttackerCommand says how, and returns when it is under way.
+// attack starts the phase's attackers, as processes of their own when
+// cfg.AttackerCommand says how, and returns when they are under way.
 func (f *floodSetup) attack(ctx context.Context, cfg Config, c float64, name string) (func() (Result, error), error) {
-	batches := cfg.FloodFactor * c / float64(int(1)<<cfg.Deception)
+	batches := cfg.FloodFactor * c / float64(int(1)<<cfg.FloodDeception)
 	if len(cfg.AttackerCommand) > 0 {
-		a := f.orders[name]
-		a.Rate, a.Duration, a.Timeout, a.InFlight = batches, cfg.FloodDuration, cfg.LegitTimeout, cfg.FloodInFlight
-		return spawnAttack(ctx, cfg.AttackerCommand, a)
+		return f.spawnAll(ctx, cfg, batches, name)
 	}
 	client := f.clients[name]
 	done := make(chan Result, 1)
@@ -224,6 +222,37 @@ func (f *floodSetup) attack(ctx context.Context, cfg Config, c float64, name str
 			}, attackClass)
 	}()
 	return func() (Result, error) { return <-done, nil }, nil
+}
+
+// spawnAll starts cfg.FloodProcesses attackers sharing the rate; wait
+// merges what they got as one attack that lasted as long as the longest.
+func (f *floodSetup) spawnAll(ctx context.Context, cfg Config, batches float64, name string) (func() (Result, error), error) {
+	var waits []func() (Result, error)
+	for range cfg.FloodProcesses {
+		a := f.orders[name]
+		a.Rate, a.Duration, a.Timeout, a.InFlight = batches/float64(cfg.FloodProcesses), cfg.FloodDuration,
+			cfg.LegitTimeout, cfg.FloodInFlight
+		w, err := spawnAttack(ctx, cfg.AttackerCommand, a)
+		if err != nil {
+			for _, w := range waits {
+				_, _ = w()
+			}
+			return nil, err
+		}
+		waits = append(waits, w)
+	}
+	return func() (Result, error) {
+		var all Result
+		var first error
+		for _, w := range waits {
+			res, err := w()
+			if err != nil && first == nil {
+				first = err
+			}
+			all.AddParallel(res)
+		}
+		return all, first
+	}, nil
 }
 
 // attackClass counts every answer to an attacker as a "failure" by class:

@@ -35,6 +35,14 @@ func (r *Result) Add(o Result) {
 	}
 }
 
+// AddParallel merges o, which ran at the same time as r: the elapsed time
+// is the longer of the two.
+func (r *Result) AddParallel(o Result) {
+	e := max(r.Elapsed, o.Elapsed)
+	r.Add(o)
+	r.Elapsed = e
+}
+
 // OK counts successful operations.
 func (r Result) OK() int { return len(r.Lat) }
 
