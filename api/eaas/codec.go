@@ -1,6 +1,7 @@
 package eaas
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 )
@@ -100,36 +101,136 @@ const MaxBits = 1 << 30
 // Encode packs m with widths w; answer says whether m is a coordinator's
 // answer (it decides with m.Type whether the token is present).
 func Encode(w Widths, m Message, answer bool) (bits []byte, nbits int, err error) {
-	if err := w.Validate(); err != nil {
-		return nil, 0, err
-	}
-	if m.Type > Decrypt {
-		return nil, 0, fmt.Errorf("type is %d, want 0 (encrypt) or 1 (decrypt)", m.Type)
-	}
 	if m.DataBits < 0 || m.DataBits > 8*len(m.Data) {
 		return nil, 0, fmt.Errorf("data bits %d, but data holds %d bytes", m.DataBits, len(m.Data))
 	}
-	token := TokenPresent(m.Type, answer)
-	fields := layout(w, token)
-	values := [6]uint64{uint64(m.Subscriber), uint64(m.Requester), m.Seq, uint64(m.Type), uint64(m.Pair), uint64(m.Token)}
-	for i, f := range fields {
+	head, err := checkHeader(w, m, answer)
+	if err != nil {
+		return nil, 0, err
+	}
+	nbits = head + m.DataBits
+	bits = make([]byte, (nbits+7)/8)
+	putHeader(bits, w, m, answer)
+	copyBits(bits, head, m.Data, m.DataBits)
+	return bits, nbits, nil
+}
+
+// AppendEncoded appends m, packed, to dst as one frame: Encode then
+// AppendFrame without the copy between them.
+func AppendEncoded(dst []byte, w Widths, m Message, answer bool) ([]byte, error) {
+	if m.DataBits < 0 || m.DataBits > 8*len(m.Data) {
+		return dst, fmt.Errorf("data bits %d, but data holds %d bytes", m.DataBits, len(m.Data))
+	}
+	head, err := checkHeader(w, m, answer)
+	if err != nil {
+		return dst, err
+	}
+	dst, bits := growFrame(dst, head+m.DataBits)
+	putHeader(bits, w, m, answer)
+	copyBits(bits, head, m.Data, m.DataBits)
+	return dst, nil
+}
+
+// AppendRandomFrame appends to dst a frame with m's header and dataBytes
+// random bytes as its data, read from fill (m.Data is ignored): a fake.
+func AppendRandomFrame(dst []byte, w Widths, m Message, answer bool, dataBytes int, fill func([]byte) error) ([]byte, error) {
+	head, err := checkRandom(w, &m, answer, dataBytes)
+	if err != nil {
+		return dst, err
+	}
+	dst, bits := growFrame(dst, head+m.DataBits)
+	putHeader(bits, w, m, answer)
+	return dst, randomData(bits, head, dataBytes, fill)
+}
+
+// EncodeRandom is Encode for a fake: m's header, then dataBytes random
+// bytes read from fill.
+func EncodeRandom(w Widths, m Message, answer bool, dataBytes int, fill func([]byte) error) ([]byte, int, error) {
+	head, err := checkRandom(w, &m, answer, dataBytes)
+	if err != nil {
+		return nil, 0, err
+	}
+	nbits := head + m.DataBits
+	bits := make([]byte, (nbits+7)/8)
+	putHeader(bits, w, m, answer)
+	return bits, nbits, randomData(bits, head, dataBytes, fill)
+}
+
+func checkRandom(w Widths, m *Message, answer bool, dataBytes int) (int, error) {
+	if dataBytes < 0 {
+		return 0, fmt.Errorf("data bytes %d", dataBytes)
+	}
+	m.Data, m.DataBits = nil, 8*dataBytes
+	return checkHeader(w, *m, answer)
+}
+
+// randomData fills the data field, which starts at bit head of bits, with
+// random bytes: random bits are random at any offset, so they are written
+// in place instead of being shifted there.
+func randomData(bits []byte, head, dataBytes int, fill func([]byte) error) error {
+	if dataBytes == 0 {
+		return nil
+	}
+	first := head / 8
+	if sh := head % 8; sh != 0 {
+		var b [1]byte
+		if err := fill(b[:]); err != nil {
+			return err
+		}
+		bits[first] |= b[0] & (0xff >> sh)
+		first++
+	}
+	if err := fill(bits[first:]); err != nil {
+		return err
+	}
+	if pad := (head + 8*dataBytes) % 8; pad != 0 {
+		bits[len(bits)-1] &^= 0xff >> pad
+	}
+	return nil
+}
+
+// growFrame appends a frame of nbits zero bits to dst and returns them.
+func growFrame(dst []byte, nbits int) ([]byte, []byte) {
+	dst = binary.AppendUvarint(dst, uint64(nbits))
+	start := len(dst)
+	dst = append(dst, make([]byte, (nbits+7)/8)...)
+	return dst, dst[start:]
+}
+
+// checkHeader says whether m's header fields fit w and returns the
+// header's length in bits.
+func checkHeader(w Widths, m Message, answer bool) (int, error) {
+	if err := w.Validate(); err != nil {
+		return 0, err
+	}
+	if m.Type > Decrypt {
+		return 0, fmt.Errorf("type is %d, want 0 (encrypt) or 1 (decrypt)", m.Type)
+	}
+	values := headerValues(m)
+	for i, f := range layout(w, TokenPresent(m.Type, answer)) {
 		if f.width < 64 && values[i]>>f.width != 0 {
-			return nil, 0, fmt.Errorf("%s %d does not fit in %d bits", f.name, values[i], f.width)
+			return 0, fmt.Errorf("%s %d does not fit in %d bits", f.name, values[i], f.width)
 		}
 	}
 	head := w.HeaderBits(m.Type, answer)
 	if m.DataBits > MaxBits-head {
-		return nil, 0, errors.New("message longer than MaxBits")
+		return 0, errors.New("message longer than MaxBits")
 	}
-	nbits = head + m.DataBits
-	bits = make([]byte, (nbits+7)/8)
+	return head, nil
+}
+
+func headerValues(m Message) [6]uint64 {
+	return [6]uint64{uint64(m.Subscriber), uint64(m.Requester), m.Seq, uint64(m.Type), uint64(m.Pair), uint64(m.Token)}
+}
+
+// putHeader writes m's checked header at the start of the zeroed bits.
+func putHeader(bits []byte, w Widths, m Message, answer bool) {
+	values := headerValues(m)
 	off := 0
-	for i, f := range fields {
+	for i, f := range layout(w, TokenPresent(m.Type, answer)) {
 		putBits(bits, off, f.width, values[i])
 		off += f.width
 	}
-	copyBits(bits, off, m.Data, m.DataBits)
-	return bits, nbits, nil
 }
 
 // Decode unpacks a message of nbits bits; Data is a copy.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/tetratelabs/wazero/api"
 )
@@ -54,7 +55,9 @@ func (h *Host) defineEnv(ctx context.Context, imports []api.FunctionDefinition) 
 			return fmt.Errorf("proxy-wasm host: env.%s returns %d values", name, len(results))
 		}
 		b.NewFunctionBuilder().WithGoModuleFunction(api.GoModuleFunc(func(ctx context.Context, m api.Module, stack []uint64) {
+			start := time.Now()
 			st := f(ctx, m, stack)
+			h.usage.add(h.usage.hostCalls(), name, time.Since(start))
 			if len(results) == 1 {
 				stack[0] = uint64(st)
 			}

@@ -210,3 +210,32 @@ func TestStopAllIsFlowControl(t *testing.T) {
 
 var _ = errors.Is
 var _ = strconv.Itoa
+
+// What a request cost the VM is counted: each export the host called and
+// each host call the guest made, with their time, and the callouts by path.
+func TestUsageAndCalloutsAreCounted(t *testing.T) {
+	h := guestHost(t, true, 0, nil)
+	if u := h.Usage(); u.Exports["proxy_on_request_headers"].Calls != 0 || len(h.Callouts()) != 0 {
+		t.Fatalf("before any request: %+v, callouts %v", u.Exports, h.Callouts())
+	}
+	plain := make([]byte, 1000)
+	x := run(t, h, "hpause,buffer,seal,setcl", bytes.NewReader(plain), len(plain), ok200(0), nil)
+	if x.up == nil {
+		t.Fatal("the request did not reach the upstream")
+	}
+	u := h.Usage()
+	for _, name := range []string{"proxy_on_request_headers", "proxy_on_request_body", "proxy_on_http_call_response"} {
+		if s := u.Exports[name]; s.Calls < 1 || s.Time <= 0 {
+			t.Errorf("export %s: %+v", name, s)
+		}
+	}
+	if s := u.HostCalls["proxy_http_call"]; s.Calls != 1 {
+		t.Errorf("host call proxy_http_call: %+v, want 1 call", s)
+	}
+	if u.GuestTime() < u.Exports["proxy_on_request_body"].Time {
+		t.Errorf("guest time %v is less than one export's", u.GuestTime())
+	}
+	if c := h.Callouts(); c["/seal"] != 1 || len(c) != 1 {
+		t.Errorf("callouts %v, want one to /seal", c)
+	}
+}

@@ -37,6 +37,10 @@ func (h *Host) httpCall(ctx context.Context, m api.Module, s []uint64) uint32 {
 	}
 	h.nextCID++
 	id := h.nextCID
+	if h.calls == nil {
+		h.calls = map[string]int{}
+	}
+	h.calls[req.URL.Path]++
 	if !m.Memory().WriteUint32Le(arg(s, 9), id) {
 		return statusBadArgument
 	}

@@ -10,6 +10,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -80,6 +81,8 @@ type Host struct {
 	streams  map[uint32]*Stream
 	callout  *calloutResult // during proxy_on_http_call_response
 	nextCID  uint32
+	calls    map[string]int          // callouts by path without query, under mu
+	usage    Usage                   // under mu
 	after    []func(context.Context) // what the guest asked for during the running callback
 	logPhase bool                    // proxy_on_log runs: headers are read-only
 
@@ -145,7 +148,7 @@ func (h *Host) instantiate(ctx context.Context, wasm []byte) error {
 		return err
 	}
 	mc := wazero.NewModuleConfig().WithStartFunctions("_initialize").
-		WithSysWalltime().WithSysNanotime().WithRandSource(rand.Reader).
+		WithSysWalltime().WithSysNanotime().WithRandSource(envoyRandom{}).
 		WithStdout(os.Stderr).WithStderr(os.Stderr)
 	h.mod, err = h.rt.InstantiateModule(ctx, compiled, mc)
 	if err != nil {
@@ -186,7 +189,9 @@ func (h *Host) call(ctx context.Context, name string, args ...uint64) (uint64, e
 	if f == nil {
 		return 0, fmt.Errorf("proxy-wasm host: the module does not export %s", name)
 	}
+	start := time.Now()
 	res, err := f.Call(ctx, args...)
+	h.usage.add(h.usage.exports(), name, time.Since(start))
 	if err != nil {
 		return 0, fmt.Errorf("proxy-wasm host: %s: %w", name, err)
 	}
@@ -224,4 +229,82 @@ func (h *Host) Close(ctx context.Context) error {
 	h.stopTicker()
 	h.mu.Unlock()
 	return h.rt.Close(ctx)
+}
+
+// Callouts counts the callouts the guest started, by :path without its
+// query: what a request costs in calls to the authorizer.
+func (h *Host) Callouts() map[string]int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := make(map[string]int, len(h.calls))
+	for k, v := range h.calls {
+		out[k] = v
+	}
+	return out
+}
+
+// Usage is where a VM's time went: the guest's exports (each including the
+// host calls it made) and the host calls alone, by name.
+type Usage struct {
+	Exports, HostCalls map[string]Spent
+}
+
+// Spent is a count of calls and their total time.
+type Spent struct {
+	Calls int
+	Time  time.Duration
+}
+
+func (u *Usage) exports() map[string]Spent {
+	if u.Exports == nil {
+		u.Exports = map[string]Spent{}
+	}
+	return u.Exports
+}
+
+func (u *Usage) hostCalls() map[string]Spent {
+	if u.HostCalls == nil {
+		u.HostCalls = map[string]Spent{}
+	}
+	return u.HostCalls
+}
+
+func (u *Usage) add(m map[string]Spent, name string, d time.Duration) {
+	s := m[name]
+	s.Calls++
+	s.Time += d
+	m[name] = s
+}
+
+// GuestTime is the time spent in the guest's exports, host calls included.
+func (u Usage) GuestTime() time.Duration {
+	var t time.Duration
+	for _, s := range u.Exports {
+		t += s.Time
+	}
+	return t
+}
+
+// Usage returns a copy of the VM's usage so far.
+func (h *Host) Usage() Usage {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return Usage{Exports: maps.Clone(h.usage.Exports), HostCalls: maps.Clone(h.usage.HostCalls)}
+}
+
+// maxRandomGet is the most Envoy's WASI random_get hands out per call
+// (proxy-wasm-cpp-host's PROXY_WASM_HOST_WASI_RANDOM_GET_MAX_SIZE_BYTES):
+// it fails a longer one, and so does this host.
+const maxRandomGet = 64 << 10
+
+// envoyRandom is random_get's source as Envoy has it: the system's
+// generator, refusing a request over maxRandomGet bytes. wazero reads a
+// request in one Read, so the bound holds per call.
+type envoyRandom struct{}
+
+func (envoyRandom) Read(b []byte) (int, error) {
+	if len(b) > maxRandomGet {
+		return 0, fmt.Errorf("random_get of %d bytes: Envoy hands out at most %d per call", len(b), maxRandomGet)
+	}
+	return rand.Read(b)
 }

@@ -91,6 +91,8 @@ type EaaSMesh struct {
 	appSaw       []byte
 	appGot       map[string][2]int      // per path: requests, body bytes
 	appHeaders   map[string][][2]string // per path: headers the orders app answers with
+	calloutMu    sync.Mutex             // one exchange at a time: a Session is not shared
+	callouts     map[string]*calloutPeer
 }
 
 // StartEaaS brings the EaaS mesh up: the authorizer with all four roles, a

@@ -6,13 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	mrand "math/rand/v2"
 	"strings"
 
 	"github.com/meshward/meshward/api/eaas"
 )
 
-// random feeds the fakes and their order; tests replace it.
+// random feeds the fakes and their order: the host's random_get.
 var random io.Reader = rand.Reader
 
 // who is what a message's header must say: the filter's enrolment, the
@@ -30,53 +29,53 @@ func (w who) message(typ eaas.Type, token uint8, data []byte) eaas.Message {
 
 // encryptBatch is an encryption request: 2^t frames in random order, the
 // one with the subscriber's token carrying the plaintext, the others random
-// data of the same length (the seed's deception).
+// data of the same length (the seed's deception), written straight into
+// the batch.
 func encryptBatch(w who, plain []byte) ([]byte, error) {
 	n := w.e.Widths.Tokens()
 	order, err := shuffled(n)
 	if err != nil {
 		return nil, err
 	}
-	fakes, err := fakeStream()
-	if err != nil {
-		return nil, err
-	}
-	batch := make([]byte, 0, n*(len(plain)+32))
-	fake := make([]byte, len(plain))
+	batch := make([]byte, 0, n*(len(plain)+frameSlack))
 	for _, tok := range order {
-		data := plain
-		if uint8(tok) != w.e.Token {
-			_, _ = fakes.Read(fake)
-			data = fake
+		m := w.message(eaas.Encrypt, uint8(tok), plain)
+		if uint8(tok) == w.e.Token {
+			batch, err = eaas.AppendEncoded(batch, w.e.Widths, m, false)
+		} else {
+			batch, err = eaas.AppendRandomFrame(batch, w.e.Widths, m, false, len(plain), fillRandom)
 		}
-		bits, nbits, err := eaas.Encode(w.e.Widths, w.message(eaas.Encrypt, uint8(tok), data), false)
 		if err != nil {
 			return nil, err
 		}
-		batch = eaas.AppendFrame(batch, bits, nbits)
 	}
 	return batch, nil
 }
 
-// fakeStream makes the fakes' bytes: ChaCha8 keyed from the system's
-// randomness, a cryptographic generator that costs no host call per byte
-// (a 64 KiB body at t=2 needs 192 KiB of fakes).
-func fakeStream() (*mrand.ChaCha8, error) {
-	var seed [32]byte
-	if _, err := io.ReadFull(random, seed[:]); err != nil {
-		return nil, fmt.Errorf("random seed for the fakes: %w", err)
+// maxRandomGet is the most Envoy's random_get hands out per call
+// (proxy-wasm-cpp-host's PROXY_WASM_HOST_WASI_RANDOM_GET_MAX_SIZE_BYTES);
+// Go's crypto/rand asks for a whole buffer in one call and ends the VM when
+// the host refuses.
+const maxRandomGet = 64 << 10
+
+// fillRandom fills a fake from the host's generator (BoringSSL's in Envoy)
+// in calls Envoy accepts: in the VM a generator runs at a fraction of the
+// host's speed, and 64 KiB at t=2 is 192 KiB of fakes.
+func fillRandom(b []byte) error {
+	for len(b) > 0 {
+		n := min(len(b), maxRandomGet)
+		if _, err := io.ReadFull(random, b[:n]); err != nil {
+			return fmt.Errorf("random data for the fakes: %w", err)
+		}
+		b = b[n:]
 	}
-	return mrand.NewChaCha8(seed), nil
+	return nil
 }
 
 // decryptBatch is a decryption request: one frame, no token, the envelope
 // as data.
 func decryptBatch(w who, envelope []byte) ([]byte, error) {
-	bits, nbits, err := eaas.Encode(w.e.Widths, w.message(eaas.Decrypt, 0, envelope), false)
-	if err != nil {
-		return nil, err
-	}
-	return eaas.AppendFrame(nil, bits, nbits), nil
+	return eaas.AppendEncoded(nil, w.e.Widths, w.message(eaas.Decrypt, 0, envelope), false)
 }
 
 // shuffled is a uniformly random permutation of 0..n-1 (Fisher-Yates).

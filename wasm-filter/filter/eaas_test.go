@@ -118,9 +118,12 @@ func TestOutboundSendsFakes(t *testing.T) {
 	host.CallOnRequestBody(id, plaintext, true)
 	host.CallOnHttpCallResponse(lastCallout(t, host, id, eaas.EnrolmentPath).CalloutID, ok200, nil, c.enrolBody(1))
 	ms := c.frames(lastCallout(t, host, id, eaas.MessagesPath).Body, 4)
-	tokens := map[uint8]bool{}
+	tokens, fakes := map[uint8]bool{}, map[string]bool{}
 	for _, m := range ms {
 		tokens[m.Token] = true
+		if m.Token != c.token {
+			fakes[string(m.Data)] = true // random: three fakes, three different data
+		}
 		if m.DataBits != 8*len(plaintext) || m.Pair != 2 || m.Requester != 1 || m.Seq != 9 {
 			t.Fatalf("frame %+v", m)
 		}
@@ -128,8 +131,8 @@ func TestOutboundSendsFakes(t *testing.T) {
 			t.Fatalf("token %d carries the plaintext: %v", m.Token, real)
 		}
 	}
-	if len(tokens) != 4 {
-		t.Fatalf("tokens %v, want 0 to 3", tokens)
+	if len(tokens) != 4 || len(fakes) != 3 || fakes[string(make([]byte, len(plaintext)))] {
+		t.Fatalf("tokens %v, want 0 to 3; %d distinct fakes, want 3 random ones", tokens, len(fakes))
 	}
 }
 

@@ -291,20 +291,24 @@ func (c *Coordinator) hide(s *subscriber.Subscriber, head eaas.Message, plain []
 	gen := mrand.NewChaCha8(seed)
 	n := s.Messages()
 	frames := make([]eaas.Frame, n)
-	fake := make([]byte, len(plain))
+	fill := func(b []byte) error {
+		_, _ = gen.Read(b) // never fails
+		return nil
+	}
 	for tok := range n {
 		m := head
 		m.Token = uint8(tok)
 		m.Data, m.DataBits = plain, 8*len(plain)
-		if uint8(tok) != s.Token {
-			_, _ = gen.Read(fake)
-			m.Data = fake // Encode copies it into the frame
+		var err error
+		f := &frames[tok]
+		if uint8(tok) == s.Token {
+			f.Bits, f.NBits, err = eaas.Encode(s.Widths, m, true)
+		} else {
+			f.Bits, f.NBits, err = eaas.EncodeRandom(s.Widths, m, true, len(plain), fill)
 		}
-		f, err := encodeFrame(s, m, true)
 		if err != nil {
-			return Answer{}, err
+			return Answer{}, refuse(KindBadRequest, ReasonMalformed, "encoding the answer: %v", err)
 		}
-		frames[tok] = f
 	}
 	shuffle(frames, gen)
 	c.obs.Fakes(s.ID, "sent", n-1)
