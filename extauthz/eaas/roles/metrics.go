@@ -2,6 +2,7 @@ package roles
 
 import (
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -19,6 +20,25 @@ type metrics struct {
 	deception *prometheus.GaugeVec
 	keyOps    *prometheus.CounterVec
 	shed      *prometheus.CounterVec
+	// Children looked up once: a dropped fake must cost far less than a
+	// decryption, and a vector's lookup hashes and checks its labels on
+	// every call.
+	children sync.Map // childKey → prometheus.Counter or prometheus.Observer
+}
+
+type childKey struct {
+	vec  string
+	sub  uint32
+	a, b string
+}
+
+// child returns the cached child for k, making it with mk the first time.
+func child[T any](m *metrics, k childKey, mk func() T) T {
+	if c, ok := m.children.Load(k); ok {
+		return c.(T)
+	}
+	c, _ := m.children.LoadOrStore(k, mk())
+	return c.(T)
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -48,17 +68,23 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 func sub(id uint32) string { return strconv.FormatUint(uint64(id), 10) }
 
 func (m *metrics) Request(typ, result string) {
-	m.requests.WithLabelValues("coordinator", typ, result).Inc()
+	child(m, childKey{vec: "requests", a: typ, b: result}, func() prometheus.Counter {
+		return m.requests.WithLabelValues("coordinator", typ, result)
+	}).Inc()
 }
 
 func (m *metrics) Fakes(s uint32, direction string, n int) {
-	m.fakes.WithLabelValues(sub(s), direction).Add(float64(n))
+	child(m, childKey{vec: "fakes", sub: s, a: direction}, func() prometheus.Counter {
+		return m.fakes.WithLabelValues(sub(s), direction)
+	}).Add(float64(n))
 }
 
 func (m *metrics) Plaintext(s uint32, typ string) { m.plaintext.WithLabelValues(sub(s), typ).Inc() }
 
 func (m *metrics) Stage(role string, d time.Duration) {
-	m.stage.WithLabelValues(role).Observe(d.Seconds())
+	child(m, childKey{vec: "stage", a: role}, func() prometheus.Observer {
+		return m.stage.WithLabelValues(role)
+	}).Observe(d.Seconds())
 }
 
 func (m *metrics) Subscriber(id uint32, deception uint8) {
