@@ -7,10 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/netip"
 	"os"
 	"regexp"
-	"slices"
+	"strings"
 
 	"gopkg.in/yaml.v3"
 
@@ -20,17 +19,36 @@ import (
 // Catalog is the set of services. Make one with Parse or Load.
 type Catalog struct {
 	Services []Service `yaml:"services"`
-	owners   map[socket]string
+	reaches  []reach
 }
 
 // Service is one xDS service: grpc-go clients reach it as xds:///<Name>.
 type Service struct {
-	Name      string     `yaml:"name"`
-	Endpoints []Endpoint `yaml:"endpoints"`
+	Name string `yaml:"name"`
+	// Identity is the SPIFFE ID of the workload behind the service, and
+	// Namespace and Labels what selects its policies: with them the
+	// server tells each node only what its policy lets it call.
+	Identity  string            `yaml:"identity"`
+	Namespace string            `yaml:"namespace"`
+	Labels    map[string]string `yaml:"labels"`
+	Endpoints []Endpoint        `yaml:"endpoints"`
 	// Ports are where the service may be moved to; the endpoints' current
-	// ports need not be listed.
-	Ports []uint32 `yaml:"ports"`
-	Line  int      `yaml:"-"`
+	// ports need not be listed. PortRange adds a range of them.
+	Ports     []uint32   `yaml:"ports"`
+	PortRange *PortRange `yaml:"portRange"`
+	// Addresses are where the endpoints may be moved to (each endpoint to
+	// its own); empty: the endpoints keep their addresses.
+	Addresses []string `yaml:"addresses"`
+	// Rotation is when the service moves by itself; nil: only when told
+	// (an operator or an event).
+	Rotation *Schedule `yaml:"rotation"`
+	Line     int       `yaml:"-"`
+}
+
+// PortRange is the ports From to To, both included.
+type PortRange struct {
+	From uint32 `yaml:"from"`
+	To   uint32 `yaml:"to"`
 }
 
 // Endpoint is one address:port.
@@ -47,8 +65,11 @@ var nameRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?$`)
 
 // Limits on what a catalog may hold: the parser's memory stays bounded.
 const (
-	MaxFileBytes = 4 << 20
-	MaxPoolPorts = 4096
+	MaxFileBytes     = 4 << 20
+	MaxPoolPorts     = 4096
+	MaxPoolAddresses = 4096
+	MaxServices      = 4096
+	maxLabels        = 64
 )
 
 // Load reads a catalog file.
@@ -96,8 +117,11 @@ func Parse(name string, data []byte) (*Catalog, error) {
 	if len(c.Services) == 0 {
 		return nil, fmt.Errorf("%s: no services", name)
 	}
+	if len(c.Services) > MaxServices {
+		return nil, fmt.Errorf("%s: %d services, at most %d", name, len(c.Services), MaxServices)
+	}
 	var err error
-	if c.owners, err = index(c.Services); err != nil {
+	if c.reaches, err = checkOwnership(c.Services); err != nil {
 		return nil, fmt.Errorf("%s:%v", name, err)
 	}
 	return c, nil
@@ -112,6 +136,9 @@ func decodeService(n *yaml.Node) (Service, error) {
 	if !nameRE.MatchString(s.Name) {
 		return s, fmt.Errorf("service name %q: want lower-case letters, digits, '.' and '-'", s.Name)
 	}
+	if err := s.validateWorkload(); err != nil {
+		return s, fmt.Errorf("service %q: %v", s.Name, err)
+	}
 	if len(s.Endpoints) == 0 {
 		return s, fmt.Errorf("service %q has no endpoints", s.Name)
 	}
@@ -120,34 +147,58 @@ func decodeService(n *yaml.Node) (Service, error) {
 			return s, fmt.Errorf("service %q endpoint %d: %v", s.Name, i, err)
 		}
 	}
-	if len(s.Ports) > MaxPoolPorts {
-		return s, fmt.Errorf("service %q: %d pool ports, want at most %d", s.Name, len(s.Ports), MaxPoolPorts)
+	if err := s.validatePools(); err != nil {
+		return s, fmt.Errorf("service %q: %v", s.Name, err)
 	}
-	for _, p := range s.Ports {
-		if p == 0 || p > 65535 {
-			return s, fmt.Errorf("service %q: port %d out of range", s.Name, p)
+	if s.Rotation != nil {
+		if err := s.Rotation.validate(); err != nil {
+			return s, fmt.Errorf("service %q rotation: %v", s.Name, err)
 		}
 	}
 	return s, nil
 }
 
-func validateEndpoint(e Endpoint) error {
-	ip, err := netip.ParseAddr(e.Address)
-	if err != nil {
-		return fmt.Errorf("address %q is not an IP address", e.Address)
+// validateWorkload checks what selects the service's policies.
+func (s *Service) validateWorkload() error {
+	if s.Identity != "" {
+		ns, ok := namespaceOf(s.Identity)
+		if !ok {
+			return fmt.Errorf("identity %q: want spiffe://<trust domain>/ns/<namespace>/sa/<service account>", s.Identity)
+		}
+		if s.Namespace == "" {
+			s.Namespace = ns
+		} else if s.Namespace != ns {
+			return fmt.Errorf("namespace %q, but the identity's is %q", s.Namespace, ns)
+		}
 	}
-	if !ip.IsLoopback() && !ip.IsPrivate() && !ip.IsGlobalUnicast() {
-		return fmt.Errorf("address %q is not a unicast address", e.Address)
+	if len(s.Labels) > maxLabels {
+		return fmt.Errorf("%d labels, at most %d", len(s.Labels), maxLabels)
+	}
+	return nil
+}
+
+// namespaceOf is the namespace of a SPIFFE ID in Istio's form.
+func namespaceOf(id string) (string, bool) {
+	rest, ok := strings.CutPrefix(id, "spiffe://")
+	if !ok {
+		return "", false
+	}
+	_, rest, ok = strings.Cut(rest, "/ns/")
+	if !ok {
+		return "", false
+	}
+	ns, sa, ok := strings.Cut(rest, "/sa/")
+	return ns, ok && ns != "" && sa != "" && !strings.Contains(sa, "/")
+}
+
+func validateEndpoint(e Endpoint) error {
+	if _, err := parseUnicast(e.Address); err != nil {
+		return err
 	}
 	if e.Port == 0 || e.Port > 65535 {
 		return fmt.Errorf("port %d out of range", e.Port)
 	}
 	return nil
-}
-
-// InPool reports whether port is one of the service's pool ports.
-func (s Service) InPool(port uint32) bool {
-	return slices.Contains(s.Ports, port)
 }
 
 // Lookup returns the named service.

@@ -64,16 +64,23 @@ func (r *Running) refuse(w http.ResponseWriter, req *http.Request, f *refusal) {
 	http.Error(w, f.msg, f.code)
 }
 
+// placementJSON is what callers are told (version, endpoints) and what the
+// services' sidecars serve besides: sockets opening or draining.
 type placementJSON struct {
 	Version   uint64              `json:"version"`
 	Endpoints map[string][]string `json:"endpoints"`
+	Also      map[string][]string `json:"also_serving,omitempty"`
 }
 
 func toJSON(p *rotation.Placement) placementJSON {
-	out := placementJSON{Version: p.Version, Endpoints: map[string][]string{}}
+	out := placementJSON{Version: p.Announced, Endpoints: map[string][]string{}, Also: map[string][]string{}}
 	for _, s := range p.Services() {
-		for _, e := range p.Endpoints(s) {
+		eps := p.Endpoints(s)
+		for _, e := range eps {
 			out.Endpoints[s] = append(out.Endpoints[s], e.String())
+		}
+		for _, e := range p.Serving(s)[len(eps):] {
+			out.Also[s] = append(out.Also[s], e.String())
 		}
 	}
 	return out

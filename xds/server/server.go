@@ -34,8 +34,11 @@ type Config struct {
 	TLS         *tls.Config // ADS over TLS; with ClientCAs, clients need a certificate from them. nil: plaintext
 	AdminAddr   string      // POST /rotate, GET /placement, /metrics
 	Admin       AdminAuth
-	RotateEvery time.Duration // 0: only when told
-	Log         zerolog.Logger
+	RotateEvery time.Duration // services with a pool but no schedule of their own move this often; 0: only when told
+	// Defaults are the grace period, acknowledgement timeout and hard
+	// deadline of services without a schedule (zero: the catalog's).
+	Defaults catalog.Schedule
+	Log      zerolog.Logger
 }
 
 // meshGroup is the one snapshot group: every node sees every service for now,
@@ -55,8 +58,12 @@ type Running struct {
 	grpc      *grpc.Server
 	admin     *http.Server
 	log       zerolog.Logger
-	mu        sync.Mutex // serializes placement changes and snapshot sets
+	mu        sync.Mutex    // serializes placement changes and snapshot sets
+	moved     chan struct{} // closed (and replaced) whenever a move ends; under mu
 	metrics   *metrics
+	acks      *acks
+	cfg       Config
+	defaults  catalog.Schedule
 	stop      chan struct{}
 }
 
@@ -75,18 +82,33 @@ func Start(ctx context.Context, cfg Config) (*Running, error) {
 	// catalog it never got an answer. Outside ADS mode the cache answers with
 	// every requested resource it has, the complete set grpc-go expects for
 	// listeners and clusters.
-	r := &Running{planner: rotation.New(cfg.Catalog), log: cfg.Log, stop: make(chan struct{}),
-		cache: cachev3.NewSnapshotCache(false, meshHash{}, nil), metrics: newMetrics()}
+	r := &Running{planner: rotation.New(cfg.Catalog), log: cfg.Log, stop: make(chan struct{}), moved: make(chan struct{}),
+		cache: cachev3.NewSnapshotCache(false, meshHash{}, nil), acks: newAcks(), cfg: cfg, defaults: defaults(cfg.Defaults)}
+	r.metrics = newMetrics(r.acks)
 	if err := r.publish(ctx, r.planner.Current()); err != nil {
 		return nil, err
 	}
 	if err := r.listen(ctx, cfg); err != nil {
 		return nil, err
 	}
-	if cfg.RotateEvery > 0 {
-		go r.rotateEvery(ctx, cfg.RotateEvery, cfg.Catalog)
-	}
+	r.startTimers(ctx)
 	return r, nil
+}
+
+// defaults fills what d leaves out from the catalog's defaults.
+func defaults(d catalog.Schedule) catalog.Schedule {
+	out := catalog.DefaultSchedule()
+	if d.Grace > 0 {
+		out.Grace = d.Grace
+	}
+	if d.AckTimeout > 0 {
+		out.AckTimeout = d.AckTimeout
+	}
+	if d.HardDeadline > 0 {
+		out.HardDeadline = d.HardDeadline
+	}
+	out.HardDeadline = max(out.HardDeadline, out.AckTimeout)
+	return out
 }
 
 func (r *Running) listen(ctx context.Context, cfg Config) error {
@@ -122,14 +144,26 @@ func (r *Running) listen(ctx context.Context, cfg Config) error {
 
 func (r *Running) callbacks() serverv3.Callbacks {
 	return serverv3.CallbackFuncs{
+		StreamOpenFunc: func(_ context.Context, id int64, _ string) error {
+			r.acks.open(id)
+			return nil
+		},
 		StreamRequestFunc: func(id int64, req *discoveryv3.DiscoveryRequest) error {
-			if e := req.GetErrorDetail(); e != nil {
+			if r.acks.request(id, req) {
+				r.metrics.acks.WithLabelValues(req.GetTypeUrl(), "nack").Inc()
 				r.log.Warn().Int64("stream", id).Str("node", req.GetNode().GetId()).Str("type", req.GetTypeUrl()).
-					Str("version", req.GetVersionInfo()).Str("error", e.GetMessage()).Msg("xds NACK")
+					Str("version", req.GetVersionInfo()).Str("error", req.GetErrorDetail().GetMessage()).
+					Msg("xds NACK: the node keeps its last good configuration")
+			} else if req.GetResponseNonce() != "" {
+				r.metrics.acks.WithLabelValues(req.GetTypeUrl(), "ack").Inc()
 			}
 			return nil
 		},
+		StreamResponseFunc: func(_ context.Context, id int64, _ *discoveryv3.DiscoveryRequest, resp *discoveryv3.DiscoveryResponse) {
+			r.acks.response(id, resp)
+		},
 		StreamClosedFunc: func(id int64, n *corev3.Node) {
+			r.acks.close(id)
 			r.log.Debug().Int64("stream", id).Str("node", n.GetId()).Msg("xds stream closed")
 		},
 	}
@@ -150,52 +184,6 @@ func (r *Running) publish(ctx context.Context, p *rotation.Placement) error {
 
 // Current is the placement being served.
 func (r *Running) Current() *rotation.Placement { return r.planner.Current() }
-
-// Move puts service on port (port 0: the next port of its pool) and serves
-// the new placement. A port outside the service's pool is refused.
-func (r *Running) Move(ctx context.Context, service string, port uint32, trigger string) (*rotation.Placement, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var p *rotation.Placement
-	var err error
-	if port == 0 {
-		p, err = r.planner.Rotate(service)
-	} else {
-		p, err = r.planner.Move(service, port)
-	}
-	if err != nil {
-		return nil, err
-	}
-	if err := r.publish(ctx, p); err != nil {
-		return nil, err
-	}
-	r.metrics.rotations.WithLabelValues(service, trigger).Inc()
-	r.log.Info().Str("service", service).Uint64("version", p.Version).
-		Str("endpoints", fmt.Sprint(p.Endpoints(service))).Str("trigger", trigger).Msg("service moved")
-	return p, nil
-}
-
-func (r *Running) rotateEvery(ctx context.Context, every time.Duration, cat *catalog.Catalog) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-t.C:
-			for _, s := range cat.Services {
-				if len(s.Ports) == 0 {
-					continue
-				}
-				if _, err := r.Move(ctx, s.Name, 0, "timer"); err != nil {
-					r.log.Error().Err(err).Str("service", s.Name).Msg("timed rotation failed")
-				}
-			}
-		case <-r.stop:
-			return
-		case <-ctx.Done():
-			return
-		}
-	}
-}
 
 // Stop ends serving.
 func (r *Running) Stop() {

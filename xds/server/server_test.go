@@ -2,14 +2,17 @@ package server
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/meshward/meshward/xds/catalog"
 	"github.com/meshward/meshward/xds/snapshot"
 )
 
@@ -34,7 +37,7 @@ func servedPorts(t *testing.T, r *Running) (string, map[string]uint32) {
 // to a port outside its pool. Each is refused with a 4xx that says why, and
 // the snapshot being served does not change.
 func TestAdminRotateStaysInPool(t *testing.T) {
-	r := start(t, twoServices, Config{Admin: AdminAuth{Token: testToken}})
+	r := start(t, twoServices, Config{Admin: AdminAuth{Token: testToken}, Defaults: catalog.Schedule{Grace: time.Millisecond}})
 	base, auth := "http://"+r.AdminAddr.String(), "Bearer "+string(testToken)
 	for _, tc := range []struct {
 		name, query string
@@ -68,19 +71,25 @@ func TestAdminRotateStaysInPool(t *testing.T) {
 		t.Errorf("GET /rotate: %d", code)
 	}
 
-	// Pool rotations still work, and move only their service.
-	for _, tc := range []struct{ query, want string }{
-		{"service=orders", `"orders":["127.0.0.1:2000"]`},
-		{"service=orders&port=3000", `"orders":["127.0.0.1:3000"]`},
-	} {
-		if code, body := call(t, http.DefaultClient, "POST", base+"/rotate?"+tc.query, auth); code != 200 || !strings.Contains(body, tc.want) {
-			t.Fatalf("%s: %d %s", tc.query, code, body)
-		}
+	// Pool rotations still work, and move only their service: a drawn
+	// port, then the other one by name.
+	code, body := call(t, http.DefaultClient, "POST", base+"/rotate?service=orders", auth)
+	drawn := uint32(2000)
+	if strings.Contains(body, `"orders":["127.0.0.1:3000"]`) {
+		drawn = 3000
 	}
-	if v, ports := servedPorts(t, r); v != "3" || ports["orders"] != 3000 || ports["payments"] != 1001 {
-		t.Fatalf("served: version %s, ports %v; want 3, orders on 3000, payments on 1001", v, ports)
+	if code != 200 || !strings.Contains(body, fmt.Sprintf(`"orders":["127.0.0.1:%d"]`, drawn)) {
+		t.Fatalf("rotate orders: %d %s", code, body)
 	}
-	_, body := call(t, http.DefaultClient, "GET", base+"/placement", auth)
+	other := 5000 - drawn
+	if code, body := call(t, http.DefaultClient, "POST", base+fmt.Sprintf("/rotate?service=orders&port=%d", other), auth); code != 200 ||
+		!strings.Contains(body, fmt.Sprintf(`"orders":["127.0.0.1:%d"]`, other)) {
+		t.Fatalf("rotate orders to %d: %d %s", other, code, body)
+	}
+	if v, ports := servedPorts(t, r); v != "3" || ports["orders"] != other || ports["payments"] != 1001 {
+		t.Fatalf("served: version %s, ports %v; want 3, orders on %d, payments on 1001", v, ports, other)
+	}
+	_, body = call(t, http.DefaultClient, "GET", base+"/placement", auth)
 	var p placementJSON
 	if err := json.Unmarshal([]byte(body), &p); err != nil || p.Version != 3 {
 		t.Fatalf("placement %s: %v", body, err)

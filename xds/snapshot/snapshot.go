@@ -37,7 +37,8 @@ func ClusterName(service string) string  { return service + "-cluster" }
 // response for listeners or clusters must hold every one the client asked
 // for (grpc-go takes a missing one as deleted).
 //
-// Endpoints are versioned by the placement. Listeners, routes and clusters
+// Endpoints are versioned by what the placement announced: a move's other
+// steps change only what the moving service's sidecars serve. Listeners, routes and clusters
 // depend only on the service names, so their version is a digest of the
 // names: a rotation pushes only endpoints, to the clients that watch them.
 func Build(p *rotation.Placement) (*cachev3.Snapshot, error) {
@@ -59,7 +60,7 @@ func Build(p *rotation.Placement) (*cachev3.Snapshot, error) {
 		items   []types.Resource
 	}{
 		{resource.ListenerType, names, lds}, {resource.RouteType, names, rds},
-		{resource.ClusterType, names, cds}, {resource.EndpointType, strconv.FormatUint(p.Version, 10), eds},
+		{resource.ClusterType, names, cds}, {resource.EndpointType, strconv.FormatUint(p.Announced, 10), eds},
 	} {
 		snap.Resources[cachev3.GetResponseType(r.typ)] = cachev3.NewResources(r.version, r.items)
 	}

@@ -1,0 +1,147 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+
+	"github.com/meshward/meshward/xds/catalog"
+	"github.com/meshward/meshward/xds/rotation"
+	"github.com/meshward/meshward/xds/snapshot"
+)
+
+// Move moves service (port 0: to sockets drawn from its pools; otherwise
+// every endpoint to port), make-before-break: the new sockets are served
+// first, then announced to every client, and the old ones are served on
+// until every client that uses the service acknowledged the new endpoints
+// (or the hard deadline passed) and a grace period for requests in flight
+// ran out. It returns once the clients acknowledged the new endpoints (or
+// their time ran out: they are reported); the old sockets close later.
+func (r *Running) Move(ctx context.Context, service string, port uint32, trigger string) (*rotation.Placement, error) {
+	if trigger != "admin" { // an operator's move is the operator's call
+		if err := r.planner.Admit(service, rotation.Cause(trigger), time.Now()); err != nil {
+			return nil, err
+		}
+	}
+	m, err := r.plan(ctx, service, port)
+	if err != nil {
+		return nil, err
+	}
+	sc := r.schedule(service)
+	if _, err := r.step(ctx, m, r.planner.Open); err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	p, err := r.step(ctx, m, r.planner.Announce)
+	if err != nil {
+		return nil, err
+	}
+	r.metrics.rotations.WithLabelValues(service, trigger).Inc()
+	cluster := snapshot.ClusterName(service)
+	behind := r.acks.wait(ctx, resource.EndpointType, cluster, p.Announced, start.Add(sc.AckTimeout))
+	r.converged(service, p, start, behind, trigger)
+	go r.drain(m, p.Announced, start, behind, sc)
+	return p, nil
+}
+
+// plan waits for the service's previous move to end: moves of one service
+// follow each other, each made before it breaks.
+func (r *Running) plan(ctx context.Context, service string, port uint32) (rotation.Move, error) {
+	for {
+		var m rotation.Move
+		var err error
+		if port == 0 {
+			m, err = r.planner.Plan(service)
+		} else {
+			m, err = r.planner.PlanPort(service, port)
+		}
+		if !errors.Is(err, rotation.ErrMoving) {
+			return m, err
+		}
+		r.mu.Lock()
+		done := r.moved
+		r.mu.Unlock()
+		select {
+		case <-done:
+		case <-ctx.Done():
+			return m, ctx.Err()
+		case <-r.stop:
+			return m, errors.New("xds: stopping")
+		}
+	}
+}
+
+// step applies one step of a move and serves the result.
+func (r *Running) step(ctx context.Context, m rotation.Move, do func(rotation.Move) (*rotation.Placement, error)) (*rotation.Placement, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	p, err := do(m)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.publish(ctx, p); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// converged reports how a move's announcement went.
+func (r *Running) converged(service string, p *rotation.Placement, start time.Time, behind []string, trigger string) {
+	took := time.Since(start)
+	if len(behind) == 0 {
+		r.metrics.convergence.WithLabelValues(service).Observe(took.Seconds())
+	}
+	r.metrics.laggards.WithLabelValues(service).Add(float64(len(behind)))
+	ev := r.log.Info()
+	if len(behind) > 0 {
+		ev = r.log.Warn().Strs("behind", firstN(behind, 20)).Int("behind_count", len(behind))
+	}
+	ev.Str("service", service).Uint64("version", p.Version).Str("endpoints", fmt.Sprint(p.Endpoints(service))).
+		Str("trigger", trigger).Dur("converged_in", took).Msg("service moved")
+}
+
+// drain keeps the old sockets served until the clients that were behind
+// caught up (or the hard deadline passed), then for the grace period, then
+// closes them.
+func (r *Running) drain(m rotation.Move, announced uint64, start time.Time, behind []string, sc catalog.Schedule) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-r.stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	if len(behind) > 0 {
+		still := r.acks.wait(ctx, resource.EndpointType, snapshot.ClusterName(m.Service), announced, start.Add(sc.HardDeadline))
+		if len(still) > 0 {
+			r.log.Warn().Str("service", m.Service).Strs("behind", firstN(still, 20)).Int("behind_count", len(still)).
+				Msg("hard deadline: closing the old sockets although some clients never acknowledged the new ones")
+		}
+	}
+	select {
+	case <-time.After(sc.Grace):
+	case <-ctx.Done():
+	}
+	if _, err := r.step(context.Background(), m, r.planner.Close); err != nil {
+		r.log.Error().Err(err).Str("service", m.Service).Msg("closing the old sockets")
+	}
+	r.mu.Lock()
+	close(r.moved)
+	r.moved = make(chan struct{})
+	r.mu.Unlock()
+}
+
+// schedule is the service's own, or the server's defaults.
+func (r *Running) schedule(service string) catalog.Schedule {
+	if s, ok := r.cfg.Catalog.Lookup(service); ok && s.Rotation != nil {
+		return *s.Rotation
+	}
+	return r.defaults
+}
+
+func firstN(xs []string, n int) []string { return xs[:min(len(xs), n)] }

@@ -1,0 +1,59 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/meshward/meshward/xds/catalog"
+	"github.com/meshward/meshward/xds/rotation"
+)
+
+// startTimers moves each service with a schedule by itself: every
+// Every ± Jitter, outside its blackouts, within its MaxPerHour. A service
+// with a pool but no schedule moves every Config.RotateEvery, if set.
+func (r *Running) startTimers(ctx context.Context) {
+	for _, s := range r.cfg.Catalog.Services {
+		sc := s.Rotation
+		if sc == nil && r.cfg.RotateEvery > 0 && (s.PoolPorts() > 0 || len(s.Addresses) > 0) {
+			d := r.defaults
+			d.Every = r.cfg.RotateEvery
+			sc = &d
+		}
+		if sc != nil {
+			go r.timer(ctx, s.Name, sc)
+		}
+	}
+}
+
+func (r *Running) timer(ctx context.Context, service string, sc *catalog.Schedule) {
+	last := time.Now()
+	for {
+		t := time.NewTimer(time.Until(rotation.NextDue(sc, last)))
+		select {
+		case <-t.C:
+		case <-r.stop:
+			t.Stop()
+			return
+		case <-ctx.Done():
+			t.Stop()
+			return
+		}
+		last = time.Now()
+		_, err := r.Move(ctx, service, 0, string(rotation.CauseTimer))
+		switch {
+		case errors.Is(err, rotation.ErrBlackout) || errors.Is(err, rotation.ErrBudget):
+			r.metrics.held.WithLabelValues(service, heldReason(err)).Inc()
+			r.log.Debug().Str("service", service).Err(err).Msg("timed move held back")
+		case err != nil:
+			r.log.Error().Err(err).Str("service", service).Msg("timed move failed")
+		}
+	}
+}
+
+func heldReason(err error) string {
+	if errors.Is(err, rotation.ErrBlackout) {
+		return "blackout"
+	}
+	return "budget"
+}
