@@ -20,6 +20,7 @@ type acks struct {
 }
 
 type stream struct {
+	guard *guard
 	node  string
 	names map[string]map[string]bool // type URL -> resource names subscribed
 	sent  map[string]string          // nonce -> version, of the last responses
@@ -35,10 +36,35 @@ func newAcks() *acks {
 	return &acks{changed: make(chan struct{}), streams: map[int64]*stream{}}
 }
 
-func (a *acks) open(id int64) {
+// open adds a stream unless its identity already holds max streams
+// (streams without an identity are not bounded: there is no one to count
+// them against, and without mutual TLS anyone can connect anyway).
+func (a *acks) open(id int64, g *guard, max int) bool {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.streams[id] = &stream{names: map[string]map[string]bool{}, sent: map[string]string{}, acked: map[string]uint64{}}
+	if g.id != "" {
+		n := 0
+		for _, s := range a.streams {
+			if s.guard.id == g.id {
+				n++
+			}
+		}
+		if n >= max {
+			return false
+		}
+	}
+	a.streams[id] = &stream{guard: g, names: map[string]map[string]bool{}, sent: map[string]string{}, acked: map[string]uint64{}}
+	return true
+}
+
+// guardOf is the stream's guard, nil for a stream not admitted.
+func (a *acks) guardOf(id int64) *guard {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if s := a.streams[id]; s != nil {
+		return s.guard
+	}
+	return nil
 }
 
 func (a *acks) close(id int64) {

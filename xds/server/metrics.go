@@ -11,6 +11,8 @@ type metrics struct {
 	convergence *prometheus.HistogramVec
 	laggards    *prometheus.CounterVec
 	held        *prometheus.CounterVec
+	// streamsRefused counts ADS streams ended by the guard, by reason.
+	streamsRefused *prometheus.CounterVec
 }
 
 func newMetrics(a *acks) *metrics {
@@ -37,12 +39,15 @@ func newMetrics(a *acks) *metrics {
 	m.held = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "meshward_xds_moves_held_total", Help: "Timed moves held back, by service and reason (blackout, budget).",
 	}, []string{"service", "reason"})
+	m.streamsRefused = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "meshward_xds_streams_refused_total", Help: "ADS streams refused or ended: no identity, node id not the certificate's, too many streams, too fast.",
+	}, []string{"reason"})
 	streams := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "meshward_xds_connected_streams", Help: "Open ADS streams.",
 	}, func() float64 { s, _ := a.connected(); return float64(s) })
 	nodes := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "meshward_xds_connected_nodes", Help: "Distinct nodes with an open ADS stream.",
 	}, func() float64 { _, n := a.connected(); return float64(n) })
-	m.reg.MustRegister(m.rotations, m.refused, m.version, m.acks, m.convergence, m.laggards, m.held, streams, nodes)
+	m.reg.MustRegister(m.rotations, m.refused, m.version, m.acks, m.convergence, m.laggards, m.held, m.streamsRefused, streams, nodes)
 	return m
 }

@@ -20,6 +20,7 @@ import (
 	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
 	"github.com/rs/zerolog"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 
 	"github.com/meshward/meshward/xds/catalog"
@@ -38,7 +39,12 @@ type Config struct {
 	// Defaults are the grace period, acknowledgement timeout and hard
 	// deadline of services without a schedule (zero: the catalog's).
 	Defaults catalog.Schedule
-	Log      zerolog.Logger
+	// MaxStreamsPerIdentity bounds the ADS streams one client certificate
+	// may hold open, RequestsPerSecond each stream's requests (zero: the
+	// defaults).
+	MaxStreamsPerIdentity int
+	RequestsPerSecond     float64
+	Log                   zerolog.Logger
 }
 
 // meshGroup is the one snapshot group: every node sees every service for now,
@@ -144,11 +150,18 @@ func (r *Running) listen(ctx context.Context, cfg Config) error {
 
 func (r *Running) callbacks() serverv3.Callbacks {
 	return serverv3.CallbackFuncs{
-		StreamOpenFunc: func(_ context.Context, id int64, _ string) error {
-			r.acks.open(id)
-			return nil
+		StreamOpenFunc: func(ctx context.Context, id int64, _ string) error {
+			return r.openStream(ctx, id)
 		},
 		StreamRequestFunc: func(id int64, req *discoveryv3.DiscoveryRequest) error {
+			g := r.acks.guardOf(id)
+			if g == nil {
+				return r.refuseStream("not-admitted", codes.PermissionDenied, "stream not admitted")
+			}
+			if err := r.checkRequest(g, req.GetNode().GetId()); err != nil {
+				r.log.Warn().Int64("stream", id).Str("identity", g.id).Str("node", req.GetNode().GetId()).Err(err).Msg("xds stream refused")
+				return err
+			}
 			if r.acks.request(id, req) {
 				r.metrics.acks.WithLabelValues(req.GetTypeUrl(), "nack").Inc()
 				r.log.Warn().Int64("stream", id).Str("node", req.GetNode().GetId()).Str("type", req.GetTypeUrl()).
