@@ -20,16 +20,23 @@ const (
 
 // Filter names in the HTTP connection managers.
 const (
-	WasmFilterName  = "envoy.filters.http.wasm"
-	ExtAuthzName    = "envoy.filters.http.ext_authz"
-	RouterName      = "envoy.filters.http.router"
-	MetadataKey     = "meshward"
-	StateServing    = "serving"
-	StateDraining   = "draining"
-	StateOutbound   = "outbound"
-	inboundPrefix   = "inbound|"
-	outboundPrefix  = "outbound|"
-	statPrefixInbnd = "inbound_"
+	WasmFilterName = "envoy.filters.http.wasm"
+	ExtAuthzName   = "envoy.filters.http.ext_authz"
+	RouterName     = "envoy.filters.http.router"
+)
+
+// Every listener carries filter_metadata[MetadataKey] = {"state": ...,
+// "service": ...}: an inbound socket is StateServing or StateDraining.
+const (
+	MetadataKey   = "meshward"
+	StateServing  = "serving"
+	StateDraining = "draining"
+	StateOutbound = "outbound"
+)
+
+const (
+	inboundPrefix  = "inbound|"
+	outboundPrefix = "outbound|"
 )
 
 // InboundListenerName is derived from the socket alone: a new and an old
