@@ -17,8 +17,11 @@ import (
 // clusters, endpoints), as go-control-plane's caches take them.
 type Resources map[resource.Type][]types.Resource
 
-// Types are the resource types Build makes, in the order Envoy needs them.
-var Types = []resource.Type{resource.ClusterType, resource.EndpointType, resource.ListenerType, resource.RouteType}
+// ResourceTypes are the types Build makes, in the order Envoy needs them
+// (clusters before their endpoints, listeners before their routes).
+func ResourceTypes() []resource.Type {
+	return []resource.Type{resource.ClusterType, resource.EndpointType, resource.ListenerType, resource.RouteType}
+}
 
 // Build makes a sidecar's resources. It refuses a description that would
 // make an invalid or unsafe configuration, naming the field; every
@@ -90,9 +93,9 @@ func (s *Sidecar) build() (Resources, error) {
 // only endpoints (a rotation) changes only the endpoints' version, so Envoy
 // is sent nothing else.
 func (r Resources) Versions() (map[resource.Type]string, error) {
-	out := make(map[resource.Type]string, len(Types))
+	out := make(map[resource.Type]string, len(ResourceTypes()))
 	opts := proto.MarshalOptions{Deterministic: true}
-	for _, typ := range Types {
+	for _, typ := range ResourceTypes() {
 		items := slices.Clone(r[typ])
 		slices.SortFunc(items, func(a, b types.Resource) int {
 			return strings.Compare(cachev3.GetResourceName(a), cachev3.GetResourceName(b))
@@ -116,7 +119,7 @@ func (r Resources) Versions() (map[resource.Type]string, error) {
 // refers to is present, and nothing else).
 func (r Resources) Snapshot(versions map[resource.Type]string) (*cachev3.Snapshot, error) {
 	snap := &cachev3.Snapshot{}
-	for _, typ := range Types {
+	for _, typ := range ResourceTypes() {
 		v, ok := versions[typ]
 		if !ok || v == "" {
 			return nil, fmt.Errorf("snapshot: no version for %s", typ)

@@ -33,7 +33,7 @@ func TestMeshBuildsAndValidates(t *testing.T) {
 		t.Run(tc.sidecar, func(t *testing.T) {
 			r := mustBuild(t, m[tc.sidecar])
 			opened := 0
-			for _, typ := range Types {
+			for _, typ := range ResourceTypes() {
 				for _, it := range r[typ] {
 					opened += validateDeep(t, typ, it)
 				}

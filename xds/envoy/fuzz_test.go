@@ -22,7 +22,7 @@ func FuzzBuild(f *testing.F) {
 		if err != nil {
 			return
 		}
-		for _, typ := range Types {
+		for _, typ := range ResourceTypes() {
 			for _, it := range r[typ] {
 				validateDeep(t, typ, it)
 			}

@@ -127,7 +127,7 @@ func validateDeep(t *testing.T, where string, m proto.Message) int {
 func dump(t *testing.T, r Resources) string {
 	t.Helper()
 	var b strings.Builder
-	for _, typ := range Types {
+	for _, typ := range ResourceTypes() {
 		for _, it := range r[typ] {
 			j, err := protojson.Marshal(it)
 			if err != nil {

@@ -15,7 +15,7 @@ func TestSDS(t *testing.T) {
 	s := mesh()["frontend"]
 	s.TLS = TLS{SDS: &SDS{Cluster: "sds-grpc", Cert: "default", CA: "ROOTCA"}}
 	r := mustBuild(t, s)
-	for _, typ := range Types {
+	for _, typ := range ResourceTypes() {
 		for _, it := range r[typ] {
 			validateDeep(t, typ, it)
 		}
@@ -75,7 +75,7 @@ func TestSnapshot(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, typ := range Types {
+	for _, typ := range ResourceTypes() {
 		if got := snap.GetVersion(typ); got != v[typ] {
 			t.Errorf("%s: version %q, want %q", typ, got, v[typ])
 		}

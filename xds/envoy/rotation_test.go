@@ -26,7 +26,7 @@ func TestRotationChangesOnlyEndpoints(t *testing.T) {
 	after.Calls = []Peer{peer("orders", 8080, ordersNew, Socket{"127.0.0.21", 41001})}
 	rb, ra := mustBuild(t, before), mustBuild(t, after)
 	vb, va := versions(t, rb), versions(t, ra)
-	for _, typ := range Types {
+	for _, typ := range ResourceTypes() {
 		if changed := vb[typ] != va[typ]; changed != (typ == resource.EndpointType) {
 			t.Errorf("%s: version %s -> %s (changed %v)", typ, vb[typ], va[typ], changed)
 		}
