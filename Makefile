@@ -73,7 +73,8 @@ fuzz: deps
 	  ebpf-agent/ngram:FuzzUnmarshal ebpf-agent/profile:FuzzDecode ebpf-agent/agent:FuzzParseContainers ebpf-agent/collector:FuzzDecode internal/pathnorm:FuzzNormalize xds/server:FuzzAdminVerify extauthz/policy:FuzzPatterns api/check:FuzzDecodeEpoch extauthz/workloads:FuzzParse internal/yamlstrict:FuzzAppendJSON extauthz/policy:FuzzDecodeByRule \
 	  api/eaas:FuzzDecode api/eaas:FuzzSplitFrames api/eaas:FuzzParseEnvelope api/eaas:FuzzDecodeEnrolment \
 	  extauthz/eaas/coordinator:FuzzProcess extauthz/eaas/rpc:FuzzServers extauthz/eaas/cryptor:FuzzOpen \
-	  extauthz/eaas/keymanager:FuzzParseMaterial extauthz/eaas/keymanager:FuzzParseKeyset; do \
+	  extauthz/eaas/keymanager:FuzzParseMaterial extauthz/eaas/keymanager:FuzzParseKeyset \
+	  xds/envoy:FuzzBuild; do \
 	  pkg=$${t%%:*}; fn=$${t##*:}; echo "fuzz $$pkg $$fn"; \
 	  $(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) ./$$pkg || exit 1; done
 	@for fn in FuzzParseConfig FuzzDescribe FuzzEncodedLen FuzzParseAnswers FuzzUnbindResponse; do echo "fuzz wasm-filter/filter $$fn"; \
