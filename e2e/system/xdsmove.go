@@ -202,7 +202,13 @@ func startXDS(ctx context.Context, names []string, backs map[string]*backend, mt
 	if x.Server, err = xdsserver.Start(ctx, cfg); err != nil {
 		return nil, err
 	}
-	boot := fmt.Sprintf(`{"xds_servers":[{"server_uri":%q,"channel_creds":[%s],"server_features":["xds_v3"]}],"node":{"id":"meshward-e2e","locality":{}}}`, x.Server.Addr, creds)
+	// Over mutual TLS the node id must be the client certificate's identity
+	// (an instance of it): the server refuses a node that names another.
+	node := "meshward-e2e"
+	if mtls {
+		node = Frontend + "~e2e"
+	}
+	boot := fmt.Sprintf(`{"xds_servers":[{"server_uri":%q,"channel_creds":[%s],"server_features":["xds_v3"]}],"node":{"id":%q,"locality":{}}}`, x.Server.Addr, creds, node)
 	if err := os.WriteFile(path, []byte(boot), 0o600); err != nil {
 		x.Server.Stop()
 		return nil, err

@@ -31,7 +31,12 @@ type Service struct {
 	Identity  string            `yaml:"identity"`
 	Namespace string            `yaml:"namespace"`
 	Labels    map[string]string `yaml:"labels"`
-	Endpoints []Endpoint        `yaml:"endpoints"`
+	// Port is the service port callers name (host:port): it never rotates,
+	// only the endpoints' ports do (default: the first endpoint's port).
+	// Hosts are the names callers use (default: the service's name).
+	Port      uint32     `yaml:"port"`
+	Hosts     []string   `yaml:"hosts"`
+	Endpoints []Endpoint `yaml:"endpoints"`
 	// Ports are where the service may be moved to; the endpoints' current
 	// ports need not be listed. PortRange adds a range of them.
 	Ports     []uint32   `yaml:"ports"`
@@ -70,7 +75,10 @@ const (
 	MaxPoolAddresses = 4096
 	MaxServices      = 4096
 	maxLabels        = 64
+	maxHosts         = 64
 )
+
+var hostRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$`)
 
 // Load reads a catalog file.
 func Load(path string) (*Catalog, error) {
@@ -145,6 +153,23 @@ func decodeService(n *yaml.Node) (Service, error) {
 	for i, e := range s.Endpoints {
 		if err := validateEndpoint(e); err != nil {
 			return s, fmt.Errorf("service %q endpoint %d: %v", s.Name, i, err)
+		}
+	}
+	if s.Port == 0 {
+		s.Port = s.Endpoints[0].Port
+	}
+	if s.Port > 65535 {
+		return s, fmt.Errorf("service %q: port %d out of range", s.Name, s.Port)
+	}
+	if len(s.Hosts) == 0 {
+		s.Hosts = []string{s.Name}
+	}
+	if len(s.Hosts) > maxHosts {
+		return s, fmt.Errorf("service %q: %d hosts, at most %d", s.Name, len(s.Hosts), maxHosts)
+	}
+	for _, h := range s.Hosts {
+		if !hostRE.MatchString(h) {
+			return s, fmt.Errorf("service %q: host %q: want a DNS name", s.Name, h)
 		}
 	}
 	if err := s.validatePools(); err != nil {

@@ -36,7 +36,7 @@ func TestParseErrors(t *testing.T) {
 		{"bad address", "services:\n  - name: a\n    endpoints: [{address: orders.local, port: 1}]\n", `endpoint 0: address "orders.local" is not an IP`},
 		{"bad port", "services:\n  - name: a\n    endpoints: [{address: 127.0.0.1, port: 70000}]\n", "port 70000 out of range"},
 		{"bad pool port", "services:\n  - name: a\n    endpoints: [{address: 127.0.0.1, port: 1}]\n    ports: [0]\n", "port 0 out of range"},
-		{"unknown field", "services:\n  - name: a\n    endpoint: []\n", `c.yaml:2: line 3: unknown field "endpoint" (want addresses, endpoints, identity, labels, name, namespace, portRange, ports, rotation)`},
+		{"unknown field", "services:\n  - name: a\n    endpoint: []\n", `c.yaml:2: line 3: unknown field "endpoint" (want addresses, endpoints, hosts, identity, labels, name, namespace, port, portRange, ports, rotation)`},
 		{"unknown endpoint field", "services:\n  - name: a\n    endpoints:\n      - {address: 127.0.0.1, prot: 1}\n", `c.yaml:2: line 4: unknown field "prot" (want address, port)`},
 		{"pool port on another's endpoint", "services:\n  - name: a\n    endpoints: [{address: 127.0.0.1, port: 1}]\n  - name: b\n    endpoints: [{address: 127.0.0.1, port: 2}]\n    ports: [1]\n", `c.yaml:4: service "b" may be on 127.0.0.1:1, which service "a" (line 2) may also hold`},
 		{"shared pool port", "services:\n  - name: a\n    endpoints: [{address: 127.0.0.1, port: 1}]\n    ports: [9]\n  - name: b\n    endpoints: [{address: 127.0.0.1, port: 2}]\n    ports: [9]\n", `c.yaml:5: service "b" may be on 127.0.0.1:9`},
@@ -56,6 +56,8 @@ func TestParseErrors(t *testing.T) {
 		{"jitter too large", "services:\n  - name: a\n    endpoints: [{address: 127.0.0.1, port: 1}]\n    rotation: {every: 10s, jitter: 10s}\n", "jitter 10s"},
 		{"bad duration", "services:\n  - name: a\n    endpoints: [{address: 127.0.0.1, port: 1}]\n    rotation: {every: soon}\n", "c.yaml:2"},
 		{"bad blackout", "services:\n  - name: a\n    endpoints: [{address: 127.0.0.1, port: 1}]\n    rotation: {every: 10s, blackouts: ['25:00-01:00']}\n", `blackout "25:00-01:00"`},
+		{"bad host", "services:\n  - name: a\n    hosts: ['a b']\n    endpoints: [{address: 127.0.0.1, port: 1}]\n", `host "a b"`},
+		{"service port out of range", "services:\n  - name: a\n    port: 70000\n    endpoints: [{address: 127.0.0.1, port: 1}]\n", "port 70000 out of range"},
 		{"deadline before ack timeout", "services:\n  - name: a\n    endpoints: [{address: 127.0.0.1, port: 1}]\n    rotation: {every: 10s, ackTimeout: 9s, hardDeadline: 2s}\n", "hardDeadline 2s is before ackTimeout 9s"},
 		{"pool too large", "services:\n  - name: a\n    endpoints: [{address: 127.0.0.1, port: 1}]\n    ports: [" + strings.Repeat("2,", 4097) + "]\n", "4097 pool ports, want at most 4096"},
 		{"duplicate", "services:\n  - name: a\n    endpoints: [{address: 127.0.0.1, port: 1}]\n  - name: a\n    endpoints: [{address: 127.0.0.1, port: 2}]\n", `c.yaml:4: service "a" is already defined at line 2`},
@@ -125,6 +127,9 @@ services:
 		t.Fatal(err)
 	}
 	s, _ := c.Lookup("orders")
+	if s.Port != 1000 || len(s.Hosts) != 1 || s.Hosts[0] != "orders" {
+		t.Fatalf("defaults: port %d, hosts %v", s.Port, s.Hosts)
+	}
 	if s.Namespace != "shop" || s.PoolPorts() != 11 || s.PoolPort(0) != 1500 || s.PoolPort(10) != 2009 {
 		t.Fatalf("namespace %q, %d pool ports, first %d, last %d", s.Namespace, s.PoolPorts(), s.PoolPort(0), s.PoolPort(10))
 	}

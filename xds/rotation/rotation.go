@@ -37,6 +37,7 @@ type Placement struct {
 	Announced uint64
 	endpoints map[string][]catalog.Endpoint // announced to callers
 	extra     map[string][]catalog.Endpoint // served but not announced: opening or draining
+	draining  map[string]bool               // the extra sockets are the old ones
 }
 
 // Endpoints returns a service's announced endpoints (a copy).
@@ -48,6 +49,28 @@ func (p *Placement) Endpoints(service string) []catalog.Endpoint {
 // announced ones, then those opening or draining.
 func (p *Placement) Serving(service string) []catalog.Endpoint {
 	return append(slices.Clone(p.endpoints[service]), p.extra[service]...)
+}
+
+// Socket is what one endpoint of a service serves: its announced socket,
+// and another one while it moves (opening, or draining if drain).
+type Socket struct {
+	Announced catalog.Endpoint
+	Other     *catalog.Endpoint
+	Drain     bool
+}
+
+// Instance is what endpoint i of service serves, if it exists.
+func (p *Placement) Instance(service string, i int) (Socket, bool) {
+	eps := p.endpoints[service]
+	if i < 0 || i >= len(eps) {
+		return Socket{}, false
+	}
+	s := Socket{Announced: eps[i], Drain: p.draining[service]}
+	if x := p.extra[service]; i < len(x) {
+		o := x[i]
+		s.Other = &o
+	}
+	return s, true
 }
 
 // Services lists the services, sorted.
@@ -80,7 +103,7 @@ func New(cat *catalog.Catalog) *Planner {
 	for _, s := range cat.Services {
 		eps[s.Name] = slices.Clone(s.Endpoints)
 	}
-	return &Planner{cat: cat, cur: &Placement{Version: 1, Announced: 1, endpoints: eps, extra: map[string][]catalog.Endpoint{}},
+	return &Planner{cat: cat, cur: &Placement{Version: 1, Announced: 1, endpoints: eps, extra: map[string][]catalog.Endpoint{}, draining: map[string]bool{}},
 		recent: map[string]*history{}, moving: map[string]uint64{}, moves: map[string][]time.Time{}, now: time.Now}
 }
 
@@ -164,14 +187,14 @@ func (p *Planner) begin(service string, from, to []catalog.Endpoint) Move {
 func (p *Planner) Open(m Move) (*Placement, error) {
 	return p.step(m, func(eps, extra map[string][]catalog.Endpoint) {
 		extra[m.Service] = slices.Clone(m.To)
-	}, false)
+	}, false, false)
 }
 
 // Announce gives callers the new sockets; the old ones drain.
 func (p *Planner) Announce(m Move) (*Placement, error) {
 	return p.step(m, func(eps, extra map[string][]catalog.Endpoint) {
 		eps[m.Service], extra[m.Service] = slices.Clone(m.To), slices.Clone(m.From)
-	}, true)
+	}, true, true)
 }
 
 // Close stops serving the old sockets and ends the move.
@@ -179,7 +202,7 @@ func (p *Planner) Close(m Move) (*Placement, error) {
 	pl, err := p.step(m, func(eps, extra map[string][]catalog.Endpoint) {
 		eps[m.Service] = slices.Clone(m.To)
 		delete(extra, m.Service)
-	}, false)
+	}, false, false)
 	if err == nil {
 		p.mu.Lock()
 		delete(p.moving, m.Service)
@@ -193,7 +216,7 @@ func (p *Planner) Close(m Move) (*Placement, error) {
 func (p *Planner) Abandon(m Move) (*Placement, error) {
 	pl, err := p.step(m, func(eps, extra map[string][]catalog.Endpoint) {
 		delete(extra, m.Service)
-	}, false)
+	}, false, false)
 	if err == nil {
 		p.mu.Lock()
 		delete(p.moving, m.Service)
@@ -202,7 +225,7 @@ func (p *Planner) Abandon(m Move) (*Placement, error) {
 	return pl, err
 }
 
-func (p *Planner) step(m Move, change func(eps, extra map[string][]catalog.Endpoint), announce bool) (*Placement, error) {
+func (p *Planner) step(m Move, change func(eps, extra map[string][]catalog.Endpoint), announce, drain bool) (*Placement, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.moving[m.Service] != m.id || m.id == 0 {
@@ -210,7 +233,9 @@ func (p *Planner) step(m Move, change func(eps, extra map[string][]catalog.Endpo
 	}
 	eps, extra := maps.Clone(p.cur.endpoints), maps.Clone(p.cur.extra)
 	change(eps, extra)
-	next := &Placement{Version: p.cur.Version + 1, Announced: p.cur.Announced, endpoints: eps, extra: extra}
+	draining := maps.Clone(p.cur.draining)
+	draining[m.Service] = drain
+	next := &Placement{Version: p.cur.Version + 1, Announced: p.cur.Announced, endpoints: eps, extra: extra, draining: draining}
 	if announce {
 		next.Announced++
 	}

@@ -17,6 +17,9 @@ type acks struct {
 	mu      sync.Mutex
 	changed chan struct{} // closed and replaced on every acknowledgement or close
 	streams map[int64]*stream
+	// targets are the versions each node was last given, by type: what a
+	// move waits for it to acknowledge.
+	targets map[string]map[string]uint64
 }
 
 type stream struct {
@@ -33,7 +36,7 @@ type stream struct {
 const maxNonces = 16
 
 func newAcks() *acks {
-	return &acks{changed: make(chan struct{}), streams: map[int64]*stream{}}
+	return &acks{changed: make(chan struct{}), streams: map[int64]*stream{}, targets: map[string]map[string]uint64{}}
 }
 
 // open adds a stream unless its identity already holds max streams
@@ -67,11 +70,22 @@ func (a *acks) guardOf(id int64) *guard {
 	return nil
 }
 
-func (a *acks) close(id int64) {
+// close forgets a stream; last says no other stream is its node's.
+func (a *acks) close(id int64) (node string, last bool) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	s := a.streams[id]
 	delete(a.streams, id)
 	a.wake()
+	if s == nil || s.node == "" {
+		return "", false
+	}
+	for _, o := range a.streams {
+		if o.node == s.node {
+			return s.node, false
+		}
+	}
+	return s.node, true
 }
 
 // wake tells waiters something changed; the caller holds a.mu.
@@ -127,12 +141,49 @@ func (a *acks) response(id int64, resp *discoveryv3.DiscoveryResponse) {
 	s.sent[resp.GetNonce()] = resp.GetVersionInfo()
 }
 
-// pending lists the nodes of the streams that subscribe to name (of type
-// typ) and have not acknowledged version v yet; the caller holds a.mu.
-func (a *acks) pending(typ, name string, v uint64) []string {
+// target records that node was given version v of typ.
+func (a *acks) target(node, typ string, v uint64) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.targets[node] == nil {
+		a.targets[node] = map[string]uint64{}
+	}
+	a.targets[node][typ] = v
+}
+
+// forget drops what a node was given.
+func (a *acks) forget(node string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	delete(a.targets, node)
+}
+
+// waitSet picks the streams a step waits for: the type whose
+// acknowledgement counts, and which streams take part.
+type waitSet struct {
+	typ   string
+	names []string        // streams subscribed to any of these resources, or
+	nodes map[string]bool // streams of these nodes
+}
+
+func (w waitSet) has(s *stream) bool {
+	if w.nodes[s.node] {
+		return true
+	}
+	for _, n := range w.names {
+		if s.names[w.typ][n] {
+			return true
+		}
+	}
+	return false
+}
+
+// pending lists the nodes of the streams in w that have not acknowledged
+// what their node was last given; the caller holds a.mu.
+func (a *acks) pending(w waitSet) []string {
 	var out []string
 	for _, s := range a.streams {
-		if s.names[typ][name] && s.acked[typ] < v {
+		if w.has(s) && s.acked[w.typ] < a.targets[s.node][w.typ] {
 			out = append(out, s.node)
 		}
 	}
@@ -140,7 +191,7 @@ func (a *acks) pending(typ, name string, v uint64) []string {
 	return out
 }
 
-// watchers counts the streams that subscribe to name.
+// watchers counts the streams subscribed to name.
 func (a *acks) watchers(typ, name string) int {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -153,14 +204,14 @@ func (a *acks) watchers(typ, name string) int {
 	return n
 }
 
-// wait blocks until every stream subscribed to name has acknowledged
-// version v, or until the deadline; it returns the nodes still behind.
-func (a *acks) wait(ctx context.Context, typ, name string, v uint64, deadline time.Time) []string {
+// wait blocks until every stream in w has acknowledged what its node was
+// given, or until the deadline; it returns the nodes still behind.
+func (a *acks) wait(ctx context.Context, w waitSet, deadline time.Time) []string {
 	t := time.NewTimer(time.Until(deadline))
 	defer t.Stop()
 	for {
 		a.mu.Lock()
-		behind, changed := a.pending(typ, name, v), a.changed
+		behind, changed := a.pending(w), a.changed
 		a.mu.Unlock()
 		if len(behind) == 0 {
 			return nil

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
@@ -37,7 +38,7 @@ func ads(t *testing.T, addr string, creds credentials.TransportCredentials) (dis
 // listeners asks for listeners by name (acking prev) and returns the names
 // in the answer.
 func listeners(s discoveryv3.AggregatedDiscoveryService_StreamAggregatedResourcesClient, prev *discoveryv3.DiscoveryResponse, names ...string) (*discoveryv3.DiscoveryResponse, []string, error) {
-	req := &discoveryv3.DiscoveryRequest{TypeUrl: resource.ListenerType, ResourceNames: names}
+	req := &discoveryv3.DiscoveryRequest{Node: &corev3.Node{Id: identity.SPIFFE("shop", "frontend")}, TypeUrl: resource.ListenerType, ResourceNames: names}
 	if prev != nil {
 		req.VersionInfo, req.ResponseNonce = prev.GetVersionInfo(), prev.GetNonce()
 	}

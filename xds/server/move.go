@@ -10,7 +10,6 @@ import (
 
 	"github.com/meshward/meshward/xds/catalog"
 	"github.com/meshward/meshward/xds/rotation"
-	"github.com/meshward/meshward/xds/snapshot"
 )
 
 // Move moves service (port 0: to sockets drawn from its pools; otherwise
@@ -31,7 +30,7 @@ func (r *Running) Move(ctx context.Context, service string, port uint32, trigger
 		return nil, err
 	}
 	sc := r.schedule(service)
-	if _, err := r.step(ctx, m, r.planner.Open); err != nil {
+	if err := r.open(ctx, m, sc); err != nil {
 		return nil, err
 	}
 	start := time.Now()
@@ -40,12 +39,41 @@ func (r *Running) Move(ctx context.Context, service string, port uint32, trigger
 		return nil, err
 	}
 	r.metrics.rotations.WithLabelValues(service, trigger).Inc()
-	cluster := snapshot.ClusterName(service)
-	behind := r.acks.wait(ctx, resource.EndpointType, cluster, p.Announced, start.Add(sc.AckTimeout))
+	svc, _ := r.cfg.Catalog.Lookup(service)
+	callers := waitSet{typ: resource.EndpointType, names: clusterNames(svc)}
+	behind := r.acks.wait(ctx, callers, start.Add(sc.AckTimeout))
 	r.converged(service, p, start, behind, trigger)
-	go r.drain(m, p.Announced, start, behind, sc)
+	go r.drain(m, callers, start, behind, sc)
 	return p, nil
 }
+
+// open has the service's sidecars listen on the new sockets too and waits
+// until each acknowledged its listeners: callers are told of a socket only
+// once it is open. A sidecar that does not acknowledge in time ends the
+// move: announcing then would send callers to a closed socket.
+func (r *Running) open(ctx context.Context, m rotation.Move, sc catalog.Schedule) error {
+	if _, err := r.step(ctx, m, r.planner.Open); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	sidecars := r.sidecarsOf(m.Service)
+	r.mu.Unlock()
+	behind := r.acks.wait(ctx, waitSet{typ: resource.ListenerType, nodes: sidecars}, time.Now().Add(sc.AckTimeout))
+	if len(behind) == 0 {
+		return nil
+	}
+	r.metrics.laggards.WithLabelValues(m.Service).Add(float64(len(behind)))
+	if _, err := r.step(context.Background(), m, r.planner.Abandon); err != nil {
+		r.log.Error().Err(err).Str("service", m.Service).Msg("abandoning a move")
+	}
+	r.endMove()
+	return fmt.Errorf("xds: %w: %d sidecars of %q did not open the new sockets in %v (%v)", ErrNotOpened,
+		len(behind), m.Service, sc.AckTimeout, firstN(behind, 5))
+}
+
+// ErrNotOpened: the service's sidecars did not acknowledge their new
+// listeners, and the move was called off.
+var ErrNotOpened = errors.New("move called off")
 
 // plan waits for the service's previous move to end: moves of one service
 // follow each other, each made before it breaks.
@@ -106,7 +134,7 @@ func (r *Running) converged(service string, p *rotation.Placement, start time.Ti
 // drain keeps the old sockets served until the clients that were behind
 // caught up (or the hard deadline passed), then for the grace period, then
 // closes them.
-func (r *Running) drain(m rotation.Move, announced uint64, start time.Time, behind []string, sc catalog.Schedule) {
+func (r *Running) drain(m rotation.Move, callers waitSet, start time.Time, behind []string, sc catalog.Schedule) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() {
@@ -117,7 +145,7 @@ func (r *Running) drain(m rotation.Move, announced uint64, start time.Time, behi
 		}
 	}()
 	if len(behind) > 0 {
-		still := r.acks.wait(ctx, resource.EndpointType, snapshot.ClusterName(m.Service), announced, start.Add(sc.HardDeadline))
+		still := r.acks.wait(ctx, callers, start.Add(sc.HardDeadline))
 		if len(still) > 0 {
 			r.log.Warn().Str("service", m.Service).Strs("behind", firstN(still, 20)).Int("behind_count", len(still)).
 				Msg("hard deadline: closing the old sockets although some clients never acknowledged the new ones")
@@ -130,6 +158,11 @@ func (r *Running) drain(m rotation.Move, announced uint64, start time.Time, behi
 	if _, err := r.step(context.Background(), m, r.planner.Close); err != nil {
 		r.log.Error().Err(err).Str("service", m.Service).Msg("closing the old sockets")
 	}
+	r.endMove()
+}
+
+// endMove wakes the moves waiting for this one to end.
+func (r *Running) endMove() {
 	r.mu.Lock()
 	close(r.moved)
 	r.moved = make(chan struct{})

@@ -86,12 +86,12 @@ func TestMoveWaitsForEveryClient(t *testing.T) {
 	for _, c := range clients {
 		c.ackAll(t)
 	}
-	p, err := r.Move(context.Background(), "orders", 3000, "admin")
-	if err != nil {
+	if _, err := r.Move(context.Background(), "orders", 3000, "admin"); err != nil {
 		t.Fatal(err)
 	}
+	svc, _ := r.cfg.Catalog.Lookup("orders")
 	r.acks.mu.Lock()
-	behind := r.acks.pending(resource.EndpointType, snapshot.ClusterName("orders"), p.Announced)
+	behind := r.acks.pending(waitSet{typ: resource.EndpointType, names: clusterNames(svc)})
 	r.acks.mu.Unlock()
 	if len(behind) != 0 {
 		t.Fatalf("Move returned with %v behind", behind)

@@ -25,7 +25,6 @@ import (
 
 	"github.com/meshward/meshward/xds/catalog"
 	"github.com/meshward/meshward/xds/rotation"
-	"github.com/meshward/meshward/xds/snapshot"
 )
 
 // Config is what one xDS server serves.
@@ -44,16 +43,19 @@ type Config struct {
 	// defaults).
 	MaxStreamsPerIdentity int
 	RequestsPerSecond     float64
-	Log                   zerolog.Logger
+	// Reach is the need-to-know rule (nil: every node knows every
+	// service); Sidecars what sidecar nodes share (nil: only proxyless
+	// clients are served).
+	Reach    Reach
+	Sidecars *SidecarTemplate
+	Log      zerolog.Logger
 }
 
-// meshGroup is the one snapshot group: every node sees every service for now,
-// so the group's snapshot holds every service any client may ask for.
-const meshGroup = "mesh"
+// nodeHash keys snapshots by node: each node is told only what it may
+// know.
+type nodeHash struct{}
 
-type meshHash struct{}
-
-func (meshHash) ID(*corev3.Node) string { return meshGroup }
+func (nodeHash) ID(n *corev3.Node) string { return n.GetId() }
 
 // Running is a started xDS server.
 type Running struct {
@@ -68,6 +70,8 @@ type Running struct {
 	moved     chan struct{} // closed (and replaced) whenever a move ends; under mu
 	metrics   *metrics
 	acks      *acks
+	nodes     map[string]*node    // under mu
+	served    *rotation.Placement // under mu
 	cfg       Config
 	defaults  catalog.Schedule
 	stop      chan struct{}
@@ -89,7 +93,8 @@ func Start(ctx context.Context, cfg Config) (*Running, error) {
 	// every requested resource it has, the complete set grpc-go expects for
 	// listeners and clusters.
 	r := &Running{planner: rotation.New(cfg.Catalog), log: cfg.Log, stop: make(chan struct{}), moved: make(chan struct{}),
-		cache: cachev3.NewSnapshotCache(false, meshHash{}, nil), acks: newAcks(), cfg: cfg, defaults: defaults(cfg.Defaults)}
+		cache: cachev3.NewSnapshotCache(false, nodeHash{}, nil), acks: newAcks(), cfg: cfg, defaults: defaults(cfg.Defaults),
+		nodes: map[string]*node{}}
 	r.metrics = newMetrics(r.acks)
 	if err := r.publish(ctx, r.planner.Current()); err != nil {
 		return nil, err
@@ -162,6 +167,10 @@ func (r *Running) callbacks() serverv3.Callbacks {
 				r.log.Warn().Int64("stream", id).Str("identity", g.id).Str("node", req.GetNode().GetId()).Err(err).Msg("xds stream refused")
 				return err
 			}
+			if err := r.admitNode(g, req.GetNode()); err != nil {
+				r.log.Warn().Int64("stream", id).Str("identity", g.id).Str("node", g.node).Err(err).Msg("xds node refused")
+				return err
+			}
 			if r.acks.request(id, req) {
 				r.metrics.acks.WithLabelValues(req.GetTypeUrl(), "nack").Inc()
 				r.log.Warn().Int64("stream", id).Str("node", req.GetNode().GetId()).Str("type", req.GetTypeUrl()).
@@ -176,23 +185,48 @@ func (r *Running) callbacks() serverv3.Callbacks {
 			r.acks.response(id, resp)
 		},
 		StreamClosedFunc: func(id int64, n *corev3.Node) {
-			r.acks.close(id)
+			if node, last := r.acks.close(id); last {
+				r.dropNode(node)
+			}
 			r.log.Debug().Int64("stream", id).Str("node", n.GetId()).Msg("xds stream closed")
 		},
 	}
 }
 
-// publish serves a placement; the caller holds r.mu or is Start.
+// publish serves a placement to every node; the caller holds r.mu or is
+// Start.
 func (r *Running) publish(ctx context.Context, p *rotation.Placement) error {
-	snap, err := snapshot.Build(p)
-	if err != nil {
-		return fmt.Errorf("xds: building snapshot v%d: %w", p.Version, err)
-	}
-	if err := r.cache.SetSnapshot(ctx, meshGroup, snap); err != nil {
-		return fmt.Errorf("xds: setting snapshot v%d: %w", p.Version, err)
+	r.served = p
+	for _, n := range r.nodes {
+		if err := r.publishNode(ctx, n, p); err != nil {
+			return fmt.Errorf("xds: placement v%d: %w", p.Version, err)
+		}
 	}
 	r.metrics.version.Set(float64(p.Version))
 	return nil
+}
+
+// admitNode gives a node seen for the first time its configuration before
+// the server answers its request.
+func (r *Running) admitNode(g *guard, n *corev3.Node) error {
+	if g.node == "" {
+		return r.refuseStream("no-node", codes.InvalidArgument, "the first request must name its node")
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := r.register(context.Background(), g.node, g.id, n); err != nil {
+		return r.refuseStream("node-config", codes.FailedPrecondition, err.Error())
+	}
+	return nil
+}
+
+// dropNode forgets a node whose last stream closed.
+func (r *Running) dropNode(id string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.nodes, id)
+	r.cache.ClearSnapshot(id)
+	r.acks.forget(id)
 }
 
 // Current is the placement being served.

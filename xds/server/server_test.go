@@ -20,7 +20,10 @@ import (
 // snapshot being served: what clients get, not what the planner says.
 func servedPorts(t *testing.T, r *Running) (string, map[string]uint32) {
 	t.Helper()
-	snap, err := r.cache.GetSnapshot(meshGroup)
+	r.mu.Lock()
+	served := r.served
+	r.mu.Unlock()
+	snap, err := snapshot.Build(served)
 	if err != nil {
 		t.Fatal(err)
 	}

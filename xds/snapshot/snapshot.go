@@ -43,15 +43,11 @@ func ClusterName(service string) string  { return service + "-cluster" }
 // names: a rotation pushes only endpoints, to the clients that watch them.
 func Build(p *rotation.Placement) (*cachev3.Snapshot, error) {
 	services := p.Services()
-	var lds, rds, cds, eds []types.Resource
-	for _, svc := range services {
-		l, err := listener(svc)
-		if err != nil {
-			return nil, err
-		}
-		lds, rds, cds = append(lds, l), append(rds, route(svc)), append(cds, cluster(svc))
-		eds = append(eds, assignment(svc, p.Endpoints(svc)))
+	r, err := Resources(p, services)
+	if err != nil {
+		return nil, err
 	}
+	lds, rds, cds, eds := r[resource.ListenerType], r[resource.RouteType], r[resource.ClusterType], r[resource.EndpointType]
 	names := namesVersion(services)
 	snap := &cachev3.Snapshot{}
 	for _, r := range []struct {
@@ -65,6 +61,23 @@ func Build(p *rotation.Placement) (*cachev3.Snapshot, error) {
 		snap.Resources[cachev3.GetResponseType(r.typ)] = cachev3.NewResources(r.version, r.items)
 	}
 	return snap, nil
+}
+
+// Resources are the proxyless resources of the given services only: what
+// a client may know (need-to-know), by type.
+func Resources(p *rotation.Placement, services []string) (map[resource.Type][]types.Resource, error) {
+	out := map[resource.Type][]types.Resource{}
+	for _, svc := range services {
+		l, err := listener(svc)
+		if err != nil {
+			return nil, err
+		}
+		out[resource.ListenerType] = append(out[resource.ListenerType], l)
+		out[resource.RouteType] = append(out[resource.RouteType], route(svc))
+		out[resource.ClusterType] = append(out[resource.ClusterType], cluster(svc))
+		out[resource.EndpointType] = append(out[resource.EndpointType], assignment(svc, p.Endpoints(svc)))
+	}
+	return out, nil
 }
 
 // namesVersion is a digest of the sorted service names.
