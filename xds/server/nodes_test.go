@@ -79,7 +79,7 @@ func startSidecarMesh(t *testing.T, d catalog.Schedule) meshRig {
 type sidecarStream struct {
 	s        discoveryv3.AggregatedDiscoveryService_StreamAggregatedResourcesClient
 	node     *corev3.Node
-	got      map[string]*discoveryv3.DiscoveryResponse // by type
+	got      map[string][]*discoveryv3.DiscoveryResponse // received, not yet taken, by type
 	received chan *discoveryv3.DiscoveryResponse
 }
 
@@ -93,7 +93,7 @@ func (m meshRig) sidecar(t *testing.T, sa string, ack bool) (*sidecarStream, err
 	md, _ := structpb.NewStruct(map[string]any{MetaKind: "sidecar", MetaEndpoint: "0",
 		MetaApp: "127.0.0.1:8080", MetaOutbound: "127.0.0.1:15001"})
 	c := &sidecarStream{s: s, node: &corev3.Node{Id: identity.SPIFFE("shop", sa) + "~0", Metadata: md},
-		got: map[string]*discoveryv3.DiscoveryResponse{}, received: make(chan *discoveryv3.DiscoveryResponse, 64)}
+		got: map[string][]*discoveryv3.DiscoveryResponse{}, received: make(chan *discoveryv3.DiscoveryResponse, 64)}
 	for _, typ := range []string{resource.ClusterType, resource.ListenerType} {
 		if err := s.Send(&discoveryv3.DiscoveryRequest{Node: c.node, TypeUrl: typ}); err != nil {
 			return nil, err
@@ -116,13 +116,19 @@ func (m meshRig) sidecar(t *testing.T, sa string, ack bool) (*sidecarStream, err
 	return c, nil
 }
 
-// next waits for the next response of typ.
+// next takes the next response of typ, keeping those of other types for
+// later (the server answers each type when it likes).
 func (c *sidecarStream) next(t *testing.T, typ string) *discoveryv3.DiscoveryResponse {
 	t.Helper()
+	if q := c.got[typ]; len(q) > 0 {
+		c.got[typ] = q[1:]
+		return q[0]
+	}
 	for resp := range c.received {
 		if resp.GetTypeUrl() == typ {
 			return resp
 		}
+		c.got[resp.GetTypeUrl()] = append(c.got[resp.GetTypeUrl()], resp)
 	}
 	t.Fatalf("the stream ended before a %s response", typ)
 	return nil
