@@ -112,11 +112,42 @@ func (a *acks) request(id int64, req *discoveryv3.DiscoveryRequest) (nack bool) 
 		names[n] = true
 	}
 	s.names[typ] = names
-	version, known := s.sent[req.GetResponseNonce()]
+	return a.acknowledged(s, typ, req.GetResponseNonce(), req.GetErrorDetail() != nil)
+}
+
+// deltaRequest is request for incremental (delta) ADS: subscriptions
+// change by what the client adds and removes.
+func (a *acks) deltaRequest(id int64, req *discoveryv3.DeltaDiscoveryRequest) (nack bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	s := a.streams[id]
+	if s == nil {
+		return false
+	}
+	if n := req.GetNode().GetId(); n != "" {
+		s.node = n
+	}
+	typ := req.GetTypeUrl()
+	if s.names[typ] == nil {
+		s.names[typ] = map[string]bool{}
+	}
+	for _, n := range req.GetResourceNamesSubscribe() {
+		s.names[typ][n] = true
+	}
+	for _, n := range req.GetResourceNamesUnsubscribe() {
+		delete(s.names[typ], n)
+	}
+	return a.acknowledged(s, typ, req.GetResponseNonce(), req.GetErrorDetail() != nil)
+}
+
+// acknowledged records the client's word on the response with nonce;
+// the caller holds a.mu.
+func (a *acks) acknowledged(s *stream, typ, nonce string, refused bool) (nack bool) {
+	version, known := s.sent[nonce]
 	if !known {
 		return false
 	}
-	if req.GetErrorDetail() != nil {
+	if refused {
 		s.nacks++
 		return true
 	}
@@ -128,7 +159,7 @@ func (a *acks) request(id int64, req *discoveryv3.DiscoveryRequest) (nack bool) 
 }
 
 // response records a response sent on a stream.
-func (a *acks) response(id int64, resp *discoveryv3.DiscoveryResponse) {
+func (a *acks) response(id int64, nonce, version string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	s := a.streams[id]
@@ -138,7 +169,7 @@ func (a *acks) response(id int64, resp *discoveryv3.DiscoveryResponse) {
 	if len(s.sent) >= maxNonces {
 		clear(s.sent) // older nonces are never acknowledged any more
 	}
-	s.sent[resp.GetNonce()] = resp.GetVersionInfo()
+	s.sent[nonce] = version
 }
 
 // target records that node was given version v of typ.

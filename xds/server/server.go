@@ -153,44 +153,72 @@ func (r *Running) listen(ctx context.Context, cfg Config) error {
 	return nil
 }
 
+// callbacks guard and follow every stream, state of the world and delta
+// alike: a delta stream must not be a way around the guard.
 func (r *Running) callbacks() serverv3.Callbacks {
 	return serverv3.CallbackFuncs{
-		StreamOpenFunc: func(ctx context.Context, id int64, _ string) error {
-			return r.openStream(ctx, id)
-		},
+		StreamOpenFunc:      func(ctx context.Context, id int64, _ string) error { return r.openStream(ctx, id) },
+		DeltaStreamOpenFunc: func(ctx context.Context, id int64, _ string) error { return r.openStream(ctx, id) },
 		StreamRequestFunc: func(id int64, req *discoveryv3.DiscoveryRequest) error {
-			g := r.acks.guardOf(id)
-			if g == nil {
-				return r.refuseStream("not-admitted", codes.PermissionDenied, "stream not admitted")
-			}
-			if err := r.checkRequest(g, req.GetNode().GetId()); err != nil {
-				r.log.Warn().Int64("stream", id).Str("identity", g.id).Str("node", req.GetNode().GetId()).Err(err).Msg("xds stream refused")
+			if err := r.admitRequest(id, req.GetNode()); err != nil {
 				return err
 			}
-			if err := r.admitNode(g, req.GetNode()); err != nil {
-				r.log.Warn().Int64("stream", id).Str("identity", g.id).Str("node", g.node).Err(err).Msg("xds node refused")
+			r.counted(id, req.GetTypeUrl(), req.GetResponseNonce(), req.GetNode().GetId(), req.GetErrorDetail().GetMessage(), r.acks.request(id, req))
+			return nil
+		},
+		StreamDeltaRequestFunc: func(id int64, req *discoveryv3.DeltaDiscoveryRequest) error {
+			if err := r.admitRequest(id, req.GetNode()); err != nil {
 				return err
 			}
-			if r.acks.request(id, req) {
-				r.metrics.acks.WithLabelValues(req.GetTypeUrl(), "nack").Inc()
-				r.log.Warn().Int64("stream", id).Str("node", req.GetNode().GetId()).Str("type", req.GetTypeUrl()).
-					Str("version", req.GetVersionInfo()).Str("error", req.GetErrorDetail().GetMessage()).
-					Msg("xds NACK: the node keeps its last good configuration")
-			} else if req.GetResponseNonce() != "" {
-				r.metrics.acks.WithLabelValues(req.GetTypeUrl(), "ack").Inc()
-			}
+			r.counted(id, req.GetTypeUrl(), req.GetResponseNonce(), req.GetNode().GetId(), req.GetErrorDetail().GetMessage(), r.acks.deltaRequest(id, req))
 			return nil
 		},
 		StreamResponseFunc: func(_ context.Context, id int64, _ *discoveryv3.DiscoveryRequest, resp *discoveryv3.DiscoveryResponse) {
-			r.acks.response(id, resp)
+			r.acks.response(id, resp.GetNonce(), resp.GetVersionInfo())
 		},
-		StreamClosedFunc: func(id int64, n *corev3.Node) {
-			if node, last := r.acks.close(id); last {
-				r.dropNode(node)
-			}
-			r.log.Debug().Int64("stream", id).Str("node", n.GetId()).Msg("xds stream closed")
+		StreamDeltaResponseFunc: func(id int64, _ *discoveryv3.DeltaDiscoveryRequest, resp *discoveryv3.DeltaDiscoveryResponse) {
+			r.acks.response(id, resp.GetNonce(), resp.GetSystemVersionInfo())
 		},
+		StreamClosedFunc:      r.streamClosed,
+		DeltaStreamClosedFunc: r.streamClosed,
 	}
+}
+
+// admitRequest runs the guard on a request and configures a node seen for
+// the first time.
+func (r *Running) admitRequest(id int64, n *corev3.Node) error {
+	g := r.acks.guardOf(id)
+	if g == nil {
+		return r.refuseStream("not-admitted", codes.PermissionDenied, "stream not admitted")
+	}
+	if err := r.checkRequest(g, n.GetId()); err != nil {
+		r.log.Warn().Int64("stream", id).Str("identity", g.id).Str("node", n.GetId()).Err(err).Msg("xds stream refused")
+		return err
+	}
+	if err := r.admitNode(g, n); err != nil {
+		r.log.Warn().Int64("stream", id).Str("identity", g.id).Str("node", g.node).Err(err).Msg("xds node refused")
+		return err
+	}
+	return nil
+}
+
+// counted reports an acknowledgement or a NACK.
+func (r *Running) counted(id int64, typ, nonce, node, detail string, nack bool) {
+	switch {
+	case nack:
+		r.metrics.acks.WithLabelValues(typ, "nack").Inc()
+		r.log.Warn().Int64("stream", id).Str("node", node).Str("type", typ).Str("error", detail).
+			Msg("xds NACK: the node keeps its last good configuration")
+	case nonce != "":
+		r.metrics.acks.WithLabelValues(typ, "ack").Inc()
+	}
+}
+
+func (r *Running) streamClosed(id int64, n *corev3.Node) {
+	if node, last := r.acks.close(id); last {
+		r.dropNode(node)
+	}
+	r.log.Debug().Int64("stream", id).Str("node", n.GetId()).Msg("xds stream closed")
 }
 
 // publish serves a placement to every node; the caller holds r.mu or is
