@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -42,7 +43,7 @@ func (c *client) run(ctx context.Context, addr string) error {
 	defer cc.Close()
 	ads := discoveryv3.NewAggregatedDiscoveryServiceClient(cc)
 	if c.delta {
-		return c.runDelta(ctx, ads)
+		return notServed(c.runDelta(ctx, ads))
 	}
 	return c.runSOTW(ctx, ads)
 }
@@ -67,7 +68,7 @@ func (c *client) runSOTW(ctx context.Context, ads discoveryv3.AggregatedDiscover
 			req.Node = c.node
 		}
 		if err := stream.Send(req); err != nil {
-			return fmt.Errorf("subscribing to %s: %w", s.typeURL, err)
+			return fmt.Errorf("subscribing to %s: %w", s.typeURL, sendErr(err, stream.Recv))
 		}
 	}
 	for {
@@ -82,7 +83,7 @@ func (c *client) runSOTW(ctx context.Context, ads discoveryv3.AggregatedDiscover
 		err = stream.Send(&discoveryv3.DiscoveryRequest{TypeUrl: s.typeURL, ResourceNames: []string{s.name},
 			VersionInfo: resp.GetVersionInfo(), ResponseNonce: resp.GetNonce()})
 		if err != nil {
-			return fmt.Errorf("ACK of %s version %q: %w", s.typeURL, resp.GetVersionInfo(), err)
+			return fmt.Errorf("ACK of %s version %q: %w", s.typeURL, resp.GetVersionInfo(), sendErr(err, stream.Recv))
 		}
 		c.tr.ack(c.id, s.bit, key, resp.GetVersionInfo(), time.Now())
 	}
@@ -105,7 +106,7 @@ func (c *client) checkSOTW(resp *discoveryv3.DiscoveryResponse) (subscription, s
 func (c *client) runDelta(ctx context.Context, ads discoveryv3.AggregatedDiscoveryServiceClient) error {
 	stream, err := ads.DeltaAggregatedResources(ctx)
 	if err != nil {
-		return notServed(err)
+		return err
 	}
 	for i, s := range c.subs {
 		req := &discoveryv3.DeltaDiscoveryRequest{TypeUrl: s.typeURL, ResourceNamesSubscribe: []string{s.name}}
@@ -113,20 +114,20 @@ func (c *client) runDelta(ctx context.Context, ads discoveryv3.AggregatedDiscove
 			req.Node = c.node
 		}
 		if err := stream.Send(req); err != nil {
-			return notServed(fmt.Errorf("subscribing to %s: %w", s.typeURL, err))
+			return fmt.Errorf("subscribing to %s: %w", s.typeURL, sendErr(err, stream.Recv))
 		}
 	}
 	for {
 		resp, err := stream.Recv()
 		if err != nil {
-			return notServed(err)
+			return err
 		}
 		s, key, version, err := c.checkDelta(resp)
 		if err != nil {
 			return fmt.Errorf("delta response nonce %q: %w", resp.GetNonce(), err)
 		}
 		if err := stream.Send(&discoveryv3.DeltaDiscoveryRequest{TypeUrl: s.typeURL, ResponseNonce: resp.GetNonce()}); err != nil {
-			return fmt.Errorf("ACK of %s version %q: %w", s.typeURL, version, err)
+			return fmt.Errorf("ACK of %s version %q: %w", s.typeURL, version, sendErr(err, stream.Recv))
 		}
 		c.tr.ack(c.id, s.bit, key, version, time.Now())
 	}
@@ -153,8 +154,21 @@ func (c *client) checkDelta(resp *discoveryv3.DeltaDiscoveryResponse) (subscript
 	return s, key, r.GetVersion(), err
 }
 
+// sendErr: gRPC's Send says only io.EOF when the server ended the stream;
+// the status it ended it with comes from Recv.
+func sendErr[T any](err error, recv func() (T, error)) error {
+	if !errors.Is(err, io.EOF) {
+		return err
+	}
+	for {
+		if _, rerr := recv(); rerr != nil {
+			return rerr
+		}
+	}
+}
+
 func notServed(err error) error {
-	if status.Code(err) == codes.Unimplemented {
+	if err != nil && status.Code(err) == codes.Unimplemented {
 		return fmt.Errorf("%w (%v)", ErrDeltaNotServed, err)
 	}
 	return err

@@ -133,6 +133,9 @@ func sample(b []byte, idx int, key string, strs [][]byte) (int64, string, error)
 			}
 			return packed(v, func(x uint64) { values = append(values, x) })
 		case sampleLabel:
+			if v == nil {
+				return errors.New("label: a varint where a message belongs")
+			}
 			k, err := varintField(v, labelKey)
 			if err != nil {
 				return fmt.Errorf("label: %w", err)

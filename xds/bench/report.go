@@ -105,10 +105,10 @@ const (
 	GoalP99     = time.Second
 )
 
-// Goal says whether a report of GoalClients clients met GoalP99.
+// Goal says whether the first report of GoalClients clients met GoalP99.
 func Goal(reps []*Report) (measured, met bool, p99 time.Duration) {
 	for _, r := range reps {
-		if r.Clients == GoalClients && r.Mode == SOTW {
+		if r.Clients == GoalClients {
 			p99 = Quantile(r.Convergence(), 0.99)
 			return true, p99 <= GoalP99, p99
 		}
