@@ -60,6 +60,8 @@ func run(ctx context.Context, opts options, out, progress io.Writer) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
+	// The machine is shared: the figures depend on what else ran.
+	loadBefore := loadavg()
 	var reps []*bench.Report
 	for _, n := range opts.clients {
 		cfg := opts.cfg
@@ -75,8 +77,8 @@ func run(ctx context.Context, opts options, out, progress io.Writer) error {
 		reps = append(reps, rep)
 	}
 	fmt.Fprintf(out, "xds-bench: %s\n", strings.Join(os.Args, " "))
-	fmt.Fprintf(out, "machine: %d CPUs, GOMAXPROCS %d, load average at the end %s; RLIMIT_NOFILE %d\n",
-		runtime.NumCPU(), runtime.GOMAXPROCS(0), loadavg(), limit)
+	fmt.Fprintf(out, "machine: %d CPUs, GOMAXPROCS %d, load average before %s, at the end %s; RLIMIT_NOFILE %d\n",
+		runtime.NumCPU(), runtime.GOMAXPROCS(0), loadBefore, loadavg(), limit)
 	fmt.Fprintf(out, "the xDS server runs in this process with the clients; each client: its own gRPC connection over 127.0.0.1,\n"+
 		"its own node id, one %s ADS stream subscribed to the service's listener, route, cluster and endpoints, ACKing every response\n\n",
 		opts.cfg.Mode)
