@@ -92,10 +92,13 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Report, error) {
 	cctx, cancel := context.WithCancel(ctx)
 	defer b.clients.Wait()
 	defer cancel()
-	if err := b.ramp(ctx, cctx, endpointsKey([]catalog.Endpoint{initial})); err != nil {
-		return nil, err
-	}
-	if err := b.rotate(ctx, endpointsKey([]catalog.Endpoint{initial})); err != nil {
+	// The coordinator counts with the clients; its Move calls with the server.
+	onSide(ctx, sideClient, func(ctx context.Context) {
+		if err = b.ramp(ctx, cctx, endpointsKey([]catalog.Endpoint{initial})); err == nil {
+			err = b.rotate(ctx, endpointsKey([]catalog.Endpoint{initial}))
+		}
+	})
+	if err != nil {
 		return nil, err
 	}
 	b.rep.History = b.tr.history()

@@ -129,7 +129,7 @@ func Print(w io.Writer, reps []*Report) {
 	}
 	t.Flush()
 	fmt.Fprintln(w, "\nCPU (process user+sys, getrusage) and memory per client; server and clients share the process:"+
-		"\nthe server's share of CPU is from a CPU profile labelled by side (clients' goroutines likewise; GC: the runtime's own background workers)")
+		"\nthe server's share of CPU is from a CPU profile labelled by side (the clients' and the bench's likewise; GC: the runtime's own background workers)")
 	fmt.Fprintln(t, "mode\tclients\tCPU/client ramp\tserver/clients/GC\tCPU/client all rotations\tper rotation\tserver/clients/GC\theap/client\tRSS/client\t")
 	for _, r := range reps {
 		fmt.Fprintf(t, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.Mode, r.Clients, us(r.PerClient(r.RampCPU.Total)),
