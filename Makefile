@@ -19,7 +19,7 @@ define apt_need
 	fi
 endef
 
-.PHONY: all demo test deps wasm build vet fuzz bench-authz bench-eaas bench-agent eval-agent dataset kube-apiserver etcd bpf proto generate clean
+.PHONY: all demo test deps wasm build vet fuzz bench-authz bench-eaas bench-xds bench-agent eval-agent dataset kube-apiserver etcd bpf proto generate clean
 
 all: build wasm
 
@@ -98,6 +98,16 @@ bench-eaas: wasm
 	$(GO) build -o $(BUILD)/eaas-hop-bench ./e2e/cmd/eaas-hop-bench
 	$(BUILD)/eaas-bench
 	$(BUILD)/eaas-hop-bench -wasm $(WASM)
+
+# The xDS server under 1,000 then 5,000 ADS clients in one process (issue 10),
+# state of the world then delta, about a minute: ramp, convergence of 20
+# rotations (p50/p90/p99/max, last ACK), CPU and memory per client, and the
+# goal p99 <= 1 s at 1,000 clients. `go run ./xds/cmd/xds-bench -h` lists the knobs.
+bench-xds: deps
+	@mkdir -p $(BUILD)
+	$(GO) build -o $(BUILD)/xds-bench ./xds/cmd/xds-bench
+	$(BUILD)/xds-bench -mode sotw
+	$(BUILD)/xds-bench -mode delta
 
 # What collection costs a workload (root): getppid and 1-byte read loops,
 # untraced vs agent attached vs strace, interleaved in one run.
