@@ -114,8 +114,12 @@ func startServer(ctx context.Context, cat *catalog.Catalog) (*server.Running, er
 	var srv *server.Running
 	var err error
 	onSide(ctx, sideServer, func(ctx context.Context) {
+		// The old sockets' grace period is for requests in flight; no
+		// request flies here, and each rotation waits for the one before
+		// it to close, so a short grace keeps the run about convergence.
 		srv, err = server.Start(ctx, server.Config{Catalog: cat, Addr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0",
-			Admin: server.AdminAuth{Token: token}, Log: zerolog.Nop()})
+			Admin: server.AdminAuth{Token: token}, Log: zerolog.Nop(),
+			Defaults: catalog.Schedule{Grace: time.Millisecond, AckTimeout: time.Minute, HardDeadline: time.Minute}})
 	})
 	return srv, err
 }

@@ -110,7 +110,7 @@ func (r *Running) step(ctx context.Context, m rotation.Move, do func(rotation.Mo
 	if err != nil {
 		return nil, err
 	}
-	if err := r.publish(ctx, p); err != nil {
+	if err := r.publishMove(ctx, p, m.Service); err != nil {
 		return nil, err
 	}
 	return p, nil

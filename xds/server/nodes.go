@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"net/netip"
 	"strconv"
+	"strings"
 	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 
@@ -121,17 +123,27 @@ func socketOf(s string) (envoy.Socket, error) {
 	return envoy.Socket{Address: ap.Addr().String(), Port: uint32(ap.Port())}, nil
 }
 
+// memo holds, within one publication, the proxyless resources and their
+// digests by the set of services they describe: most clients share one.
+type memo map[string]built
+
+type built struct {
+	res    envoy.Resources
+	hashes map[resource.Type]string
+}
+
 // publishNode gives a node its configuration for placement p; the caller
 // holds r.mu.
 func (r *Running) publishNode(ctx context.Context, n *node, p *rotation.Placement) error {
-	res, err := r.resourcesOf(n, p)
+	return r.publishNodeMemo(ctx, n, p, memo{})
+}
+
+func (r *Running) publishNodeMemo(ctx context.Context, n *node, p *rotation.Placement, m memo) error {
+	b, err := r.build(n, p, m)
 	if err != nil {
 		return fmt.Errorf("xds: node %q: %w", n.id, err)
 	}
-	hashes, err := res.Versions()
-	if err != nil {
-		return err
-	}
+	res, hashes := b.res, b.hashes
 	versions := map[resource.Type]string{}
 	for _, typ := range envoy.ResourceTypes() {
 		if hashes[typ] != n.hashes[typ] || n.versions[typ] == 0 {
@@ -158,14 +170,36 @@ func (r *Running) publishNode(ctx context.Context, n *node, p *rotation.Placemen
 	return r.cache.SetSnapshot(ctx, n.id, snap)
 }
 
-// resourcesOf is what node n may know at placement p.
-func (r *Running) resourcesOf(n *node, p *rotation.Placement) (envoy.Resources, error) {
+// build makes what node n may know at placement p, with its digests.
+func (r *Running) build(n *node, p *rotation.Placement, m memo) (built, error) {
 	callable := r.callable(n.identity, p)
+	key := strings.Join(callable, "\x00")
 	if n.sidecar == nil {
-		res, err := snapshot.Resources(p, callable)
-		return envoy.Resources(res), err
+		if b, ok := m[key]; ok {
+			return b, nil
+		}
 	}
-	return envoy.Build(r.sidecarConfig(n, p, callable))
+	var res envoy.Resources
+	var err error
+	if n.sidecar == nil {
+		var raw map[resource.Type][]types.Resource
+		raw, err = snapshot.Resources(p, callable)
+		res = envoy.Resources(raw)
+	} else {
+		res, err = envoy.Build(r.sidecarConfig(n, p, callable))
+	}
+	if err != nil {
+		return built{}, err
+	}
+	hashes, err := res.Versions()
+	if err != nil {
+		return built{}, err
+	}
+	b := built{res, hashes}
+	if n.sidecar == nil {
+		m[key] = b
+	}
+	return b, nil
 }
 
 // callable lists the services the identity may call.

@@ -225,8 +225,34 @@ func (r *Running) streamClosed(id int64, n *corev3.Node) {
 // Start.
 func (r *Running) publish(ctx context.Context, p *rotation.Placement) error {
 	r.served = p
+	memo := memo{}
 	for _, n := range r.nodes {
-		if err := r.publishNode(ctx, n, p); err != nil {
+		if err := r.publishNodeMemo(ctx, n, p, memo); err != nil {
+			return fmt.Errorf("xds: placement v%d: %w", p.Version, err)
+		}
+	}
+	r.metrics.version.Set(float64(p.Version))
+	return nil
+}
+
+// publishMove serves a placement in which only service moved: only its
+// sidecars and the nodes that may call it can be told anything new, so
+// the others are not even rebuilt. The caller holds r.mu.
+func (r *Running) publishMove(ctx context.Context, p *rotation.Placement, service string) error {
+	announced := r.served == nil || p.Announced != r.served.Announced
+	r.served = p
+	svc, _ := r.cfg.Catalog.Lookup(service)
+	memo := memo{}
+	for _, n := range r.nodes {
+		mine := n.sidecar != nil && n.sidecar.service == service
+		switch {
+		case mine:
+		case !announced: // opening or closing sockets: only the service's sidecars listen anew
+			continue
+		case r.cfg.Reach != nil && !r.cfg.Reach.Reachable(n.identity, svc):
+			continue
+		}
+		if err := r.publishNodeMemo(ctx, n, p, memo); err != nil {
 			return fmt.Errorf("xds: placement v%d: %w", p.Version, err)
 		}
 	}
