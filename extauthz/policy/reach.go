@@ -48,7 +48,7 @@ func (r Reach) String() string {
 	case ReasonDeniedByPolicy:
 		return fmt.Sprintf("unreachable: %s denies every request from it", r.Rule.Name())
 	case ReasonNoMatchingRule:
-		return fmt.Sprintf("unreachable: none of the %d ALLOW rules that select the destination admits it", r.AllowRules)
+		return fmt.Sprintf("unreachable: none of the ALLOW rules that select the destination (%d) admits it", r.AllowRules)
 	}
 	return "unreachable: no ALLOW policy selects the destination (meshward denies by default)"
 }
@@ -83,9 +83,10 @@ func (s *Set) Destination(dest Workload) *Destination {
 	if len(addrs) == 0 {
 		addrs = []netip.AddrPort{{}}
 	}
-	d := &Destination{selected: w.allow.n > 0, allowRules: w.allow.n, def: w.def}
+	allow := w.allow.rules()
+	d := &Destination{selected: w.allow.n > 0, allowRules: len(allow), def: w.def}
 	d.deny.build(w.deny.rules(), addrs, matchAll)
-	d.allow.build(w.allow.rules(), addrs, matchSome)
+	d.allow.build(allow, addrs, matchSome)
 	return d
 }
 
