@@ -92,8 +92,9 @@ func (s *Set) Destination(dest Workload) *Destination {
 
 // From says whether source could have some request allowed.
 func (d *Destination) From(source Peer) Reach {
-	src := newReachSource(source)
-	if r := d.deny.first(src); r != nil {
+	var src reachSource
+	src.init(&source)
+	if r := d.deny.first(&src); r != nil {
 		return Reach{Reason: ReasonDeniedByPolicy, Rule: r, AllowRules: d.allowRules}
 	}
 	switch {
@@ -102,7 +103,7 @@ func (d *Destination) From(source Peer) Reach {
 	case !d.selected:
 		return Reach{Reason: ReasonNoAllowPolicy}
 	}
-	if r := d.allow.first(src); r != nil {
+	if r := d.allow.first(&src); r != nil {
 		return Reach{Reachable: true, Reason: ReasonAllowed, Rule: r, AllowRules: d.allowRules}
 	}
 	return Reach{Reason: ReasonNoMatchingRule, AllowRules: d.allowRules}

@@ -45,6 +45,9 @@ func (rr *reachRules) first(src *reachSource) *Rule {
 	var buf [dimNamespace + 2][]*Rule
 	lists := buf[:0]
 	for d := dimPrincipal; d <= dimNamespace; d++ {
+		if rr.by[d] == nil {
+			continue
+		}
 		if l := rr.by[d][src.key(d)]; len(l) > 0 {
 			lists = append(lists, l)
 		}
@@ -82,21 +85,32 @@ func (ix *ruleIndex) rules() []*Rule {
 	return slices.Compact(out)
 }
 
-// reachSource is a caller as rules see it before any request.
+// reachSource is a caller as rules see it before any request. From keeps
+// it on its stack: an answer allocates nothing but, for rules on service
+// accounts, the caller's <namespace>/<sa>.
 type reachSource struct {
-	f       facts
-	account string
-	addrs   []netip.Addr // at least one; an invalid one is unknown
+	f        facts
+	acct     string
+	acctDone bool
+	addrs    []netip.Addr // at least one; an invalid one is unknown
 }
 
-func newReachSource(p Peer) *reachSource {
-	src := &reachSource{addrs: p.Addresses}
-	derive(&Request{SourcePrincipal: p.Principal}, &src.f)
-	src.account = src.f.account()
+// anyAddr is a caller address not known: read only.
+var anyAddr = []netip.Addr{{}}
+
+func (src *reachSource) init(p *Peer) {
+	src.f.setPrincipal(p.Principal)
+	src.addrs = p.Addresses
 	if len(src.addrs) == 0 {
-		src.addrs = []netip.Addr{{}}
+		src.addrs = anyAddr
 	}
-	return src
+}
+
+func (src *reachSource) account() string {
+	if !src.acctDone {
+		src.acct, src.acctDone = src.f.account(), true
+	}
+	return src.acct
 }
 
 func (src *reachSource) key(d dim) string {
@@ -104,7 +118,7 @@ func (src *reachSource) key(d dim) string {
 	case dimPrincipal:
 		return src.f.principal
 	case dimAccount:
-		return src.account
+		return src.account()
 	}
 	return src.f.namespace
 }

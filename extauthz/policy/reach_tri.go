@@ -97,7 +97,7 @@ func (r *Rule) callerFree() bool {
 func (s *source) reach(src *reachSource, a netip.Addr) tri {
 	f := &src.f
 	if !s.principals.matches(f.principal) || !s.namespaces.matches(f.namespace) ||
-		!s.accounts.matches(src.account) || !s.trustDomains.matches(f.trustDomain) {
+		(s.accounts.set && !s.accounts.matches(src.account())) || !s.trustDomains.matches(f.trustDomain) {
 		return matchNone
 	}
 	t := matchAll
@@ -142,9 +142,15 @@ func (c *condition) reachCaller(src *reachSource, a netip.Addr) tri {
 	case keySourceIP:
 		return ipAt(&c.ip, a)
 	case keySourceAccount:
-		return exactly(c.str.matches(src.account))
+		return exactly(c.str.matches(src.account()))
+	case keySourceNamespace:
+		return exactly(c.str.matches(src.f.namespace))
+	case keySourcePrincipal:
+		return exactly(c.str.matches(src.f.principal))
+	case keyTrustDomain:
+		return exactly(c.str.matches(src.f.trustDomain))
 	}
-	return exactly(c.matches(&src.f))
+	return matchSome // not a caller key: onCaller and this switch disagree, so assume nothing
 }
 
 func (c *condition) reachTo(d netip.AddrPort) tri {
