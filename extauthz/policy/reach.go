@@ -60,7 +60,9 @@ func (r Reach) String() string {
 // DENY rule that matches every request from the source makes it
 // unreachable. Dry-run and AUDIT policies change nothing, as in Evaluate;
 // MeshwardPolicy conditions and rate limits only ever deny, so they are left
-// to the authorizer. To ask about many sources, build Destination once.
+// to the authorizer (as is quarantine); CUSTOM policies never compile here
+// (meshward is the provider). To ask about many sources, build Destination
+// once.
 func (s *Set) Reachable(source Peer, dest Workload) Reach {
 	return s.Destination(dest).From(source)
 }

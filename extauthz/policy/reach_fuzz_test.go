@@ -40,6 +40,7 @@ var (
 	fuzzPeers = []Peer{
 		peer(frontend, "127.0.0.5"), peer(intruder, "127.0.1.5"), peer(payments, "127.0.0.7", "127.0.0.66"),
 		peer(frontend), peer(""), peer("spiffe://other.td/ns/shop/sa/frontend", "127.0.0.5"), peer(orders, "127.0.0.0"),
+		peer("spiffe://cluster.local/ns/dmz/sa/web/ns/shop/sa/frontend", "127.0.0.5"),
 	}
 	fuzzWorkloads = []Workload{
 		workload("orders", "127.0.0.10:8080"), workload("orders", "127.0.0.10:8080", "127.0.0.10:9090"), workload("orders"),

@@ -192,6 +192,13 @@ var reachCases = []reachCase{
 	{"caller conditions", requestFacts, pOrders, wPayments, true, ReasonAllowed, "shop/by-caller-facts[0]", ""},
 	{"caller conditions exclude", requestFacts, pFrontend, wPayments, false, ReasonNoMatchingRule, "", ""},
 	{"caller address condition", requestFacts, pWeb, wPayments, true, ReasonAllowed, "shop/by-caller-facts[1]", ""},
+	// A caller's certificate names it; one that names more, or names it
+	// oddly, is still judged as Evaluate would judge its requests.
+	{"attack: principal with a trailing segment", denyEverything, peer(frontend+"/x", "127.0.0.5"), wPayments, false, ReasonDeniedByPolicy, "shop/only-frontend-pays[0]", ""},
+	{"attack: account with a trailing segment", serviceAccounts, peer("spiffe://cluster.local/ns/my-ns/sa/my-sa/x"), wOrders, false, ReasonNoMatchingRule, "", ""},
+	{"attack: a second namespace in the ID", denyEverything, peer("spiffe://cluster.local/ns/dmz/sa/web/ns/shop/sa/x", "127.0.1.5"), wOrders, false, ReasonDeniedByPolicy, "shop/deny-dmz[0]", ""},
+	{"no SPIFFE scheme: read as Evaluate reads it", principalNot, peer("cluster.local/ns/shop/sa/frontend"), wOrders, true, ReasonAllowed, "shop/principals[0]", ""},
+	{"attack: upper-case namespace", denyEverything, peer("spiffe://cluster.local/ns/DMZ/sa/web", "127.0.1.5"), wOrders, false, ReasonNoMatchingRule, "", ""},
 	{"path condition against an operation's paths", approximations, pFrontend, wOrders, true, ReasonAllowed, "shop/joint-paths[0]",
 		"an operation's paths and a :path condition are judged apart"},
 	{"addresses in from and in a condition, judged together", approximations, peer(orders, "127.0.0.5", "127.0.0.6"), wPayments, false, ReasonNoMatchingRule, "", ""},
@@ -218,6 +225,30 @@ func TestReachable(t *testing.T) {
 			t.Errorf("%s: reachable, but no request of the battery is allowed", c.name)
 		case c.approx != "" && allowed != nil:
 			t.Errorf("%s: marked as an over-approximation (%s), but Evaluate allows %s", c.name, c.approx, describe(allowed))
+		}
+	}
+}
+
+// The explanation names what decided, for `xds status`.
+func TestReachString(t *testing.T) {
+	s, err := Parse("reach.yaml", []byte(denyEverything+selection))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		src  Peer
+		dst  Workload
+		want string
+	}{
+		{pFrontend, wOrders, "reachable: shop/allow[0] may allow some of its requests"},
+		{pWeb, wOrders, "unreachable: shop/deny-dmz[0] denies every request from it"},
+		{peer("spiffe://cluster.local/ns/other/sa/x"), wOrders, "unreachable: none of the ALLOW rules that select the destination (1) admits it"},
+		{pFrontend, inNamespace(workload("billing"), "store"), "unreachable: no ALLOW policy selects the destination (meshward denies by default)"},
+		{pFrontend, inNamespace(workload("old"), "legacy"), "reachable: no ALLOW policy selects the destination and its namespace's defaultAction is ALLOW"},
+	} {
+		d := s.Destination(c.dst)
+		if got := d.From(c.src); got.String() != c.want || got != s.Reachable(c.src, c.dst) {
+			t.Errorf("%s -> %s: %q, want %q (Reachable: %v)", c.src.Principal, c.dst.ID, got, c.want, s.Reachable(c.src, c.dst))
 		}
 	}
 }
