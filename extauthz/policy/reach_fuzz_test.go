@@ -83,18 +83,27 @@ func (g *gen) pick(n int) int {
 	return int(g.data[g.i-1]) % n
 }
 
-// values: none (nil), or one or two of vocab.
+// values: mostly none (nil), else one or two of vocab; a field given
+// values narrows a rule, and a rule narrowed everywhere matches nothing.
 func (g *gen) values(vocab []string) []string {
 	var out []string
-	for range g.pick(3) {
+	for range max(0, g.pick(6)-3) {
 		out = append(out, vocab[g.pick(len(vocab))])
 	}
 	return out
 }
 
+// some is values, but at least one: what a field that must not be empty gets.
+func (g *gen) some(vocab []string) []string {
+	if v := g.values(vocab); len(v) > 0 {
+		return v
+	}
+	return vocab[g.pick(len(vocab)):][:1]
+}
+
 func (g *gen) set() *Set {
 	var policies []*Policy
-	for i := range 1 + g.pick(4) {
+	for i := range 1 + g.pick(5) {
 		if p, err := Compile(g.policy(i)); err == nil { // what does not compile is left out
 			policies = append(policies, p)
 		}
@@ -113,11 +122,13 @@ func (g *gen) set() *Set {
 
 func (g *gen) policy(i int) *securityv1.AuthorizationPolicy {
 	ap := &securityv1.AuthorizationPolicy{ObjectMeta: metav1.ObjectMeta{Name: "p" + string(rune('0'+i)),
-		Namespace: []string{"shop", RootNamespace, "dmz"}[g.pick(3)]}}
+		Namespace: []string{"shop", "shop", RootNamespace, "dmz"}[g.pick(4)]}}
 	spec := &ap.Spec
 	spec.Action = []securityv1beta1.AuthorizationPolicy_Action{securityv1beta1.AuthorizationPolicy_ALLOW,
-		securityv1beta1.AuthorizationPolicy_DENY, securityv1beta1.AuthorizationPolicy_AUDIT}[g.pick(3)]
-	if g.pick(4) == 0 {
+		securityv1beta1.AuthorizationPolicy_ALLOW, securityv1beta1.AuthorizationPolicy_ALLOW,
+		securityv1beta1.AuthorizationPolicy_DENY, securityv1beta1.AuthorizationPolicy_DENY,
+		securityv1beta1.AuthorizationPolicy_AUDIT}[g.pick(6)]
+	if g.pick(4) == 3 { // not 0: past the end of the input, policies are enforced
 		ap.Annotations = map[string]string{DryRunAnnotation: "true"}
 	}
 	switch g.pick(5) {
@@ -144,7 +155,11 @@ func (g *gen) rule() *securityv1beta1.Rule {
 			RemoteIpBlocks: g.values(fuzzIPs)}
 		if g.pick(3) == 0 { // serviceAccounts go without principals and namespaces
 			s.Principals, s.NotPrincipals, s.Namespaces, s.NotNamespaces = nil, nil, nil, nil
-			s.ServiceAccounts, s.NotServiceAccounts = g.values(fuzzAccounts), g.values(fuzzAccounts)
+			s.ServiceAccounts, s.NotServiceAccounts = g.some(fuzzAccounts), g.values(fuzzAccounts)
+		} else if g.pick(2) == 0 {
+			s.Principals = g.some(fuzzPrincipals)
+		} else {
+			s.Namespaces = g.some(fuzzNamespaces)
 		}
 		r.From = append(r.From, &securityv1beta1.Rule_From{Source: s})
 	}
@@ -153,10 +168,18 @@ func (g *gen) rule() *securityv1beta1.Rule {
 			Methods: g.values(fuzzMethods), NotMethods: g.values(fuzzMethods), Paths: g.values(fuzzPaths),
 			NotPaths: g.values(fuzzPaths), Hosts: g.values(fuzzHosts), NotHosts: g.values(fuzzHosts),
 			Ports: g.values(fuzzPorts), NotPorts: g.values(fuzzPorts)}})
+		if op := r.To[len(r.To)-1].Operation; len(op.Methods)+len(op.NotMethods)+len(op.Paths)+len(op.NotPaths)+
+			len(op.Hosts)+len(op.NotHosts)+len(op.Ports)+len(op.NotPorts) == 0 {
+			op.Paths = g.some(fuzzPaths)
+		}
 	}
 	for range g.pick(3) {
 		c := fuzzConditions[g.pick(len(fuzzConditions))]
-		r.When = append(r.When, &securityv1beta1.Condition{Key: c.key, Values: g.values(c.values), NotValues: g.values(c.values)})
+		cond := &securityv1beta1.Condition{Key: c.key, Values: g.values(c.values), NotValues: g.values(c.values)}
+		if len(cond.Values)+len(cond.NotValues) == 0 {
+			cond.Values = g.some(c.values)
+		}
+		r.When = append(r.When, cond)
 	}
 	return r
 }
