@@ -27,7 +27,9 @@ func join(a, b tri) tri {
 func (r *Rule) reachFrom(src *reachSource) tri {
 	t := r.fromAt(src, src.addrs[0])
 	for _, a := range src.addrs[1:] {
-		t = join(t, r.fromAt(src, a))
+		if t = join(t, r.fromAt(src, a)); t == matchSome {
+			break // no later address changes it
+		}
 	}
 	return t
 }
@@ -55,10 +57,30 @@ func (r *Rule) fromAt(src *reachSource, a netip.Addr) tri {
 // address the destination is reached at.
 func (r *Rule) reachTo(addrs []netip.AddrPort) tri {
 	t := r.toAt(addrs[0])
+	if !r.onDestination() {
+		return t // the same at every address: a pool may hold thousands
+	}
 	for _, a := range addrs[1:] {
-		t = join(t, r.toAt(a))
+		if t = join(t, r.toAt(a)); t == matchSome {
+			break
+		}
 	}
 	return t
+}
+
+// onDestination: the rule looks at the destination's address or port.
+func (r *Rule) onDestination() bool {
+	for _, o := range r.to {
+		if o.ports.set {
+			return true
+		}
+	}
+	for _, c := range r.when {
+		if c.key == keyDestinationIP || c.key == keyDestinationPort {
+			return true
+		}
+	}
+	return false
 }
 
 func (r *Rule) toAt(d netip.AddrPort) tri {
