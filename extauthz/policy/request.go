@@ -63,7 +63,12 @@ func derive(r *Request, f *facts) {
 	if i := strings.IndexAny(f.path, "?#"); i >= 0 {
 		f.path = f.path[:i]
 	}
-	f.principal = strings.TrimPrefix(r.SourcePrincipal, "spiffe://")
+	f.setPrincipal(r.SourcePrincipal)
+}
+
+// setPrincipal fills the facts of a SPIFFE ID.
+func (f *facts) setPrincipal(id string) {
+	f.principal = strings.TrimPrefix(id, "spiffe://")
 	if td, rest, ok := strings.Cut(f.principal, "/ns/"); ok {
 		f.trustDomain = td
 		if ns, sa, ok := strings.Cut(rest, "/sa/"); ok {
