@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -240,5 +241,37 @@ func TestMoveOpensOnSidecarsFirst(t *testing.T) {
 	}
 	if cur := m.r.Current(); cur.Announced != before || cur.Endpoints("orders")[0].Port != 42000 || len(cur.Serving("orders")) != 1 {
 		t.Fatalf("the called-off move left %v (serving %v, announced v%d)", cur.Endpoints("orders"), cur.Serving("orders"), cur.Announced)
+	}
+}
+
+// A policy change reaches every node it concerns: frontend loses orders
+// (its next clusters name no orders), payments' configuration does not
+// move at all.
+func TestRepublishAfterPolicyChange(t *testing.T) {
+	m := startSidecarMesh(t, catalog.Schedule{})
+	front, err := m.sidecar(t, "frontend", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pay, err := m.sidecar(t, "payments", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	front.next(t, resource.ClusterType)
+	first := pay.next(t, resource.ClusterType).GetVersionInfo()
+	m.r.mu.Lock()
+	m.r.cfg.Reach.(edges)["frontend"] = nil
+	m.r.mu.Unlock()
+	if err := m.r.Republish(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := clusterNamesIn(t, front.next(t, resource.ClusterType)); slices.Contains(got, "outbound|41000||orders") {
+		t.Fatalf("frontend still has orders: %v", got)
+	}
+	m.r.mu.Lock()
+	v := m.r.nodes[identity.SPIFFE("shop", "payments")+"~0"].versions[resource.ClusterType]
+	m.r.mu.Unlock()
+	if strconv.FormatUint(v, 10) != first {
+		t.Fatalf("payments' clusters moved from version %s to %d although nothing changed for it", first, v)
 	}
 }

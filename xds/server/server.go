@@ -235,6 +235,15 @@ func (r *Running) publish(ctx context.Context, p *rotation.Placement) error {
 	return nil
 }
 
+// Republish tells every node what it may know now: after a change of the
+// need-to-know rule (a policy change), each node gets what changed for it
+// (most get nothing: their versions do not move).
+func (r *Running) Republish(ctx context.Context) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.publish(ctx, r.served)
+}
+
 // publishMove serves a placement in which only service moved: only its
 // sidecars and the nodes that may call it can be told anything new, so
 // the others are not even rebuilt. The caller holds r.mu.

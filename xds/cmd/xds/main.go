@@ -8,11 +8,14 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
 
+	"github.com/meshward/meshward/extauthz/policy"
 	"github.com/meshward/meshward/internal/logging"
 
 	"github.com/meshward/meshward/xds/catalog"
+	"github.com/meshward/meshward/xds/reach"
 	"github.com/meshward/meshward/xds/server"
 )
 
@@ -29,7 +32,10 @@ type flags struct {
 	adminToken                       string
 	adminCert, adminKey, adminClient string
 	adminAllow                       []string
-	every                            time.Duration
+	policies                         []string
+	every, grace, ackTimeout, hard   time.Duration
+	maxStreams                       int
+	rps                              float64
 }
 
 func serve() *cobra.Command {
@@ -52,7 +58,13 @@ func serve() *cobra.Command {
 	fs.StringVar(&f.adminKey, "admin-tls-key", "", "private key (PEM) of --admin-tls-cert")
 	fs.StringVar(&f.adminClient, "admin-client-ca", "", "CA (PEM) whose client certificates the admin port requires (mutual TLS)")
 	fs.StringArrayVar(&f.adminAllow, "admin-allow-id", nil, "SPIFFE ID admitted to the admin API over mutual TLS (repeatable)")
-	fs.DurationVar(&f.every, "rotate-every", 0, "rotate every service with a port pool this often (0: only on POST /rotate)")
+	fs.DurationVar(&f.every, "rotate-every", 0, "move every service with a pool but no schedule of its own this often (0: only when told)")
+	fs.DurationVar(&f.grace, "grace", 0, "how long old sockets stay served after every client moved (default 5s; a service's schedule may say)")
+	fs.DurationVar(&f.ackTimeout, "ack-timeout", 0, "how long clients have to acknowledge a move before they are reported (default 5s)")
+	fs.DurationVar(&f.hard, "hard-deadline", 0, "when old sockets close even for clients that never acknowledged (default 60s)")
+	fs.IntVar(&f.maxStreams, "max-streams-per-identity", 0, "ADS streams one client certificate may hold open (default 8)")
+	fs.Float64Var(&f.rps, "requests-per-second", 0, "ADS requests per stream and second (default 50, bursts of 100)")
+	fs.StringArrayVar(&f.policies, "policy", nil, "policy file or directory (repeatable): a node is told only of the services its policies let it call (need-to-know); watched for changes")
 	fs.StringVar(&f.level, "log-level", "info", "debug, info, warn or error")
 	_ = c.MarkFlagRequired("catalog")
 	return c
@@ -70,9 +82,21 @@ func run(f flags) error {
 	cfg.Log = log
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	var w *policy.Watcher
+	if len(f.policies) > 0 {
+		w = policy.NewWatcher(0, f.policies...)
+		set, err := w.Load()
+		if err != nil {
+			return err
+		}
+		cfg.Reach = reach.New(set)
+	}
 	r, err := server.Start(ctx, cfg)
 	if err != nil {
 		return err
+	}
+	if w != nil {
+		watchPolicies(ctx, w, r, cfg.Reach.(*reach.Policies), log)
 	}
 	<-ctx.Done()
 	r.Stop()
@@ -86,7 +110,9 @@ func config(f flags) (server.Config, error) {
 		return server.Config{}, err
 	}
 	cfg := server.Config{Catalog: cat, Addr: f.addr, AdminAddr: f.adminAddr, RotateEvery: f.every,
-		Admin: server.AdminAuth{AllowIDs: f.adminAllow}}
+		Admin:                 server.AdminAuth{AllowIDs: f.adminAllow},
+		Defaults:              catalog.Schedule{Grace: f.grace, AckTimeout: f.ackTimeout, HardDeadline: f.hard},
+		MaxStreamsPerIdentity: f.maxStreams, RequestsPerSecond: f.rps}
 	if cfg.TLS, err = serverTLS("--tls-cert", f.tlsCert, f.tlsKey, f.clientCA); err != nil {
 		return cfg, err
 	}
@@ -99,4 +125,19 @@ func config(f flags) (server.Config, error) {
 		}
 	}
 	return cfg, nil
+}
+
+// watchPolicies applies policy changes: every node is told what changed
+// for it. A set that does not load is refused and the last good one stays.
+func watchPolicies(ctx context.Context, w *policy.Watcher, r *server.Running, p *reach.Policies, log zerolog.Logger) {
+	w.OnApply = func(set *policy.Set) {
+		p.Set(set)
+		if err := r.Republish(ctx); err != nil {
+			log.Error().Err(err).Msg("republishing after a policy change")
+			return
+		}
+		log.Info().Int("rules", set.Len()).Msg("policies changed: need-to-know recomputed")
+	}
+	w.OnReject = func(err error) { log.Error().Err(err).Msg("policy change refused; keeping the last good set") }
+	w.Start(ctx)
 }
