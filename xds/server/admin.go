@@ -19,6 +19,7 @@ func (r *Running) adminServer(auth AdminAuth) *http.Server {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /rotate", r.serveRotate)
 	mux.HandleFunc("GET /placement", r.servePlacement)
+	mux.HandleFunc("GET /status", r.serveStatus)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(r.metrics.reg, promhttp.HandlerOpts{}))
 	return &http.Server{
 		Handler:           r.authenticate(auth, mux),

@@ -70,8 +70,10 @@ type Running struct {
 	moved     chan struct{} // closed (and replaced) whenever a move ends; under mu
 	metrics   *metrics
 	acks      *acks
-	nodes     map[string]*node    // under mu
-	served    *rotation.Placement // under mu
+	nodes     map[string]*node       // under mu
+	lastMove  map[string]*MoveRecord // under mu
+	nextDue   map[string]time.Time   // under mu
+	served    *rotation.Placement    // under mu
 	cfg       Config
 	defaults  catalog.Schedule
 	stop      chan struct{}
@@ -94,7 +96,7 @@ func Start(ctx context.Context, cfg Config) (*Running, error) {
 	// listeners and clusters.
 	r := &Running{planner: rotation.New(cfg.Catalog), log: cfg.Log, stop: make(chan struct{}), moved: make(chan struct{}),
 		cache: cachev3.NewSnapshotCache(false, nodeHash{}, nil), acks: newAcks(), cfg: cfg, defaults: defaults(cfg.Defaults),
-		nodes: map[string]*node{}}
+		nodes: map[string]*node{}, lastMove: map[string]*MoveRecord{}, nextDue: map[string]time.Time{}}
 	r.metrics = newMetrics(r.acks)
 	if err := r.publish(ctx, r.planner.Current()); err != nil {
 		return nil, err

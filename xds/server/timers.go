@@ -29,7 +29,9 @@ func (r *Running) startTimers(ctx context.Context) {
 func (r *Running) timer(ctx context.Context, service string, sc *catalog.Schedule) {
 	last := time.Now()
 	for {
-		t := time.NewTimer(time.Until(rotation.NextDue(sc, last)))
+		due := rotation.NextDue(sc, last)
+		r.setNextDue(service, due)
+		t := time.NewTimer(time.Until(due))
 		select {
 		case <-t.C:
 		case <-r.stop:

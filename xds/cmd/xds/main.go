@@ -67,6 +67,7 @@ func serve() *cobra.Command {
 	fs.StringArrayVar(&f.policies, "policy", nil, "policy file or directory (repeatable): a node is told only of the services its policies let it call (need-to-know); watched for changes")
 	fs.StringVar(&f.level, "log-level", "info", "debug, info, warn or error")
 	_ = c.MarkFlagRequired("catalog")
+	c.AddCommand(status())
 	return c
 }
 
