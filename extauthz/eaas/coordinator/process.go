@@ -63,6 +63,10 @@ func (c *Coordinator) process(ctx context.Context, callerID string, frames []eaa
 	return c.decrypt(ctx, req)
 }
 
+// errNoRealMessage is made once: a flood of fakes is dropped without
+// formatting a message per batch.
+var errNoRealMessage = refuse(KindForbidden, ReasonNoRealMessage, "no frame carries the subscriber's token")
+
 // admit reads only the frames' headers: identity, shape, token and sequence
 // number are checked, and fakes dropped, before any key or cryptography.
 func (c *Coordinator) admit(ref memberRef, frames []eaas.Frame) (*request, error) {
@@ -99,7 +103,7 @@ func (c *Coordinator) admit(ref memberRef, frames []eaas.Frame) (*request, error
 	}
 	if !found {
 		c.obs.Fakes(s.ID, "dropped", len(frames))
-		return nil, refuse(KindForbidden, ReasonNoRealMessage, "no frame carries the subscriber's token")
+		return nil, errNoRealMessage
 	}
 	if req.head.Type == eaas.Encrypt {
 		c.obs.Fakes(s.ID, "dropped", len(frames)-1)
