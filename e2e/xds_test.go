@@ -120,3 +120,27 @@ func TestXDSOverMutualTLS(t *testing.T) {
 		rep.OldAddr, rep.NewAddr, rep.Followed, rep.CallsOld, rep.CallsNew, rep.Failed)
 	checkMove(t, rep)
 }
+
+// A hundred moves of orders under load, each to a port and an address the
+// server draws from its pools, make-before-break: grpc-go's proxyless
+// clients follow every one, no call fails, and the calls end on the last
+// endpoint.
+func TestXDSHundredRotationsUnderLoad(t *testing.T) {
+	if inOwnProcess(t) {
+		return
+	}
+	rep, err := system.RotateMany(context.Background(), system.RotateOptions{Rotations: 100, Ports: 6, Addresses: 4, Workers: 4, Pause: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d moves (mean %v each, until every client acknowledged); %d calls, %d failed, on %d sockets; final %s",
+		rep.Rotations, rep.MeanMove, rep.Calls, rep.Failed, rep.Sockets, rep.Final)
+	if rep.Failed != 0 {
+		t.Fatalf("%d calls failed; first: %v", rep.Failed, rep.FirstError)
+	}
+	// 16 sockets may answer: the initial one, then 3 pool addresses × 5
+	// pool ports; most of them must have.
+	if rep.Rotations != 100 || rep.Sockets < 12 || !rep.LastOnFinal {
+		t.Fatalf("%d moves, calls on %d sockets, last call on the final endpoint: %v", rep.Rotations, rep.Sockets, rep.LastOnFinal)
+	}
+}

@@ -208,8 +208,7 @@ func startXDS(ctx context.Context, names []string, backs map[string]*backend, mt
 	if mtls {
 		node = Frontend + "~e2e"
 	}
-	boot := fmt.Sprintf(`{"xds_servers":[{"server_uri":%q,"channel_creds":[%s],"server_features":["xds_v3"]}],"node":{"id":%q,"locality":{}}}`, x.Server.Addr, creds, node)
-	if err := os.WriteFile(path, []byte(boot), 0o600); err != nil {
+	if err := writeBootstrap(x.Server.Addr.String(), creds, node); err != nil {
 		x.Server.Stop()
 		return nil, err
 	}
