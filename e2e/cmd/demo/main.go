@@ -110,12 +110,13 @@ func run(wasm string, verbose bool) error {
 		step, forged.Allow, forged.Reason)
 
 	step++
-	rep, err := system.MoveUnderLoad(ctx, 200*time.Millisecond)
+	rep, err := system.RotateMany(ctx, system.RotateOptions{Rotations: 30, Ports: 6, Addresses: 4, Workers: 2, Pause: 20 * time.Millisecond})
 	if err != nil {
 		return fmt.Errorf("xds: %w", err)
 	}
-	fmt.Printf("%d. xds      moved orders %s -> %s under load: grpc-go's xDS client followed in %v; %d calls, %d failed\n",
-		step, rep.OldAddr, rep.NewAddr, rep.Followed.Round(time.Microsecond), rep.CallsOld+rep.CallsNew, rep.Failed)
+	fmt.Printf("%d. xds      moved orders %d times under load, each to a port and an address drawn from its pools (5 ports, 3 addresses),\n"+
+		"            make-before-break: grpc-go's xDS clients followed every move (%v each until all acknowledged); %d calls on %d sockets, %d failed; now on %s\n",
+		step, rep.Rotations, rep.MeanMove.Round(time.Microsecond), rep.Calls, rep.Sockets, rep.Failed, rep.Final)
 
 	if err := eaasStep(ctx, wasm, log, &step); err != nil {
 		return err
