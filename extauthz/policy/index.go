@@ -315,17 +315,10 @@ func (ix *ruleIndex) first(f *facts) *Rule {
 	}
 	var last *Rule
 	for {
-		best := -1
-		for i, l := range lists {
-			if len(l) > 0 && (best < 0 || l[0].order < lists[best][0].order) {
-				best = i
-			}
-		}
-		if best < 0 {
+		r, best := nextInOrder(lists)
+		if r == nil {
 			return nil
 		}
-		r := lists[best][0]
-		lists[best] = lists[best][1:]
 		// A rule found under its own key has its sources matched already.
 		keyHit := r.fromIsKey && best < len(dims) && dims[best] == r.keyDim
 		if r != last && r.matchesFrom(f, !keyHit) {
@@ -333,6 +326,24 @@ func (ix *ruleIndex) first(f *facts) *Rule {
 		}
 		last = r
 	}
+}
+
+// nextInOrder takes the rule of lowest declaration order off the fronts of
+// lists (each in order) and says which list it came from; nil when all are
+// empty.
+func nextInOrder(lists [][]*Rule) (*Rule, int) {
+	best := -1
+	for i, l := range lists {
+		if len(l) > 0 && (best < 0 || l[0].order < lists[best][0].order) {
+			best = i
+		}
+	}
+	if best < 0 {
+		return nil, -1
+	}
+	r := lists[best][0]
+	lists[best] = lists[best][1:]
+	return r, best
 }
 
 func (ix *ruleIndex) all(f *facts) []*Rule {

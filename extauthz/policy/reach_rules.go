@@ -56,18 +56,8 @@ func (rr *reachRules) first(src *reachSource) *Rule {
 		lists = append(lists, rr.rest)
 	}
 	for {
-		best := -1
-		for i, l := range lists {
-			if len(l) > 0 && (best < 0 || l[0].order < lists[best][0].order) {
-				best = i
-			}
-		}
-		if best < 0 {
-			return nil
-		}
-		r := lists[best][0]
-		lists[best] = lists[best][1:]
-		if r.reachFrom(src) >= rr.need {
+		r, _ := nextInOrder(lists)
+		if r == nil || r.reachFrom(src) >= rr.need {
 			return r
 		}
 	}

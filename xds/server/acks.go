@@ -99,12 +99,9 @@ func (a *acks) wake() {
 func (a *acks) request(id int64, req *discoveryv3.DiscoveryRequest) (nack bool) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	s := a.streams[id]
+	s := a.noted(id, req.GetNode().GetId())
 	if s == nil {
 		return false
-	}
-	if n := req.GetNode().GetId(); n != "" {
-		s.node = n
 	}
 	typ := req.GetTypeUrl()
 	names := map[string]bool{}
@@ -115,17 +112,24 @@ func (a *acks) request(id int64, req *discoveryv3.DiscoveryRequest) (nack bool) 
 	return a.acknowledged(s, typ, req.GetResponseNonce(), req.GetErrorDetail() != nil)
 }
 
+// noted is stream id with the node its request named (a request may leave
+// the node out after the first); the caller holds a.mu.
+func (a *acks) noted(id int64, node string) *stream {
+	s := a.streams[id]
+	if s != nil && node != "" {
+		s.node = node
+	}
+	return s
+}
+
 // deltaRequest is request for incremental (delta) ADS: subscriptions
 // change by what the client adds and removes.
 func (a *acks) deltaRequest(id int64, req *discoveryv3.DeltaDiscoveryRequest) (nack bool) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	s := a.streams[id]
+	s := a.noted(id, req.GetNode().GetId())
 	if s == nil {
 		return false
-	}
-	if n := req.GetNode().GetId(); n != "" {
-		s.node = n
 	}
 	typ := req.GetTypeUrl()
 	if s.names[typ] == nil {

@@ -37,16 +37,7 @@ func deltaStream(t *testing.T, addr string, creds credentials.TransportCredentia
 // stream naming another workload's node is refused), and its
 // acknowledgements count: a move waits for them.
 func TestDeltaADS(t *testing.T) {
-	mesh, err := identity.NewCA()
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, _ := mesh.Issue(identity.SPIFFE("meshward-system", "meshward-xds"))
-	front := identity.SPIFFE("shop", "frontend")
-	cert, _ := mesh.Issue(front)
-	creds := credentials.NewTLS(mesh.ClientTLS(cert))
-	r := start(t, twoServices, Config{TLS: mesh.ServerTLS(srv), Admin: AdminAuth{Token: testToken},
-		Defaults: catalog.Schedule{Grace: time.Millisecond, AckTimeout: time.Minute, HardDeadline: time.Minute}})
+	r, creds, front := frontendOverMTLS(t, Config{Defaults: catalog.Schedule{Grace: time.Millisecond, AckTimeout: time.Minute, HardDeadline: time.Minute}})
 
 	forged := deltaStream(t, r.Addr.String(), creds)
 	_ = forged.Send(&discoveryv3.DeltaDiscoveryRequest{Node: &corev3.Node{Id: identity.SPIFFE("shop", "orders")},

@@ -8,7 +8,6 @@ import (
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"github.com/prometheus/client_golang/prometheus/testutil"
-	"google.golang.org/grpc/credentials"
 
 	"github.com/meshward/meshward/internal/identity"
 )
@@ -33,15 +32,7 @@ func TestNodeMatches(t *testing.T) {
 // configuration, rename itself mid-stream, hold many streams open or flood
 // the control plane: each attempt ends its stream and is counted.
 func TestADSGuard(t *testing.T) {
-	mesh, err := identity.NewCA()
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, _ := mesh.Issue(identity.SPIFFE("meshward-system", "meshward-xds"))
-	front := identity.SPIFFE("shop", "frontend")
-	cert, _ := mesh.Issue(front)
-	creds := credentials.NewTLS(mesh.ClientTLS(cert))
-	r := start(t, twoServices, Config{TLS: mesh.ServerTLS(srv), Admin: AdminAuth{Token: testToken}, MaxStreamsPerIdentity: 3, RequestsPerSecond: 1})
+	r, creds, front := frontendOverMTLS(t, Config{MaxStreamsPerIdentity: 3, RequestsPerSecond: 1})
 	ask := func(node string) (*discoveryv3.DiscoveryRequest, discoveryv3.AggregatedDiscoveryService_StreamAggregatedResourcesClient, error) {
 		s, err := ads(t, r.Addr.String(), creds)
 		if err != nil {

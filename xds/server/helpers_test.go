@@ -10,7 +10,9 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	"google.golang.org/grpc/credentials"
 
+	"github.com/meshward/meshward/internal/identity"
 	"github.com/meshward/meshward/xds/catalog"
 )
 
@@ -84,4 +86,20 @@ func waitFor(t *testing.T, cond func() bool) {
 		}
 		time.Sleep(time.Millisecond)
 	}
+}
+
+// frontendOverMTLS starts a server on the twoServices catalog whose ADS port
+// requires a mesh certificate, and gives frontend's credentials; cfg adds
+// the rest.
+func frontendOverMTLS(t *testing.T, cfg Config) (*Running, credentials.TransportCredentials, string) {
+	t.Helper()
+	mesh, err := identity.NewCA()
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, _ := mesh.Issue(identity.SPIFFE("meshward-system", "meshward-xds"))
+	front := identity.SPIFFE("shop", "frontend")
+	cert, _ := mesh.Issue(front)
+	cfg.TLS, cfg.Admin = mesh.ServerTLS(srv), AdminAuth{Token: testToken}
+	return start(t, twoServices, cfg), credentials.NewTLS(mesh.ClientTLS(cert)), front
 }
