@@ -84,7 +84,7 @@ func (r *Running) serveEvents(w http.ResponseWriter, req *http.Request) {
 		r.refuse(w, req, &refusal{http.StatusBadRequest, "bad-event", err.Error()})
 		return
 	}
-	res, f := r.HandleEvent(e)
+	res, f := r.handleEvent(e)
 	if f != nil {
 		r.ev.total.WithLabelValues(string(e.Kind), "refused").Inc()
 		r.refuse(w, req, f)
@@ -96,12 +96,12 @@ func (r *Running) serveEvents(w http.ResponseWriter, req *http.Request) {
 	_ = json.NewEncoder(w).Encode(res)
 }
 
-// HandleEvent acts on a valid event: a release thaws the workload's nodes;
+// handleEvent acts on a valid event: a release thaws the workload's nodes;
 // a quarantine freezes them first, so that no move it causes reaches them;
 // a scan, a lateral-movement suspect or a quarantine then moves, at once and
 // side by side, every service the workload could reach (and the one it went
 // for), so that what it learned of them goes stale.
-func (r *Running) HandleEvent(e xdsevent.Event) (EventResult, *refusal) {
+func (r *Running) handleEvent(e xdsevent.Event) (EventResult, *refusal) {
 	res := EventResult{Kind: e.Kind, Workload: e.Workload}
 	if e.Kind == xdsevent.Release {
 		n, err := r.thaw(e.Workload, 0)
