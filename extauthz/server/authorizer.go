@@ -34,6 +34,7 @@ type Authorizer struct {
 	token          []byte // the operator's bearer token (verdicts, learned policies)
 	workloads      *workloads.Registry
 	lateral        *lateralFeed
+	xds            *xdsNotifier   // nil: no xDS server hears of events (xdsevents.go)
 	learner        *learn.Learner // nil unless in learn mode
 	dlog           *decisionLog
 }

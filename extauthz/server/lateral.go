@@ -94,6 +94,7 @@ func (f *lateralFeed) act(al lateral.Alert) {
 		f.a.Engine.Quarantine().Add(quarantine.Entry{Workload: al.Source, Reason: "lateral-movement:" + al.Kind,
 			Score: 1, Evidence: []string{al.Detail}}, ttl)
 	}
+	f.a.xds.lateral(al, enforce, ttl)
 	f.alerts.WithLabelValues(al.Kind, action).Inc()
 	f.a.Log.Warn().Str("source", al.Source).Str("kind", al.Kind).Int("count", al.Count).Str("detail", al.Detail).
 		Str("action", action).Msg("suspected lateral movement")

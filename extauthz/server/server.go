@@ -80,6 +80,8 @@ type Config struct {
 	// Mount adds more handlers to the check port (the EaaS requester
 	// endpoints); they authenticate their callers themselves.
 	Mount func(*http.ServeMux)
+	// XDSEvents, if set, reports alerts and quarantines to the xDS server.
+	XDSEvents *XDSEventsConfig
 	// Registry is where metrics go (nil: a new one); /metrics serves it.
 	Registry *prometheus.Registry
 	Log      zerolog.Logger
@@ -207,6 +209,10 @@ func Start(cfg Config) (*Running, error) {
 	if err != nil {
 		return nil, err
 	}
+	xdsEvents, err := newXDSNotifier(cfg.XDSEvents, cfg.Log)
+	if err != nil {
+		return nil, err
+	}
 	gl, err := net.Listen("tcp", cfg.GRPCAddr)
 	if err != nil {
 		return nil, fmt.Errorf("authorizer: grpc listener: %w", err)
@@ -245,6 +251,7 @@ func Start(cfg Config) (*Running, error) {
 	if cfg.LateralLearnFor == 0 {
 		cfg.LateralLearnFor = 10 * time.Minute
 	}
+	a.xds = xdsEvents.start(reg, r.stop)
 	a.lateral = newLateralFeed(a, cfg.Lateral, cfg.LateralLearnFor, reg, r.stop)
 	if cfg.Learn {
 		a.learner = learn.New()

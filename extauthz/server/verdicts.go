@@ -36,6 +36,7 @@ func (s Verdicts) Report(_ context.Context, v *verdictv1.Verdict) (*verdictv1.Ac
 	epoch := q.Add(quarantine.Entry{
 		Workload: v.GetWorkload(), Reason: v.GetReason(), Score: v.GetScore(), Evidence: v.GetEvidence(),
 	}, time.Duration(v.GetTtlSeconds())*time.Second)
+	s.A.xds.quarantined(v.GetWorkload(), v.GetReason(), time.Duration(v.GetTtlSeconds())*time.Second)
 	s.A.Metrics.verdicts.WithLabelValues("report", "quarantined").Inc()
 	s.A.Log.Warn().Str("workload", v.GetWorkload()).Str("reason", v.GetReason()).Float64("score", v.GetScore()).
 		Strs("evidence", v.GetEvidence()).Str("node", v.GetNode()).Str("container", v.GetContainer()).
@@ -64,6 +65,7 @@ func (s Verdicts) Release(_ context.Context, r *verdictv1.ReleaseRequest) (*verd
 	}
 	q := s.A.Engine.Quarantine()
 	was := q.Release(r.GetWorkload())
+	s.A.xds.released(r.GetWorkload()) // even if this process forgot it: the xDS server may not have
 	s.A.Metrics.verdicts.WithLabelValues("release", map[bool]string{true: "released", false: "not-quarantined"}[was]).Inc()
 	s.A.Log.Warn().Str("workload", r.GetWorkload()).Bool("was_quarantined", was).Msg("quarantine released")
 	return &verdictv1.Ack{Quarantined: false, Epoch: q.Epoch()}, nil

@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/meshward/meshward/api/xdsevent"
 	"github.com/meshward/meshward/xds/rotation"
 )
 
@@ -20,6 +21,7 @@ func (r *Running) adminServer(auth AdminAuth) *http.Server {
 	mux.HandleFunc("POST /rotate", r.serveRotate)
 	mux.HandleFunc("GET /placement", r.servePlacement)
 	mux.HandleFunc("GET /status", r.serveStatus)
+	mux.HandleFunc("POST "+xdsevent.Path, r.serveEvents)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(r.metrics.reg, promhttp.HandlerOpts{}))
 	return &http.Server{
 		Handler:           r.authenticate(auth, mux),

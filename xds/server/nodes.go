@@ -139,6 +139,9 @@ func (r *Running) publishNode(ctx context.Context, n *node, p *rotation.Placemen
 }
 
 func (r *Running) publishNodeMemo(ctx context.Context, n *node, p *rotation.Placement, m memo) error {
+	if r.frozen(n.identity) { // quarantined: told nothing new (events_freeze.go)
+		return nil
+	}
 	b, err := r.build(n, p, m)
 	if err != nil {
 		return fmt.Errorf("xds: node %q: %w", n.id, err)

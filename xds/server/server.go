@@ -74,6 +74,7 @@ type Running struct {
 	lastMove  map[string]*MoveRecord // under mu
 	nextDue   map[string]time.Time   // under mu
 	served    *rotation.Placement    // under mu
+	ev        *events                // the authorizer's security events (events.go)
 	cfg       Config
 	defaults  catalog.Schedule
 	stop      chan struct{}
@@ -98,6 +99,7 @@ func Start(ctx context.Context, cfg Config) (*Running, error) {
 		cache: cachev3.NewSnapshotCache(false, nodeHash{}, nil), acks: newAcks(), cfg: cfg, defaults: defaults(cfg.Defaults),
 		nodes: map[string]*node{}, lastMove: map[string]*MoveRecord{}, nextDue: map[string]time.Time{}}
 	r.metrics = newMetrics(r.acks)
+	r.ev = newEvents(r)
 	if err := r.publish(ctx, r.planner.Current()); err != nil {
 		return nil, err
 	}

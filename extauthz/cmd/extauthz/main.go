@@ -51,6 +51,7 @@ func serve() *cobra.Command {
 	lat := lateral.DefaultConfig
 	learnFor := 10 * time.Minute
 	var ef eaasFlags
+	var xf xdsEventFlags
 	var eaasOn bool
 	c := &cobra.Command{
 		Use:   "serve",
@@ -82,6 +83,10 @@ func serve() *cobra.Command {
 					return err
 				}
 			}
+			xev, err := xf.config(tlsCert, tlsKey, clientCA)
+			if err != nil {
+				return err
+			}
 			metricsReg := prometheus.NewRegistry()
 			var er *roles.Running
 			if eaasOn {
@@ -90,7 +95,7 @@ func serve() *cobra.Command {
 				}
 				defer er.Stop()
 			}
-			r, err := server.Start(server.Config{Registry: metricsReg, Mount: mountEaaS(er), GRPCTLS: serverTLS, HTTPTLS: serverTLS, InsecurePlaintextChecks: insecureChecks, MaxInFlightPerCaller: perCaller, PathNormalization: norm, Workloads: reg, PolicyPaths: policyDirs, Kube: kcfg, ReloadInterval: reload, CacheTTL: cacheTTL, MaxInFlight: maxInFlight, Lateral: lat, LateralLearnFor: learnFor, Learn: learnMode, DecisionLog: &dlog, GRPCAddr: grpcAddr, HTTPAddr: httpAddr, VerdictToken: token, Log: log})
+			r, err := server.Start(server.Config{Registry: metricsReg, Mount: mountEaaS(er), GRPCTLS: serverTLS, HTTPTLS: serverTLS, InsecurePlaintextChecks: insecureChecks, MaxInFlightPerCaller: perCaller, PathNormalization: norm, Workloads: reg, PolicyPaths: policyDirs, Kube: kcfg, ReloadInterval: reload, CacheTTL: cacheTTL, MaxInFlight: maxInFlight, Lateral: lat, LateralLearnFor: learnFor, Learn: learnMode, DecisionLog: &dlog, GRPCAddr: grpcAddr, HTTPAddr: httpAddr, VerdictToken: token, XDSEvents: xev, Log: log})
 			if err != nil {
 				return err
 			}
@@ -137,6 +142,7 @@ func serve() *cobra.Command {
 	}
 	c.Flags().BoolVar(&eaasOn, "eaas", false, "also serve Encryption as a Service (all four roles by default; see --eaas-*)")
 	ef.add(c.Flags(), "eaas-")
+	xf.add(c.Flags())
 	c.Flags().StringVar(&httpAddr, "http-addr", "127.0.0.1:8181", "address of the HTTP check, /metrics and /healthz")
 	c.Flags().StringVar(&tokenFile, "verdict-token-file", "", "file holding the verdict API's bearer token")
 	c.Flags().StringVar(&level, "log-level", "info", "debug, info, warn or error")
