@@ -53,12 +53,19 @@ func (r *Running) Move(ctx context.Context, service string, port uint32, trigger
 // once it is open. A sidecar that does not acknowledge in time ends the
 // move: announcing then would send callers to a closed socket.
 func (r *Running) open(ctx context.Context, m rotation.Move, sc catalog.Schedule) error {
-	if _, err := r.step(ctx, m, r.planner.Open); err != nil {
-		return err
-	}
 	r.mu.Lock()
 	sidecars := r.sidecarsOf(m.Service)
 	r.mu.Unlock()
+	if svc, _ := r.cfg.Catalog.Lookup(m.Service); len(sidecars) > 0 && r.frozen(svc.Identity) {
+		// Its sidecars are told nothing while quarantined: they would never
+		// open the new sockets, and callers would be sent to closed ones.
+		_, err := r.step(context.Background(), m, r.planner.Abandon)
+		r.endMove()
+		return errors.Join(fmt.Errorf("xds: %w: the sidecars of %q are quarantined", ErrNotOpened, m.Service), err)
+	}
+	if _, err := r.step(ctx, m, r.planner.Open); err != nil {
+		return err
+	}
 	behind := r.acks.wait(ctx, waitSet{typ: resource.ListenerType, nodes: sidecars}, time.Now().Add(sc.AckTimeout))
 	if len(behind) == 0 {
 		return nil

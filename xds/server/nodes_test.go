@@ -275,3 +275,25 @@ func TestRepublishAfterPolicyChange(t *testing.T) {
 		t.Fatalf("payments' clusters moved from version %s to %d although nothing changed for it", first, v)
 	}
 }
+
+// A quarantined service's sidecars are told nothing, so they cannot open
+// new sockets: a move of that service is called off, and callers are never
+// sent to a socket nobody listens on.
+func TestNoMoveOfAQuarantinedService(t *testing.T) {
+	m := startSidecarMesh(t, catalog.Schedule{Grace: time.Millisecond, AckTimeout: 200 * time.Millisecond})
+	orders, err := m.sidecar(t, "orders", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	orders.next(t, resource.ListenerType)
+	if err := m.r.freeze(identity.SPIFFE("shop", "orders"), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	before := m.r.Current()
+	if _, err := m.r.Move(context.Background(), "orders", 42000, "timer"); !errors.Is(err, ErrNotOpened) {
+		t.Fatalf("a move of a quarantined service: %v", err)
+	}
+	if cur := m.r.Current(); cur.Announced != before.Announced || cur.Endpoints("orders")[0].Port != 41000 || len(cur.Serving("orders")) != 1 {
+		t.Fatalf("the refused move left %v serving %v", cur.Endpoints("orders"), cur.Serving("orders"))
+	}
+}
