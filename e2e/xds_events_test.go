@@ -121,12 +121,17 @@ func TestQuarantineMovesWhatTheWorkloadCouldReach(t *testing.T) {
 	if a, b := next(t, attacker), next(t, again); a != moved || b != moved {
 		t.Fatalf("after the release frontend's nodes were told %d and %d, want %d", a, b, moved)
 	}
-	code, metrics, err := e.Admin(e.AuthzID, "GET", "/metrics", "")
+	// The authorizer's identity reports events and nothing else.
+	if code, _, err := e.Admin(e.AuthzID, "GET", "/placement", ""); err != nil || code != http.StatusForbidden {
+		t.Fatalf("the authorizer's identity read the placement: %d %v", code, err)
+	}
+	code, metrics, err := e.Admin(e.OperatorID, "GET", "/metrics", "")
 	if err != nil || code != http.StatusOK {
 		t.Fatalf("xds metrics: %d %v", code, err)
 	}
 	for _, want := range []string{
 		`meshward_xds_admin_refused_total{reason="identity-not-allowed"} 1`,
+		`meshward_xds_admin_refused_total{reason="events-only"} 1`,
 		`meshward_xds_events_total{kind="quarantine",result="accepted"} 1`,
 		`meshward_xds_events_total{kind="release",result="accepted"} 1`,
 		`meshward_xds_rotations_total{service="orders",trigger="event"} 1`,

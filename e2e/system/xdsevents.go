@@ -38,11 +38,16 @@ type Events struct {
 	Authz   *authz.Running
 	XDS     *xdsserver.Running
 	AuthzID string
-	token   string // the verdict API's
+	// OperatorID may use the whole admin API; the authorizer only reports.
+	OperatorID string
+	token      string // the verdict API's
 }
 
 // eventsAuthzID is the authorizer's identity in an Events run.
 var eventsAuthzID = identity.SPIFFE("meshward-system", "meshward-authz")
+
+// eventsOperatorID is the operator's.
+var eventsOperatorID = identity.SPIFFE("meshward-system", "operator")
 
 // StartEvents starts both servers with a catalog and policies (YAML).
 func StartEvents(catalogYAML, policyYAML string, sched catalog.Schedule) (*Events, error) {
@@ -64,12 +69,12 @@ func StartEvents(catalogYAML, policyYAML string, sched catalog.Schedule) (*Event
 		return nil, err
 	}
 	x, err := xdsserver.Start(context.Background(), xdsserver.Config{Catalog: cat, Addr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0",
-		TLS: ca.ServerTLS(xdsCert), Admin: xdsserver.AdminAuth{TLS: ca.ServerTLS(xdsCert), AllowIDs: []string{eventsAuthzID}},
+		TLS: ca.ServerTLS(xdsCert), Admin: xdsserver.AdminAuth{TLS: ca.ServerTLS(xdsCert), EventIDs: []string{eventsAuthzID}, AllowIDs: []string{eventsOperatorID}},
 		Defaults: sched, Reach: reach.New(set), Log: zerolog.Nop()})
 	if err != nil {
 		return nil, err
 	}
-	e := &Events{CA: ca, XDS: x, AuthzID: eventsAuthzID, token: "verdict-token-0123456789abcdef"}
+	e := &Events{CA: ca, XDS: x, AuthzID: eventsAuthzID, OperatorID: eventsOperatorID, token: "verdict-token-0123456789abcdef"}
 	e.Authz, err = authz.Start(authz.Config{Policy: set, GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
 		GRPCTLS: ca.ServerTLS(authzCert), HTTPTLS: ca.ServerTLS(authzCert), VerdictToken: []byte(e.token), Log: zerolog.Nop(),
 		XDSEvents: &authz.XDSEventsConfig{URL: "https://" + x.AdminAddr.String(), TLS: ca.ClientTLS(authzCert)}})

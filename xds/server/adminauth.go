@@ -24,6 +24,11 @@ type AdminAuth struct {
 	Token    []byte      // "Authorization: Bearer <Token>" on every call; nil: not asked
 	TLS      *tls.Config // the admin port's certificate; with ClientCAs, a client certificate is required
 	AllowIDs []string    // SPIFFE IDs admitted over mutual TLS; empty: any certificate from ClientCAs
+	// EventIDs are SPIFFE IDs admitted over mutual TLS to POST /events and
+	// nothing else: the authorizer reports there, and a compromised
+	// authorizer identity must not be able to read the placement or move
+	// services where it likes.
+	EventIDs []string
 }
 
 func (a AdminAuth) mutual() bool { return a.TLS != nil && a.TLS.ClientCAs != nil }
@@ -36,9 +41,9 @@ func (a AdminAuth) check(addr string) error {
 		return errors.New("xds admin: neither a bearer token nor client-certificate TLS configured; refusing to serve rotations to anyone")
 	case len(a.Token) > 0 && len(a.Token) < MinTokenBytes:
 		return fmt.Errorf("xds admin: token is %d bytes, want at least %d", len(a.Token), MinTokenBytes)
-	case len(a.AllowIDs) > 0 && !a.mutual():
+	case (len(a.AllowIDs) > 0 || len(a.EventIDs) > 0) && !a.mutual():
 		return errors.New("xds admin: allowed identities need client-certificate TLS (a client CA)")
-	case a.mutual() && len(a.Token) == 0 && len(a.AllowIDs) == 0:
+	case a.mutual() && len(a.Token) == 0 && len(a.AllowIDs) == 0 && len(a.EventIDs) == 0:
 		// Every workload of the mesh holds a certificate from the mesh CA.
 		return errors.New("xds admin: client-certificate TLS without a token needs the identities allowed; every mesh workload holds a mesh certificate")
 	case a.TLS != nil && len(a.TLS.Certificates) == 0 && a.TLS.GetCertificate == nil:
@@ -46,12 +51,17 @@ func (a AdminAuth) check(addr string) error {
 	case a.TLS == nil && !loopback(addr):
 		return fmt.Errorf("xds admin: a bearer token over plain HTTP on %s could be read off the network; give the admin port a TLS certificate or listen on loopback", addr)
 	}
-	for _, id := range a.AllowIDs {
+	for _, id := range append(slices.Clone(a.AllowIDs), a.EventIDs...) {
 		if _, _, _, err := identity.Parse(id); err != nil {
 			return fmt.Errorf("xds admin: allowed identity: %w", err)
 		}
 	}
 	return nil
+}
+
+// eventsRoute is the only call an EventIDs identity may make.
+func eventsRoute(req *http.Request) bool {
+	return req.Method == http.MethodPost && req.URL.Path == "/events"
 }
 
 func loopback(addr string) bool {
@@ -101,9 +111,14 @@ type refusal struct {
 // verify admits a call or says why not. The token is compared as a digest in
 // constant time, so neither its bytes nor its length leak through timing.
 func (a AdminAuth) verify(req *http.Request) *refusal {
-	if len(a.AllowIDs) > 0 {
-		id := identity.PeerID(req.TLS)
-		if req.TLS == nil || len(req.TLS.VerifiedChains) == 0 || !slices.Contains(a.AllowIDs, id) {
+	if len(a.AllowIDs) > 0 || len(a.EventIDs) > 0 {
+		id := identity.Verified(req.TLS)
+		switch {
+		case id != "" && slices.Contains(a.AllowIDs, id):
+		case id != "" && slices.Contains(a.EventIDs, id) && eventsRoute(req):
+		case id != "" && slices.Contains(a.EventIDs, id):
+			return &refusal{http.StatusForbidden, "events-only", fmt.Sprintf("identity %q may only report events", id)}
+		default:
 			return &refusal{http.StatusForbidden, "identity-not-allowed", fmt.Sprintf("identity %q may not use the xds admin API", id)}
 		}
 	}

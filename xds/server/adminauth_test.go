@@ -181,3 +181,35 @@ func FuzzAdminVerify(f *testing.F) {
 		}
 	})
 }
+
+// The authorizer's identity (EventIDs) may report events and do nothing
+// else: with its certificate an attacker can neither read the placement
+// nor move a service.
+func TestAdminEventsOnlyIdentity(t *testing.T) {
+	mesh, err := identity.NewCA()
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, _ := mesh.Issue(identity.SPIFFE("meshward-system", "meshward-xds"))
+	authz := identity.SPIFFE("meshward-system", "meshward-authz")
+	cert, _ := mesh.Issue(authz)
+	r := start(t, twoServices, Config{Admin: AdminAuth{TLS: mesh.ServerTLS(srv), EventIDs: []string{authz}}})
+	client, base := tlsClient(mesh.ClientTLS(cert)), "https://"+r.AdminAddr.String()
+	for _, tc := range []struct {
+		method, path string
+		code         int
+	}{
+		{"GET", "/placement", 403}, {"GET", "/status", 403}, {"POST", "/rotate?service=orders", 403}, {"GET", "/metrics", 403},
+		{"POST", "/events", 400}, // admitted: the empty body is what is refused
+	} {
+		if code, body := call(t, client, tc.method, base+tc.path, "-"); code != tc.code {
+			t.Errorf("%s %s: %d %q, want %d", tc.method, tc.path, code, body, tc.code)
+		}
+	}
+	if got := testutil.ToFloat64(r.metrics.refused.WithLabelValues("events-only")); got != 4 {
+		t.Errorf("events-only refusals: %v, want 4", got)
+	}
+	if r.Current().Version != 1 {
+		t.Error("the events identity moved a service")
+	}
+}

@@ -348,7 +348,7 @@ func TestEventsOnlyFromTheAuthorizer(t *testing.T) {
 	}
 	srv, _ := ca.Issue(identity.SPIFFE("meshward-system", "meshward-xds"))
 	authz := identity.SPIFFE("meshward-system", "meshward-authz")
-	r := start(t, eventMesh, Config{Admin: AdminAuth{TLS: ca.ServerTLS(srv), AllowIDs: []string{authz}}, Reach: eventEdges, Defaults: quick})
+	r := start(t, eventMesh, Config{Admin: AdminAuth{TLS: ca.ServerTLS(srv), EventIDs: []string{authz}}, Reach: eventEdges, Defaults: quick})
 	post := func(id string) int {
 		cert, _ := ca.Issue(id)
 		resp, err := tlsClient(ca.ClientTLS(cert)).Post("https://"+r.AdminAddr.String()+xdsevent.Path, "application/json",

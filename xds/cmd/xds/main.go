@@ -31,7 +31,7 @@ type flags struct {
 	tlsCert, tlsKey, clientCA        string
 	adminToken                       string
 	adminCert, adminKey, adminClient string
-	adminAllow                       []string
+	adminAllow, eventIDs             []string
 	policies                         []string
 	every, grace, ackTimeout, hard   time.Duration
 	maxStreams                       int
@@ -58,6 +58,7 @@ func serve() *cobra.Command {
 	fs.StringVar(&f.adminKey, "admin-tls-key", "", "private key (PEM) of --admin-tls-cert")
 	fs.StringVar(&f.adminClient, "admin-client-ca", "", "CA (PEM) whose client certificates the admin port requires (mutual TLS)")
 	fs.StringArrayVar(&f.adminAllow, "admin-allow-id", nil, "SPIFFE ID admitted to the admin API over mutual TLS (repeatable)")
+	fs.StringArrayVar(&f.eventIDs, "admin-events-id", nil, "SPIFFE ID admitted over mutual TLS to POST /events only: the authorizer's (repeatable)")
 	fs.DurationVar(&f.every, "rotate-every", 0, "move every service with a pool but no schedule of its own this often (0: only when told)")
 	fs.DurationVar(&f.grace, "grace", 0, "how long old sockets stay served after every client moved (default 5s; a service's schedule may say)")
 	fs.DurationVar(&f.ackTimeout, "ack-timeout", 0, "how long clients have to acknowledge a move before they are reported (default 5s)")
