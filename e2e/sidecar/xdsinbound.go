@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	stdlog "log"
 	"maps"
 	"net"
 	"net/http"
@@ -136,7 +137,8 @@ func (in *Inbound) bind(a netip.AddrPort) (*inboundServer, error) {
 		return nil, err
 	}
 	s := &inboundServer{ln: tls.NewListener(ln, in.tls),
-		srv: &http.Server{Handler: in.handler, ReadHeaderTimeout: 5 * time.Second}}
+		srv: &http.Server{Handler: in.handler, ReadHeaderTimeout: 5 * time.Second,
+			ErrorLog: stdlog.New(in.log, "", 0)}} // scanners' half-open handshakes go to the sidecar's log
 	go func() {
 		err := s.srv.Serve(s.ln)
 		if err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {

@@ -64,7 +64,8 @@ func FollowADS(cfg ADSConfig) (*ADS, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	a := &ADS{cancel: cancel, done: make(chan struct{})}
-	st := &adsState{cfg: cfg, versions: map[string]string{}, nonces: map[string]string{}, names: map[string][]string{}}
+	st := &adsState{cfg: cfg, versions: map[string]string{}, nonces: map[string]string{}, names: map[string][]string{},
+		refused: map[string]string{}, pause: map[string]time.Duration{}}
 	for _, s := range cfg.Subscribe {
 		st.order = append(st.order, s.TypeURL)
 		st.names[s.TypeURL] = s.Names
@@ -90,6 +91,13 @@ type adsState struct {
 	names    map[string][]string // type URL -> names (nil: wildcard)
 	versions map[string]string   // type URL -> last accepted version
 	nonces   map[string]string   // type URL -> last nonce on this stream
+	// refused are the versions last NACKed and the pause before NACKing
+	// them again, by type URL: go-control-plane answers a NACK with the
+	// same response at once, and a client that NACKs at once loops until
+	// the server's rate guard ends the stream (and with it the server's
+	// view of what the sidecar has).
+	refused map[string]string
+	pause   map[string]time.Duration
 }
 
 func (st *adsState) loop(ctx context.Context) {
@@ -137,7 +145,7 @@ func (st *adsState) stream(ctx context.Context) (got bool, err error) {
 			return got, err
 		}
 		got = true
-		if err := st.take(s, resp); err != nil {
+		if err := st.take(ctx, s, resp); err != nil {
 			return got, err
 		}
 	}
@@ -146,14 +154,14 @@ func (st *adsState) stream(ctx context.Context) (got bool, err error) {
 type adsStream = discoveryv3.AggregatedDiscoveryService_StreamAggregatedResourcesClient
 
 // take applies a response and ACKs or NACKs it.
-func (st *adsState) take(s adsStream, resp *discoveryv3.DiscoveryResponse) error {
+func (st *adsState) take(ctx context.Context, s adsStream, resp *discoveryv3.DiscoveryResponse) error {
 	typ := resp.GetTypeUrl()
 	st.nonces[typ] = resp.GetNonce()
 	more, err := st.cfg.Apply(typ, resp.GetResources())
 	if err != nil {
-		st.cfg.Log.Warn().Str("type", typ).Str("version", resp.GetVersionInfo()).Err(err).Msg("ads NACK")
-		return st.send(s, typ, &status.Status{Code: int32(codes.InvalidArgument), Message: err.Error()})
+		return st.refuse(ctx, s, typ, resp.GetVersionInfo(), err)
 	}
+	delete(st.refused, typ)
 	st.versions[typ] = resp.GetVersionInfo()
 	if err := st.send(s, typ, nil); err != nil {
 		return err
@@ -171,6 +179,23 @@ func (st *adsState) take(s adsStream, resp *discoveryv3.DiscoveryResponse) error
 		}
 	}
 	return nil
+}
+
+// refuse NACKs a response; the same version refused again is NACKed only
+// after a pause that doubles each time.
+func (st *adsState) refuse(ctx context.Context, s adsStream, typ, version string, err error) error {
+	if st.refused[typ] == version {
+		select {
+		case <-time.After(st.pause[typ]):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		st.pause[typ] = min(2*st.pause[typ], maxBackoff)
+	} else {
+		st.cfg.Log.Warn().Str("type", typ).Str("version", version).Err(err).Msg("ads NACK")
+		st.refused[typ], st.pause[typ] = version, firstBackoff
+	}
+	return st.send(s, typ, &status.Status{Code: int32(codes.InvalidArgument), Message: err.Error()})
 }
 
 // send asks for typ with the last accepted version and the last nonce:
