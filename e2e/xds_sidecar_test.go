@@ -89,8 +89,8 @@ func TestSidecarFollowsLDSUnderMoves(t *testing.T) {
 		}
 	}
 	rep := x.Callers.Report()
-	t.Logf("%d moves over %d sockets; %d calls (%d sockets answered), %d failed; Move to socket open: mean %v max %v; Move: mean %v max %v",
-		moves, len(rep.BySocket), rep.Calls, len(rep.BySocket), rep.Failed, mean(toOpen), slices.Max(toOpen), mean(moveTook), slices.Max(moveTook))
+	t.Logf("%d moves; %d calls on %d sockets, %d failed; Move to socket open: mean %v max %v; Move: mean %v max %v",
+		moves, rep.Calls, len(rep.BySocket), rep.Failed, mean(toOpen), slices.Max(toOpen), mean(moveTook), slices.Max(moveTook))
 	if rep.Failed != 0 || len(rep.Unready) != 0 {
 		t.Fatalf("%d calls failed (first: %v); endpoints announced before they accepted: %v", rep.Failed, rep.FirstError, rep.Unready)
 	}
