@@ -1,0 +1,185 @@
+package e2e
+
+import (
+	"context"
+	"errors"
+	"net"
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/meshward/meshward/e2e/system"
+	xdsserver "github.com/meshward/meshward/xds/server"
+)
+
+func startSidecarXDS(t *testing.T, o system.SidecarXDSOptions) (context.Context, *system.SidecarXDS) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	t.Cleanup(cancel)
+	x, err := system.StartSidecarXDS(ctx, system.Options{WasmPath: wasmPath(t), CacheDir: cacheDir(t), Log: zerolog.Nop()}, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(x.Close)
+	return ctx, x
+}
+
+func endpointOf(x *system.SidecarXDS) string {
+	return x.XDS.Server.Current().Endpoints(system.Moved)[0].String()
+}
+
+func tcpAccepts(addr string) bool {
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		return false
+	}
+	c.Close()
+	return true
+}
+
+// Orders' e2e sidecar follows the xDS server's LDS while the server moves
+// orders 30 times, each to a port and an address it draws, and frontend
+// callers that follow their own EDS call it the whole time. Every new socket
+// accepts before any caller hears of it (each caller dials it before it
+// ACKs), no call fails, and once a move's grace is over the old socket
+// refuses connections: a scanner that remembered any old socket finds it
+// closed.
+func TestSidecarFollowsLDSUnderMoves(t *testing.T) {
+	ctx, x := startSidecarXDS(t, system.SidecarXDSOptions{Ports: 5, Addresses: 3, Callers: 4,
+		AckTimeout: 10 * time.Second, Grace: 20 * time.Millisecond})
+	if err := x.Callers.WaitCalledOn(ctx, endpointOf(x), 0); err != nil {
+		t.Fatal(err)
+	}
+	const moves = 30
+	var remembered []string
+	var toOpen, moveTook []time.Duration
+	for range moves {
+		old := endpointOf(x)
+		start := time.Now()
+		p, err := x.XDS.Server.Move(ctx, system.Moved, 0, "admin")
+		if err != nil {
+			t.Fatal(err)
+		}
+		moveTook = append(moveTook, time.Since(start))
+		now := p.Endpoints(system.Moved)[0].String()
+		opened, ok := x.Inbound.OpenedAt(now)
+		if !ok || !tcpAccepts(now) {
+			t.Fatalf("orders moved to %s, which its sidecar does not listen on (%v)", now, x.Inbound.Sockets())
+		}
+		toOpen = append(toOpen, opened.Sub(start))
+		if err := x.Callers.WaitCalledOn(ctx, now, 0); err != nil {
+			t.Fatal(err)
+		}
+		if err := x.WaitSockets(ctx, func(s map[string]bool) bool { _, open := s[old]; return !open }); err != nil {
+			t.Fatal(err)
+		}
+		if tcpAccepts(old) {
+			t.Fatalf("the old socket %s still accepts connections after the move's grace", old)
+		}
+		remembered = append(remembered, old)
+	}
+	x.Callers.Stop()
+	open := x.Inbound.Sockets()
+	for _, s := range remembered {
+		if _, reopened := open[s]; !reopened && tcpAccepts(s) {
+			t.Errorf("the scanner finds the old socket %s open", s)
+		}
+	}
+	rep := x.Callers.Report()
+	t.Logf("%d moves; %d calls on %d sockets, %d failed; Move to socket open: mean %v max %v; Move: mean %v max %v",
+		moves, rep.Calls, len(rep.BySocket), rep.Failed, mean(toOpen), slices.Max(toOpen), mean(moveTook), slices.Max(moveTook))
+	if rep.Failed != 0 || len(rep.Unready) != 0 {
+		t.Fatalf("%d calls failed (first: %v); endpoints announced before they accepted: %v", rep.Failed, rep.FirstError, rep.Unready)
+	}
+}
+
+func mean(ds []time.Duration) time.Duration {
+	var sum time.Duration
+	for _, d := range ds {
+		sum += d
+	}
+	return sum / time.Duration(max(len(ds), 1))
+}
+
+// A workload squats the socket orders is to move to, hoping to take its
+// callers' traffic. Orders' sidecar cannot bind it and NACKs its listeners
+// with the reason; the server counts the NACK, calls the move off, and
+// never tells a caller of the squatted socket; the sidecar keeps serving its
+// last good socket, and no call fails. Once the squatter is gone, the same
+// move goes through.
+func TestSidecarNACKKeepsLastGoodSocket(t *testing.T) {
+	ctx, x := startSidecarXDS(t, system.SidecarXDSOptions{Ports: 3, Addresses: 1, Callers: 2,
+		AckTimeout: 3 * time.Second, Grace: 20 * time.Millisecond})
+	first := endpointOf(x)
+	if err := x.Callers.WaitCalledOn(ctx, first, 0); err != nil {
+		t.Fatal(err)
+	}
+	target := net.JoinHostPort(x.Addresses[0], strconv.Itoa(int(x.Ports[1])))
+	squat, err := net.Listen("tcp", target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stolen := make(chan int, 1)
+	go func() {
+		n := 0
+		for {
+			c, err := squat.Accept()
+			if err != nil {
+				stolen <- n
+				return
+			}
+			n++
+			c.Close()
+		}
+	}()
+	nacks := `result="nack"`
+	before, err := x.Metric("meshward_xds_acks_total", nacks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := x.XDS.Server.Move(ctx, system.Moved, x.Ports[1], "admin"); !errors.Is(err, xdsserver.ErrNotOpened) {
+		t.Fatalf("a move to a squatted socket: %v", err)
+	}
+	after, err := x.Metric("meshward_xds_acks_total", nacks, `type="type.googleapis.com/envoy.config.listener.v3.Listener"`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after <= before {
+		t.Fatalf("the server counted %v listener NACKs (before the move: %v)", after, before)
+	}
+	if now := endpointOf(x); now != first {
+		t.Fatalf("the called-off move announced %s", now)
+	}
+	calls := x.Callers.Report().BySocket[first]
+	if err := x.Callers.WaitCalledOn(ctx, first, calls); err != nil {
+		t.Fatal(err)
+	}
+	if s := x.Inbound.Sockets(); len(s) != 1 || s[first] || !tcpAccepts(first) {
+		t.Fatalf("after the NACK orders' sidecar listens on %v", s)
+	}
+	squat.Close()
+	if n := <-stolen; n != 0 {
+		t.Fatalf("the squatter took %d connections", n)
+	}
+
+	if _, err := x.XDS.Server.Move(ctx, system.Moved, x.Ports[1], "admin"); err != nil {
+		t.Fatal(err)
+	}
+	if err := x.Callers.WaitCalledOn(ctx, target, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := x.WaitSockets(ctx, func(s map[string]bool) bool { _, open := s[first]; return !open }); err != nil {
+		t.Fatal(err)
+	}
+	if tcpAccepts(first) {
+		t.Fatalf("the old socket %s still accepts", first)
+	}
+	rep := x.Callers.Report()
+	t.Logf("NACK counted (%v -> %v); %d calls, %d failed", before, after, rep.Calls, rep.Failed)
+	if rep.Failed != 0 || len(rep.Unready) != 0 {
+		t.Fatalf("%d calls failed (first: %v); announced before accepting: %v", rep.Failed, rep.FirstError, rep.Unready)
+	}
+}
