@@ -217,9 +217,18 @@ func (w waitSet) has(s *stream) bool {
 // what their node was last given; the caller holds a.mu.
 func (a *acks) pending(w waitSet) []string {
 	var out []string
+	live := map[string]bool{}
 	for _, s := range a.streams {
+		live[s.node] = true
 		if w.has(s) && s.acked[w.typ] < a.targets[s.node][w.typ] {
 			out = append(out, s.node)
+		}
+	}
+	// A node waited for by name whose stream broke has acknowledged
+	// nothing: a sidecar that went away did not open the new socket.
+	for n := range w.nodes {
+		if !live[n] {
+			out = append(out, n)
 		}
 	}
 	slices.Sort(out)

@@ -54,8 +54,15 @@ func (r *Running) Move(ctx context.Context, service string, port uint32, trigger
 // move: announcing then would send callers to a closed socket.
 func (r *Running) open(ctx context.Context, m rotation.Move, sc catalog.Schedule) error {
 	r.mu.Lock()
-	sidecars := r.sidecarsOf(m.Service)
+	sidecars, fronted := r.sidecarsOf(m.Service), r.fronted[m.Service]
 	r.mu.Unlock()
+	if fronted && len(sidecars) == 0 {
+		// The service runs behind sidecars and none is connected: nobody
+		// would open the new sockets.
+		_, err := r.step(context.Background(), m, r.planner.Abandon)
+		r.endMove()
+		return errors.Join(fmt.Errorf("xds: %w: no sidecar of %q is connected", ErrNotOpened, m.Service), err)
+	}
 	if svc, _ := r.cfg.Catalog.Lookup(m.Service); len(sidecars) > 0 && r.frozen(svc.Identity) {
 		// Its sidecars are told nothing while quarantined: they would never
 		// open the new sockets, and callers would be sent to closed ones.

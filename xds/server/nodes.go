@@ -77,6 +77,7 @@ func (r *Running) register(ctx context.Context, id, identity string, md *corev3.
 			return err
 		}
 		n.sidecar = sc
+		r.fronted[sc.service] = true
 	}
 	if err := r.publishNode(ctx, n, r.served); err != nil {
 		return err

@@ -297,3 +297,31 @@ func TestNoMoveOfAQuarantinedService(t *testing.T) {
 		t.Fatalf("the refused move left %v serving %v", cur.Endpoints("orders"), cur.Serving("orders"))
 	}
 }
+
+// A service that runs behind sidecars is not moved while none of them is
+// connected (nobody would open the new sockets), and a sidecar whose stream
+// breaks while a move waits for it counts as behind: it did not open them.
+func TestNoMoveWithoutASidecarToOpen(t *testing.T) {
+	m := startSidecarMesh(t, catalog.Schedule{Grace: time.Millisecond, AckTimeout: 200 * time.Millisecond})
+	orders, err := m.sidecar(t, "orders", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	orders.next(t, resource.ListenerType)
+	if err := orders.s.CloseSend(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { m.r.mu.Lock(); defer m.r.mu.Unlock(); return len(m.r.nodes) == 0 })
+	if _, err := m.r.Move(context.Background(), "orders", 42000, "timer"); !errors.Is(err, ErrNotOpened) {
+		t.Fatalf("a move with no sidecar connected: %v", err)
+	}
+	m.r.acks.mu.Lock()
+	behind := m.r.acks.pending(waitSet{typ: resource.ListenerType, nodes: map[string]bool{"gone": true}})
+	m.r.acks.mu.Unlock()
+	if len(behind) != 1 || behind[0] != "gone" {
+		t.Fatalf("a waited-for node without a stream: behind %v", behind)
+	}
+	if got := m.r.Current().Endpoints("orders")[0].Port; got != 41000 {
+		t.Fatalf("orders was announced on %d", got)
+	}
+}

@@ -72,6 +72,7 @@ type Running struct {
 	acks      *acks
 	nodes     map[string]*node       // under mu
 	lastMove  map[string]*MoveRecord // under mu
+	fronted   map[string]bool        // services a sidecar ever fronted; under mu
 	nextDue   map[string]time.Time   // under mu
 	served    *rotation.Placement    // under mu
 	ev        *events                // the authorizer's security events (events.go)
@@ -97,7 +98,7 @@ func Start(ctx context.Context, cfg Config) (*Running, error) {
 	// listeners and clusters.
 	r := &Running{planner: rotation.New(cfg.Catalog), log: cfg.Log, stop: make(chan struct{}), moved: make(chan struct{}),
 		cache: cachev3.NewSnapshotCache(false, nodeHash{}, nil), acks: newAcks(), cfg: cfg, defaults: defaults(cfg.Defaults),
-		nodes: map[string]*node{}, lastMove: map[string]*MoveRecord{}, nextDue: map[string]time.Time{}}
+		nodes: map[string]*node{}, lastMove: map[string]*MoveRecord{}, fronted: map[string]bool{}, nextDue: map[string]time.Time{}}
 	r.metrics = newMetrics(r.acks)
 	r.ev = newEvents(r)
 	if err := r.publish(ctx, r.planner.Current()); err != nil {
