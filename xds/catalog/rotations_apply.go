@@ -15,43 +15,66 @@ import (
 // names a service of its own namespace, at most one rotation per service,
 // and no two services may then ever hold one address:port.
 func (c *Catalog) WithRotations(rs []Rotation) (*Catalog, error) {
-	out := &Catalog{Services: slices.Clone(c.Services), file: c.file}
-	where := make([]string, len(out.Services))
-	index := make(map[string]int, len(out.Services))
-	for i, s := range out.Services {
-		where[i], index[s.Name] = c.where(s), i
-	}
-	taken := map[string]Rotation{}
+	a := c.applying()
 	var errs []error
 	for _, r := range rs {
-		i, err := c.target(r, index, taken)
-		if err == nil {
-			out.Services[i], err = r.applyTo(out.Services[i])
-		}
-		if err != nil {
+		if err := a.add(r); err != nil {
 			errs = append(errs, err)
-			continue
 		}
-		taken[r.Service], where[i] = r, r.Source
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
 	var err error
-	if out.reaches, err = ownedOnce(out.Services, where); err != nil {
+	if a.out.reaches, err = ownedOnce(a.out.Services, a.where); err != nil {
 		return nil, err
 	}
-	return out, nil
+	return a.out, nil
+}
+
+// applying is a catalog being given its rotations.
+type applying struct {
+	base, out    *Catalog
+	where        []string // where each service's pools were given
+	index        map[string]int
+	taken, named map[string]Rotation // by service, by the rotation's namespace/name
+}
+
+func (c *Catalog) applying() *applying {
+	a := &applying{base: c, out: &Catalog{Services: slices.Clone(c.Services), file: c.file},
+		where: make([]string, len(c.Services)), index: make(map[string]int, len(c.Services)),
+		taken: map[string]Rotation{}, named: map[string]Rotation{}}
+	for i, s := range c.Services {
+		a.where[i], a.index[s.Name] = c.where(s), i
+	}
+	return a
+}
+
+func (a *applying) add(r Rotation) error {
+	if prev, dup := a.named[r.id()]; dup {
+		return fmt.Errorf("%s: %s is already defined at %s", r.Source, r.id(), prev.Source)
+	}
+	a.named[r.id()] = r
+	i, err := a.target(r)
+	if err != nil {
+		return err
+	}
+	if a.out.Services[i], err = r.applyTo(a.out.Services[i]); err != nil {
+		return err
+	}
+	a.taken[r.Service], a.where[i] = r, r.Source
+	return nil
 }
 
 // target is the index of the service r may move.
-func (c *Catalog) target(r Rotation, index map[string]int, taken map[string]Rotation) (int, error) {
-	i, ok := index[r.Service]
+func (a *applying) target(r Rotation) (int, error) {
+	c := a.base
+	i, ok := a.index[r.Service]
 	if !ok {
 		return 0, fmt.Errorf("%s: %s: service %q is not in the catalog %s", r.Source, r.id(), r.Service, c.file)
 	}
 	s := c.Services[i]
-	if prev, dup := taken[r.Service]; dup {
+	if prev, dup := a.taken[r.Service]; dup {
 		return 0, fmt.Errorf("%s: %s: service %q is already moved by %s (%s)", r.Source, r.id(), r.Service, prev.id(), prev.Source)
 	}
 	// Whoever may write rotations in one namespace must not move, slow or

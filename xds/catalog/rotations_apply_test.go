@@ -113,6 +113,8 @@ func TestWithRotationsErrors(t *testing.T) {
 	}{
 		{"unknown service", []string{rotNS("shop", "r", "  service: ordrs\n  ports: [1500]\n")},
 			[]string{`r.yaml:1: MeshwardRotation shop/r: service "ordrs" is not in the catalog c.yaml`}},
+		{"one name twice", []string{rotNS("shop", "r", "  service: orders\n  ports: [1501]\n"), rotNS("shop", "r", "  service: payments\n  ports: [2001]\n")},
+			[]string{`r.yaml:8: MeshwardRotation shop/r is already defined at r.yaml:1`}},
 		{"two for one service", []string{rotNS("shop", "r", "  service: orders\n  ports: [1501]\n"), rotNS("shop", "r2", "  service: orders\n  ports: [1502]\n")},
 			[]string{`r.yaml:8: MeshwardRotation shop/r2: service "orders" is already moved by MeshwardRotation shop/r (r.yaml:1)`}},
 		// The attack: whoever may write rotations in shop reaches for bank's

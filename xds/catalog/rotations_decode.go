@@ -89,8 +89,8 @@ func checkKind(root *yaml.Node) error {
 		}
 	}
 	if api != meshwardv1alpha1.APIVersion || kind != meshwardv1alpha1.RotationKind {
-		return &yamlstrict.Error{Line: root.Line, Msg: fmt.Sprintf("%s %q is not a %s (want kind %s of %s)",
-			api, kind, meshwardv1alpha1.RotationKind, meshwardv1alpha1.RotationKind, meshwardv1alpha1.APIVersion)}
+		return &yamlstrict.Error{Line: root.Line, Msg: fmt.Sprintf("kind %q of apiVersion %q is not a %s (want apiVersion %s)",
+			kind, api, meshwardv1alpha1.RotationKind, meshwardv1alpha1.APIVersion)}
 	}
 	return nil
 }
