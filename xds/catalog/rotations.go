@@ -24,7 +24,7 @@ type Rotation struct {
 	PortRange       *PortRange
 	Addresses       []string
 	// Schedule is nil when the rotation has no `every`: the service then
-	// moves only when told.
+	// moves when told, or by the server's default period.
 	Schedule *Schedule
 	// Source is where the rotation came from, file:line for a file.
 	Source string

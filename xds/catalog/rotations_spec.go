@@ -107,7 +107,7 @@ func poolRules(path []any, s Service) error {
 func schedule(sp *meshwardv1alpha1.MeshwardRotationSpec) (*Schedule, error) {
 	if sp.Every == "" {
 		if f := scheduleField(sp); f != "" {
-			return nil, errAt(spec(f), "needs every (a schedule); without one the service moves only when told")
+			return nil, errAt(spec(f), "needs every (a schedule)")
 		}
 		return nil, nil
 	}

@@ -24,8 +24,9 @@ type MeshwardRotationSpec struct {
 	PortRange *PortRange `json:"portRange,omitempty"`
 	Addresses []string   `json:"addresses,omitempty"`
 	// Every is the mean time between moves, each gap drawn in
-	// Every ± Jitter. Without Every the service moves only when told, and
-	// the other schedule fields must be left out too.
+	// Every ± Jitter. Without Every the service moves when told (or by the
+	// server's --rotate-every), and the other schedule fields must be left
+	// out too.
 	Every  string `json:"every,omitempty"`
 	Jitter string `json:"jitter,omitempty"`
 	// MaxPerHour bounds moves in any hour, whatever asked for them (0: no
