@@ -20,6 +20,7 @@ import (
 type Catalog struct {
 	Services []Service `yaml:"services"`
 	reaches  []reach
+	file     string // where it was read from, for errors naming both it and a rotation
 }
 
 // Service is one xDS service: grpc-go clients reach it as xds:///<Name>.
@@ -108,7 +109,7 @@ func Parse(name string, data []byte) (*Catalog, error) {
 		}
 		return nil, fmt.Errorf("%s: %v", name, err)
 	}
-	c := &Catalog{}
+	c := &Catalog{file: name}
 	seen := map[string]int{}
 	for i := range doc.Services {
 		n := &doc.Services[i]

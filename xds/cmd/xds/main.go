@@ -33,6 +33,7 @@ type flags struct {
 	adminCert, adminKey, adminClient string
 	adminAllow, eventIDs             []string
 	policies                         []string
+	rotations                        []string
 	every, grace, ackTimeout, hard   time.Duration
 	maxStreams                       int
 	rps                              float64
@@ -66,6 +67,7 @@ func serve() *cobra.Command {
 	fs.IntVar(&f.maxStreams, "max-streams-per-identity", 0, "ADS streams one client certificate may hold open (default 8)")
 	fs.Float64Var(&f.rps, "requests-per-second", 0, "ADS requests per stream and second (default 50, bursts of 100)")
 	fs.StringArrayVar(&f.policies, "policy", nil, "policy file or directory (repeatable): a node is told only of the services its policies let it call (need-to-know); watched for changes")
+	fs.StringArrayVar(&f.rotations, "rotations", nil, "MeshwardRotation file or directory (repeatable): pools and schedules in place of the catalog's")
 	fs.StringVar(&f.level, "log-level", "info", "debug, info, warn or error")
 	_ = c.MarkFlagRequired("catalog")
 	c.AddCommand(status())
@@ -110,6 +112,15 @@ func config(f flags) (server.Config, error) {
 	cat, err := catalog.Load(f.catalog)
 	if err != nil {
 		return server.Config{}, err
+	}
+	if len(f.rotations) > 0 {
+		rs, err := catalog.LoadRotations(f.rotations...)
+		if err != nil {
+			return server.Config{}, err
+		}
+		if cat, err = cat.WithRotations(rs); err != nil {
+			return server.Config{}, err
+		}
 	}
 	cfg := server.Config{Catalog: cat, Addr: f.addr, AdminAddr: f.adminAddr, RotateEvery: f.every,
 		Admin:                 server.AdminAuth{AllowIDs: f.adminAllow},

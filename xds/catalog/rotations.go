@@ -1,0 +1,142 @@
+package catalog
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Rotation is a decoded, validated MeshwardRotation: the pools and schedule
+// it gives its service. Make one with ParseRotations, LoadRotations or
+// NewRotation.
+type Rotation struct {
+	Name, Namespace string
+	Service         string
+	Ports           []uint32
+	PortRange       *PortRange
+	Addresses       []string
+	// Schedule is nil when the rotation has no `every`: the service then
+	// moves when told, or by the server's default period.
+	Schedule *Schedule
+	// Source is where the rotation came from, file:line for a file.
+	Source string
+}
+
+// MaxRotations bounds the rotations one load reads: more than one per
+// service could never apply.
+const MaxRotations = MaxServices
+
+// LoadRotations reads files and directories (their *.yaml and *.yml files,
+// recursively, dot-files and dot-directories left out). It reports every
+// invalid file, each error as file:line: what.
+func LoadRotations(paths ...string) ([]Rotation, error) {
+	files, err := yamlFiles(paths)
+	if err != nil {
+		return nil, err
+	}
+	var out []Rotation
+	var errs []error
+	for _, f := range files {
+		rs, err := loadRotationFile(f)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		out = append(out, rs...)
+		if len(out) > MaxRotations {
+			return nil, fmt.Errorf("%s: more than %d rotations in all", f, MaxRotations)
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return out, nil
+}
+
+func loadRotationFile(path string) ([]Rotation, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if len(data) > MaxFileBytes {
+		return nil, fmt.Errorf("%s: larger than %d bytes", path, MaxFileBytes)
+	}
+	return ParseRotations(path, data)
+}
+
+// ParseRotations decodes every MeshwardRotation of a multi-document YAML
+// file; errors read name:line: what. Empty documents are skipped; any other
+// kind is an error.
+func ParseRotations(name string, data []byte) ([]Rotation, error) {
+	if len(data) > MaxFileBytes {
+		return nil, fmt.Errorf("%s: larger than %d bytes", name, MaxFileBytes)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var out []Rotation
+	for {
+		var doc yaml.Node
+		err := dec.Decode(&doc)
+		if errors.Is(err, io.EOF) {
+			return out, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: %v", name, err)
+		}
+		if len(doc.Content) == 0 || doc.Content[0].Tag == "!!null" {
+			continue
+		}
+		if len(out) == MaxRotations {
+			return nil, fmt.Errorf("%s:%d: more than %d rotations", name, doc.Line, MaxRotations)
+		}
+		r, err := decodeRotation(name, doc.Content[0])
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+}
+
+// yamlFiles lists the YAML files of paths, sorted.
+func yamlFiles(paths []string) ([]string, error) {
+	var files []string
+	for _, p := range paths {
+		st, err := os.Stat(p)
+		if err != nil {
+			return nil, err
+		}
+		if !st.IsDir() {
+			files = append(files, p)
+			continue
+		}
+		err = filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
+			switch {
+			case err != nil:
+				return err
+			case d.IsDir() && path != p && strings.HasPrefix(d.Name(), "."):
+				return fs.SkipDir // a ConfigMap's ..2026_* directory would load every file twice
+			case !d.IsDir() && !strings.HasPrefix(d.Name(), ".") &&
+				(strings.HasSuffix(path, ".yaml") || strings.HasSuffix(path, ".yml")):
+				files = append(files, path)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	sort.Strings(files)
+	return files, nil
+}
