@@ -1,4 +1,4 @@
-package catalog_test
+package e2e
 
 import (
 	"bytes"
@@ -90,7 +90,7 @@ func TestRotationCRD(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	var logs bytes.Buffer
-	cl, err := kubetest.Start(ctx, apiserver, etcd, t.TempDir(), &logs, "../../manifests/crd-meshwardrotation.yaml")
+	cl, err := kubetest.Start(ctx, apiserver, etcd, t.TempDir(), &logs, "../manifests/crd-meshwardrotation.yaml")
 	if err != nil {
 		t.Fatalf("%v\n%s", err, tail(logs.String()))
 	}
@@ -131,11 +131,11 @@ func checkCase(ctx context.Context, t *testing.T, rc dynamic.ResourceInterface, 
 
 // checkExamples: the example manifest is accepted by both.
 func checkExamples(ctx context.Context, t *testing.T, rc dynamic.ResourceInterface) {
-	rs, err := catalog.LoadRotations("../../manifests/examples/rotation.yaml")
+	rs, err := catalog.LoadRotations("../manifests/examples/rotation.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	docs := splitDocs(t, "../../manifests/examples/rotation.yaml")
+	docs := splitDocs(t, "../manifests/examples/rotation.yaml")
 	if len(docs) != len(rs) || len(rs) == 0 {
 		t.Fatalf("%d documents, %d rotations", len(docs), len(rs))
 	}
@@ -205,13 +205,6 @@ func splitDocs(t *testing.T, path string) []string {
 		}
 		docs = append(docs, string(b))
 	}
-}
-
-func tail(s string) string {
-	if len(s) > 4000 {
-		return "…" + s[len(s)-4000:]
-	}
-	return s
 }
 
 func indent(s string) string {
