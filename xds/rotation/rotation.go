@@ -118,12 +118,12 @@ func (p *Planner) Current() *Placement {
 // address pool, an address per endpoint, at random (crypto/rand), never
 // the current ones nor recently used ones.
 func (p *Planner) Plan(service string) (Move, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	s, ok := p.cat.Lookup(service)
 	if !ok {
 		return Move{}, fmt.Errorf("rotation: %w: %q", ErrUnknownService, service)
 	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
 	if _, busy := p.moving[service]; busy {
 		return Move{}, fmt.Errorf("rotation: %w: %q", ErrMoving, service)
 	}
@@ -140,12 +140,12 @@ func (p *Planner) Plan(service string) (Move, error) {
 // not give the service may be another service's, or nothing's (both break
 // its clients).
 func (p *Planner) PlanPort(service string, port uint32) (Move, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	s, ok := p.cat.Lookup(service)
 	if !ok {
 		return Move{}, fmt.Errorf("rotation: %w: %q", ErrUnknownService, service)
 	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
 	from := p.cur.endpoints[service]
 	to := make([]catalog.Endpoint, len(from))
 	for i, e := range from {

@@ -253,3 +253,58 @@ func TestMoveRefusals(t *testing.T) {
 		t.Fatalf("a pool port: %v %v", pl, err)
 	}
 }
+
+// A reload keeps a service where the new catalog still lets it be, sends
+// it home where it does not, adds and drops services, and waits for a
+// move under way.
+func TestSetCatalog(t *testing.T) {
+	p := New(testCatalog(t))
+	if _, err := p.MovePort("orders", 2000); err != nil {
+		t.Fatal(err)
+	}
+	parse := func(y string) *catalog.Catalog {
+		c, err := catalog.Parse("c.yaml", []byte(y))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	keep := parse(`
+services:
+  - name: orders
+    endpoints: [{address: 127.0.0.1, port: 1000}, {address: 127.0.0.2, port: 1000}]
+    ports: [2000, 4000]
+  - name: users
+    endpoints: [{address: 127.0.0.3, port: 7}]
+`)
+	pl, err := p.SetCatalog(keep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := pl.Endpoints("orders"); got[0].Port != 2000 || got[1].Port != 2000 {
+		t.Fatalf("orders left its still valid port: %v", got)
+	}
+	if pl.Endpoints("users")[0].Port != 7 || len(pl.Endpoints("fixed")) != 0 || !slices.Equal(pl.Services(), []string{"orders", "users"}) {
+		t.Fatalf("services after the reload: %v", pl.Services())
+	}
+	home := parse(`
+services:
+  - name: orders
+    endpoints: [{address: 127.0.0.1, port: 1000}, {address: 127.0.0.2, port: 1000}]
+    ports: [3000]
+`)
+	m, err := p.Plan("orders")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.SetCatalog(home); !errors.Is(err, ErrMoving) {
+		t.Fatalf("a reload during a move: %v", err)
+	}
+	if _, err := p.Abandon(m); err != nil {
+		t.Fatal(err)
+	}
+	pl, err = p.SetCatalog(home)
+	if err != nil || pl.Endpoints("orders")[0].Port != 1000 || p.Catalog() != home {
+		t.Fatalf("a port the catalog took away: %v %v", pl.Endpoints("orders"), err)
+	}
+}

@@ -31,6 +31,8 @@ var (
 // Admit says whether service may move now for cause; Plan and PlanPort
 // count the moves it admits.
 func (p *Planner) Admit(service string, cause Cause, now time.Time) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	s, ok := p.cat.Lookup(service)
 	if !ok {
 		return fmt.Errorf("rotation: %w: %q", ErrUnknownService, service)
@@ -45,8 +47,6 @@ func (p *Planner) Admit(service string, cause Cause, now time.Time) error {
 	if sc.MaxPerHour == 0 {
 		return nil
 	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
 	if n := p.movesSince(service, now.Add(-time.Hour)); n >= sc.MaxPerHour {
 		return fmt.Errorf("rotation: %w: service %q moved %d times in the last hour", ErrBudget, service, n)
 	}

@@ -145,13 +145,13 @@ func (r *Running) handleEvent(e xdsevent.Event) (EventResult, *refusal) {
 // names. Its own service is not among them: it knows where it is, and a
 // frozen sidecar could not follow its own move.
 func (r *Running) targets(e xdsevent.Event) ([]catalog.Service, *refusal) {
-	if _, ok := r.cfg.Catalog.Lookup(e.Service); e.Service != "" && !ok {
+	if _, ok := r.planner.Catalog().Lookup(e.Service); e.Service != "" && !ok {
 		return nil, &refusal{http.StatusBadRequest, "bad-event", fmt.Sprintf("event: field \"service\": no service %q in the catalog", e.Service)}
 	}
 	r.mu.Lock() // the need-to-know rule is swapped under it
 	defer r.mu.Unlock()
 	var out []catalog.Service
-	for _, s := range r.cfg.Catalog.Services {
+	for _, s := range r.planner.Catalog().Services {
 		if s.Identity == e.Workload {
 			continue
 		}

@@ -13,6 +13,7 @@ type metrics struct {
 	held        *prometheus.CounterVec
 	// streamsRefused counts ADS streams ended by the guard, by reason.
 	streamsRefused *prometheus.CounterVec
+	reloads        *prometheus.CounterVec
 }
 
 func newMetrics(a *acks) *metrics {
@@ -42,12 +43,15 @@ func newMetrics(a *acks) *metrics {
 	m.streamsRefused = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "meshward_xds_streams_refused_total", Help: "ADS streams refused or ended: no identity, node id not the certificate's, too many streams, too fast.",
 	}, []string{"reason"})
+	m.reloads = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "meshward_xds_catalog_reloads_total", Help: "Catalog reloads by result (ok, failed; a file that does not parse never gets this far: see the log).",
+	}, []string{"result"})
 	streams := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "meshward_xds_connected_streams", Help: "Open ADS streams.",
 	}, func() float64 { s, _ := a.connected(); return float64(s) })
 	nodes := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "meshward_xds_connected_nodes", Help: "Distinct nodes with an open ADS stream.",
 	}, func() float64 { _, n := a.connected(); return float64(n) })
-	m.reg.MustRegister(m.rotations, m.refused, m.version, m.acks, m.convergence, m.laggards, m.held, m.streamsRefused, streams, nodes)
+	m.reg.MustRegister(m.rotations, m.refused, m.version, m.acks, m.convergence, m.laggards, m.held, m.streamsRefused, m.reloads, streams, nodes)
 	return m
 }

@@ -39,7 +39,7 @@ func (r *Running) Move(ctx context.Context, service string, port uint32, trigger
 		return nil, err
 	}
 	r.metrics.rotations.WithLabelValues(service, trigger).Inc()
-	svc, _ := r.cfg.Catalog.Lookup(service)
+	svc, _ := r.planner.Catalog().Lookup(service)
 	callers := waitSet{typ: resource.EndpointType, names: clusterNames(svc)}
 	behind := r.acks.wait(ctx, callers, start.Add(sc.AckTimeout))
 	r.converged(service, p, start, behind, trigger)
@@ -63,7 +63,7 @@ func (r *Running) open(ctx context.Context, m rotation.Move, sc catalog.Schedule
 		r.endMove()
 		return errors.Join(fmt.Errorf("xds: %w: no sidecar of %q is connected", ErrNotOpened, m.Service), err)
 	}
-	if svc, _ := r.cfg.Catalog.Lookup(m.Service); len(sidecars) > 0 && r.frozen(svc.Identity) {
+	if svc, _ := r.planner.Catalog().Lookup(m.Service); len(sidecars) > 0 && r.frozen(svc.Identity) {
 		// Its sidecars are told nothing while quarantined: they would never
 		// open the new sockets, and callers would be sent to closed ones.
 		_, err := r.step(context.Background(), m, r.planner.Abandon)
@@ -186,7 +186,7 @@ func (r *Running) endMove() {
 
 // schedule is the service's own, or the server's defaults.
 func (r *Running) schedule(service string) catalog.Schedule {
-	if s, ok := r.cfg.Catalog.Lookup(service); ok && s.Rotation != nil {
+	if s, ok := r.planner.Catalog().Lookup(service); ok && s.Rotation != nil {
 		return *s.Rotation
 	}
 	return r.defaults

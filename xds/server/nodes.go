@@ -94,7 +94,7 @@ func (r *Running) sidecarOf(identity string, md *corev3.Node) (*sidecarNode, err
 		return nil, fmt.Errorf("a sidecar must prove its identity (mutual TLS)")
 	}
 	var svc string
-	for _, s := range r.cfg.Catalog.Services {
+	for _, s := range r.planner.Catalog().Services {
 		if s.Identity == identity {
 			svc = s.Name
 			break
@@ -210,7 +210,7 @@ func (r *Running) build(n *node, p *rotation.Placement, m memo) (built, error) {
 func (r *Running) callable(identity string, p *rotation.Placement) []string {
 	var out []string
 	for _, name := range p.Services() {
-		s, _ := r.cfg.Catalog.Lookup(name)
+		s, _ := r.planner.Catalog().Lookup(name)
 		if r.cfg.Reach == nil || r.cfg.Reach.Reachable(identity, s) {
 			out = append(out, name)
 		}
@@ -232,7 +232,7 @@ func (r *Running) sidecarConfig(n *node, p *rotation.Placement, callable []strin
 		}
 	}
 	for _, name := range callable {
-		s, _ := r.cfg.Catalog.Lookup(name)
+		s, _ := r.planner.Catalog().Lookup(name)
 		if s.Identity == "" {
 			continue // a sidecar verifies who answers: a service without an identity cannot be called through one
 		}

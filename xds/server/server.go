@@ -73,12 +73,15 @@ type Running struct {
 	nodes     map[string]*node       // under mu
 	lastMove  map[string]*MoveRecord // under mu
 	fronted   map[string]bool        // services a sidecar ever fronted; under mu
-	nextDue   map[string]time.Time   // under mu
-	served    *rotation.Placement    // under mu
-	ev        *events                // the authorizer's security events (events.go)
-	cfg       Config
-	defaults  catalog.Schedule
-	stop      chan struct{}
+	// stopTimers ends the timers of the catalog they were started for;
+	// under mu.
+	stopTimers context.CancelFunc
+	nextDue    map[string]time.Time // under mu
+	served     *rotation.Placement  // under mu
+	ev         *events              // the authorizer's security events (events.go)
+	cfg        Config
+	defaults   catalog.Schedule
+	stop       chan struct{}
 }
 
 // Start serves ADS and the admin endpoint. It refuses an admin endpoint that
@@ -255,7 +258,7 @@ func (r *Running) Republish(ctx context.Context) error {
 func (r *Running) publishMove(ctx context.Context, p *rotation.Placement, service string) error {
 	announced := r.served == nil || p.Announced != r.served.Announced
 	r.served = p
-	svc, _ := r.cfg.Catalog.Lookup(service)
+	svc, _ := r.planner.Catalog().Lookup(service)
 	memo := memo{}
 	for _, n := range r.nodes {
 		mine := n.sidecar != nil && n.sidecar.service == service

@@ -53,7 +53,7 @@ func (r *Running) Status() Status {
 		} else {
 			ss.Opening = sockets(extra)
 		}
-		svc, _ := r.cfg.Catalog.Lookup(name)
+		svc, _ := r.planner.Catalog().Lookup(name)
 		for _, n := range r.nodes {
 			if r.cfg.Reach == nil || r.cfg.Reach.Reachable(n.identity, svc) {
 				ss.Nodes++

@@ -13,7 +13,15 @@ import (
 // Every ± Jitter, outside its blackouts, within its MaxPerHour. A service
 // with a pool but no schedule moves every Config.RotateEvery, if set.
 func (r *Running) startTimers(ctx context.Context) {
-	for _, s := range r.cfg.Catalog.Services {
+	ctx, cancel := context.WithCancel(ctx)
+	r.mu.Lock()
+	if r.stopTimers != nil {
+		r.stopTimers() // the previous catalog's
+	}
+	r.stopTimers = cancel
+	clear(r.nextDue)
+	r.mu.Unlock()
+	for _, s := range r.planner.Catalog().Services {
 		sc := s.Rotation
 		if sc == nil && r.cfg.RotateEvery > 0 && (s.PoolPorts() > 0 || len(s.Addresses) > 0) {
 			d := r.defaults

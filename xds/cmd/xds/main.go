@@ -123,7 +123,7 @@ func config(f flags) (server.Config, error) {
 		}
 	}
 	cfg := server.Config{Catalog: cat, Addr: f.addr, AdminAddr: f.adminAddr, RotateEvery: f.every,
-		Admin:                 server.AdminAuth{AllowIDs: f.adminAllow},
+		Admin:                 server.AdminAuth{AllowIDs: f.adminAllow, EventIDs: f.eventIDs},
 		Defaults:              catalog.Schedule{Grace: f.grace, AckTimeout: f.ackTimeout, HardDeadline: f.hard},
 		MaxStreamsPerIdentity: f.maxStreams, RequestsPerSecond: f.rps}
 	if cfg.TLS, err = serverTLS("--tls-cert", f.tlsCert, f.tlsKey, f.clientCA); err != nil {

@@ -57,12 +57,13 @@ func TestConfig(t *testing.T) {
 	f := base
 	f.tlsCert, f.tlsKey, f.clientCA = certf, keyf, caf
 	f.adminCert, f.adminKey, f.adminClient, f.adminAllow = certf, keyf, caf, []string{"spiffe://cluster.local/ns/ops/sa/op"}
+	f.eventIDs = []string{"spiffe://cluster.local/ns/meshward-system/sa/meshward-authz"}
 	cfg, err := config(f)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if cfg.TLS == nil || cfg.TLS.ClientCAs == nil || cfg.Admin.TLS == nil || cfg.Admin.TLS.ClientCAs == nil ||
-		string(cfg.Admin.Token) != "0123456789abcdef0123" || len(cfg.Admin.AllowIDs) != 1 {
+		string(cfg.Admin.Token) != "0123456789abcdef0123" || len(cfg.Admin.AllowIDs) != 1 || len(cfg.Admin.EventIDs) != 1 {
 		t.Fatalf("config %+v", cfg)
 	}
 
