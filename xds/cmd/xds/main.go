@@ -36,6 +36,7 @@ type flags struct {
 	rotations                        []string
 	every, grace, ackTimeout, hard   time.Duration
 	maxStreams                       int
+	reloadEvery                      time.Duration
 	rps                              float64
 }
 
@@ -66,6 +67,7 @@ func serve() *cobra.Command {
 	fs.DurationVar(&f.hard, "hard-deadline", 0, "when old sockets close even for clients that never acknowledged (default 60s)")
 	fs.IntVar(&f.maxStreams, "max-streams-per-identity", 0, "ADS streams one client certificate may hold open (default 8)")
 	fs.Float64Var(&f.rps, "requests-per-second", 0, "ADS requests per stream and second (default 50, bursts of 100)")
+	fs.DurationVar(&f.reloadEvery, "reload-every", 2*time.Second, "how often the catalog and MeshwardRotation files are checked for changes (0: never)")
 	fs.StringArrayVar(&f.policies, "policy", nil, "policy file or directory (repeatable): a node is told only of the services its policies let it call (need-to-know); watched for changes")
 	fs.StringArrayVar(&f.rotations, "rotations", nil, "MeshwardRotation file or directory (repeatable): pools and schedules in place of the catalog's")
 	fs.StringVar(&f.level, "log-level", "info", "debug, info, warn or error")
@@ -79,6 +81,7 @@ func run(f flags) error {
 	if err != nil {
 		return err
 	}
+	fp, _ := fingerprint(f) // before the catalog is read: a change meanwhile is reloaded
 	cfg, err := config(f)
 	if err != nil {
 		return err
@@ -102,6 +105,9 @@ func run(f flags) error {
 	if w != nil {
 		watchPolicies(ctx, w, r, cfg.Reach.(*reach.Policies), log)
 	}
+	if f.reloadEvery > 0 {
+		go watchCatalog(ctx, f, r, fp, log)
+	}
 	<-ctx.Done()
 	r.Stop()
 	return nil
@@ -109,18 +115,9 @@ func run(f flags) error {
 
 // config reads the files the flags name.
 func config(f flags) (server.Config, error) {
-	cat, err := catalog.Load(f.catalog)
+	cat, err := loadCatalog(f)
 	if err != nil {
 		return server.Config{}, err
-	}
-	if len(f.rotations) > 0 {
-		rs, err := catalog.LoadRotations(f.rotations...)
-		if err != nil {
-			return server.Config{}, err
-		}
-		if cat, err = cat.WithRotations(rs); err != nil {
-			return server.Config{}, err
-		}
 	}
 	cfg := server.Config{Catalog: cat, Addr: f.addr, AdminAddr: f.adminAddr, RotateEvery: f.every,
 		Admin:                 server.AdminAuth{AllowIDs: f.adminAllow, EventIDs: f.eventIDs},
@@ -138,6 +135,19 @@ func config(f flags) (server.Config, error) {
 		}
 	}
 	return cfg, nil
+}
+
+// loadCatalog reads the catalog and applies the MeshwardRotations to it.
+func loadCatalog(f flags) (*catalog.Catalog, error) {
+	cat, err := catalog.Load(f.catalog)
+	if err != nil || len(f.rotations) == 0 {
+		return cat, err
+	}
+	rs, err := catalog.LoadRotations(f.rotations...)
+	if err != nil {
+		return nil, err
+	}
+	return cat.WithRotations(rs)
 }
 
 // watchPolicies applies policy changes: every node is told what changed
