@@ -1,10 +1,8 @@
 package policy
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -41,26 +39,19 @@ func ParseFile(name string, data []byte) ([]Document, error) {
 	if len(data) >= largeFile {
 		defer holdGC()()
 	}
-	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var docs []Document
-	for {
-		var doc yaml.Node
-		err := dec.Decode(&doc)
-		if errors.Is(err, io.EOF) {
-			return docs, nil
-		}
+	err := yamlstrict.Documents(name, data, func(root *yaml.Node, _ int) error {
+		d, err := parseDocument(name, root)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %v", name, err)
-		}
-		if len(doc.Content) == 0 || doc.Content[0].Tag == "!!null" {
-			continue
-		}
-		d, err := parseDocument(name, doc.Content[0])
-		if err != nil {
-			return nil, err
+			return err
 		}
 		docs = append(docs, d)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
+	return docs, nil
 }
 
 func parseDocument(file string, root *yaml.Node) (Document, error) {

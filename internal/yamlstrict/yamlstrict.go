@@ -86,3 +86,26 @@ func sortedKeys(m map[string]reflect.Type) []string {
 	sort.Strings(out)
 	return out
 }
+
+// Documents calls each for the root node of every non-empty document of a
+// multi-document stream, in order, with the document's line; it stops at
+// the first error. A stream that does not parse is an error saying name.
+func Documents(name string, data []byte, each func(root *yaml.Node, line int) error) error {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	for {
+		var doc yaml.Node
+		err := dec.Decode(&doc)
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %v", name, err)
+		}
+		if len(doc.Content) == 0 || doc.Content[0].Tag == "!!null" {
+			continue
+		}
+		if err := each(doc.Content[0], doc.Line); err != nil {
+			return err
+		}
+	}
+}

@@ -83,6 +83,15 @@ var hostRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$`)
 
 // Load reads a catalog file.
 func Load(path string) (*Catalog, error) {
+	data, err := readBounded(path)
+	if err != nil {
+		return nil, err
+	}
+	return Parse(path, data)
+}
+
+// readBounded reads a file of at most MaxFileBytes.
+func readBounded(path string) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -95,7 +104,7 @@ func Load(path string) (*Catalog, error) {
 	if len(data) > MaxFileBytes {
 		return nil, fmt.Errorf("%s: larger than %d bytes", path, MaxFileBytes)
 	}
-	return Parse(path, data)
+	return data, nil
 }
 
 // Parse decodes and validates catalog YAML; errors say name:line: what.

@@ -1,10 +1,8 @@
 package catalog
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -12,6 +10,8 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/meshward/meshward/internal/yamlstrict"
 )
 
 // Rotation is a decoded, validated MeshwardRotation: the pools and schedule
@@ -62,17 +62,9 @@ func LoadRotations(paths ...string) ([]Rotation, error) {
 }
 
 func loadRotationFile(path string) ([]Rotation, error) {
-	f, err := os.Open(path)
+	data, err := readBounded(path)
 	if err != nil {
 		return nil, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, MaxFileBytes+1))
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	if len(data) > MaxFileBytes {
-		return nil, fmt.Errorf("%s: larger than %d bytes", path, MaxFileBytes)
 	}
 	return ParseRotations(path, data)
 }
@@ -84,29 +76,22 @@ func ParseRotations(name string, data []byte) ([]Rotation, error) {
 	if len(data) > MaxFileBytes {
 		return nil, fmt.Errorf("%s: larger than %d bytes", name, MaxFileBytes)
 	}
-	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var out []Rotation
-	for {
-		var doc yaml.Node
-		err := dec.Decode(&doc)
-		if errors.Is(err, io.EOF) {
-			return out, nil
-		}
-		if err != nil {
-			return nil, fmt.Errorf("%s: %v", name, err)
-		}
-		if len(doc.Content) == 0 || doc.Content[0].Tag == "!!null" {
-			continue
-		}
+	err := yamlstrict.Documents(name, data, func(root *yaml.Node, line int) error {
 		if len(out) == MaxRotations {
-			return nil, fmt.Errorf("%s:%d: more than %d rotations", name, doc.Line, MaxRotations)
+			return fmt.Errorf("%s:%d: more than %d rotations", name, line, MaxRotations)
 		}
-		r, err := decodeRotation(name, doc.Content[0])
+		r, err := decodeRotation(name, root)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		out = append(out, r)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
+	return out, nil
 }
 
 // yamlFiles lists the YAML files of paths, sorted.
