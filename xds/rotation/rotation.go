@@ -199,24 +199,23 @@ func (p *Planner) Announce(m Move) (*Placement, error) {
 
 // Close stops serving the old sockets and ends the move.
 func (p *Planner) Close(m Move) (*Placement, error) {
-	pl, err := p.step(m, func(eps, extra map[string][]catalog.Endpoint) {
+	return p.end(m, func(eps, extra map[string][]catalog.Endpoint) {
 		eps[m.Service] = slices.Clone(m.To)
 		delete(extra, m.Service)
-	}, false, false)
-	if err == nil {
-		p.mu.Lock()
-		delete(p.moving, m.Service)
-		p.mu.Unlock()
-	}
-	return pl, err
+	})
 }
 
 // Abandon ends a move that was planned or opened but not announced: its
 // new sockets are no longer served, callers never heard of them.
 func (p *Planner) Abandon(m Move) (*Placement, error) {
-	pl, err := p.step(m, func(eps, extra map[string][]catalog.Endpoint) {
+	return p.end(m, func(eps, extra map[string][]catalog.Endpoint) {
 		delete(extra, m.Service)
-	}, false, false)
+	})
+}
+
+// end is a move's last step: the service may move again after it.
+func (p *Planner) end(m Move, change func(eps, extra map[string][]catalog.Endpoint)) (*Placement, error) {
+	pl, err := p.step(m, change, false, false)
 	if err == nil {
 		p.mu.Lock()
 		delete(p.moving, m.Service)

@@ -186,15 +186,8 @@ func (r *Running) eventMove(s catalog.Service) string {
 }
 
 func (r *Running) runEventMoves(service string) {
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := r.untilStop()
 	defer cancel()
-	go func() {
-		select {
-		case <-r.stop:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
 	for {
 		r.moveForEvent(ctx, service)
 		r.ev.mu.Lock()

@@ -150,15 +150,8 @@ func (r *Running) converged(service string, p *rotation.Placement, start time.Ti
 // caught up (or the hard deadline passed), then for the grace period, then
 // closes them.
 func (r *Running) drain(m rotation.Move, callers waitSet, start time.Time, behind []string, sc catalog.Schedule) {
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := r.untilStop()
 	defer cancel()
-	go func() {
-		select {
-		case <-r.stop:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
 	if len(behind) > 0 {
 		still := r.acks.wait(ctx, callers, start.Add(sc.HardDeadline))
 		if len(still) > 0 {
@@ -193,3 +186,17 @@ func (r *Running) schedule(service string) catalog.Schedule {
 }
 
 func firstN(xs []string, n int) []string { return xs[:min(len(xs), n)] }
+
+// untilStop is a context that ends when the server stops (or cancel is
+// called): for work that outlives the call that started it.
+func (r *Running) untilStop() (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		select {
+		case <-r.stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, cancel
+}
