@@ -131,11 +131,11 @@ func checkCase(ctx context.Context, t *testing.T, rc dynamic.ResourceInterface, 
 
 // checkExamples: the example manifest is accepted by both.
 func checkExamples(ctx context.Context, t *testing.T, rc dynamic.ResourceInterface) {
-	rs, err := catalog.LoadRotations("../manifests/examples/rotation.yaml")
+	rs, err := catalog.LoadRotations("../manifests/rotations/example.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	docs := splitDocs(t, "../manifests/examples/rotation.yaml")
+	docs := splitDocs(t, "../manifests/rotations/example.yaml")
 	if len(docs) != len(rs) || len(rs) == 0 {
 		t.Fatalf("%d documents, %d rotations", len(docs), len(rs))
 	}

@@ -154,7 +154,7 @@ func TestWithRotationsErrors(t *testing.T) {
 
 // The example manifest applies to a shop catalog.
 func TestExampleRotations(t *testing.T) {
-	rs, err := LoadRotations("../../manifests/examples/rotation.yaml")
+	rs, err := LoadRotations("../../manifests/rotations/example.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,7 +10,7 @@ import (
 // or gives rotations that keep the catalog's rules and, applied, a catalog
 // in which each service alone owns every socket it may move to.
 func FuzzParseRotations(f *testing.F) {
-	if ex, err := os.ReadFile("../../manifests/examples/rotation.yaml"); err == nil {
+	if ex, err := os.ReadFile("../../manifests/rotations/example.yaml"); err == nil {
 		f.Add(ex)
 	}
 	f.Add([]byte(rot("  service: orders\n  ports: [1501, 1502]\n  every: 2s\n  jitter: 1s\n  blackouts: ['23:00-01:00']\n")))
