@@ -358,11 +358,25 @@ func (c *caller) run(ctx context.Context) {
 	}
 	for i := 0; ctx.Err() == nil; i++ {
 		sock, err := c.call(ctx, i)
+		if err != nil && c.moved(sock) {
+			// Go's transport retries a GET whose reused connection the old
+			// socket closed, on a new connection to the same address, after
+			// the caller switched: Envoy (Istio's default retry policy:
+			// connect-failure, reset) picks the host again. So does this.
+			sock, err = c.call(ctx, i)
+		}
 		if ctx.Err() != nil {
 			return
 		}
 		c.c.record(sock, err)
 	}
+}
+
+// moved says whether the caller switched away from sock.
+func (c *caller) moved(sock string) bool {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.target != sock
 }
 
 // call makes one request; the read lock is held until the request has its
