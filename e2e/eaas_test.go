@@ -46,3 +46,33 @@ func TestEaaSDestinationDenialKeepsItsReason(t *testing.T) {
 		}
 	}
 }
+
+// What a protected exchange costs in calls to the authorizer, once the
+// filters hold their enrolments and decisions: four coordinator calls
+// (request and answer, each sealed and opened) and no check. More would be
+// a regression in the hop's latency, which these calls dominate.
+func TestEaaSExchangeCostsFourCallouts(t *testing.T) {
+	m := startEaaSMesh(t, system.EaaSOptions{})
+	post := func() {
+		x, err := m.Post(t.Context(), "/orders", []byte("card=4111-1111-1111-1111"))
+		if err != nil || x.Status != 200 {
+			t.Fatalf("%v %d %s", err, x.Status, x.Reason)
+		}
+	}
+	post() // enrols, checks
+	before := m.FilterCallouts()
+	const n = 20
+	for range n {
+		post()
+	}
+	after := m.FilterCallouts()
+	for path, k := range after {
+		want := 0
+		if path == "/v1/eaas/messages" {
+			want = 4 * n
+		}
+		if got := k - before[path]; got != want && path != "/v1/epoch" { // the epoch is polled on a timer
+			t.Errorf("%s: %d callouts for %d exchanges, want %d", path, got, n, want)
+		}
+	}
+}
