@@ -138,9 +138,13 @@ func Parse(name string, data []byte) (*Catalog, error) {
 	if len(c.Services) > MaxServices {
 		return nil, fmt.Errorf("%s: %d services, at most %d", name, len(c.Services), MaxServices)
 	}
+	where := make([]string, len(c.Services))
+	for i, s := range c.Services {
+		where[i] = c.where(s)
+	}
 	var err error
-	if c.reaches, err = checkOwnership(c.Services); err != nil {
-		return nil, fmt.Errorf("%s:%v", name, err)
+	if c.reaches, err = ownedOnce(c.Services, where); err != nil {
+		return nil, err
 	}
 	return c, nil
 }

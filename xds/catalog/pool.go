@@ -162,23 +162,6 @@ func (r reach) commonPort(o reach) (uint32, bool) {
 	return best, found
 }
 
-// checkOwnership refuses a catalog in which two services could ever hold
-// the same address:port: a rotation there would send one service's clients
-// to the other.
-func checkOwnership(services []Service) ([]reach, error) {
-	reaches := make([]reach, len(services))
-	for i, s := range services {
-		reaches[i] = reachOf(s)
-		for j := range i {
-			if ap, ok := reaches[i].overlap(reaches[j]); ok {
-				return nil, fmt.Errorf("%d: service %q may be on %s, which service %q (line %d) may also hold",
-					s.Line, s.Name, ap, services[j].Name, services[j].Line)
-			}
-		}
-	}
-	return reaches, nil
-}
-
 // Owner returns the service that may be reached at address:port, if any.
 func (c *Catalog) Owner(address string, port uint32) (string, bool) {
 	ip, err := netip.ParseAddr(address)

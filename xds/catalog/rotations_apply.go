@@ -116,7 +116,9 @@ func (c *Catalog) where(s Service) string {
 	return fmt.Sprintf("%s:%d", c.file, s.Line)
 }
 
-// ownedOnce is checkOwnership naming where each service's pools were given.
+// ownedOnce refuses services of which two could ever hold the same
+// address:port (a move there would send one's clients to the other), naming
+// where each one's pools were given (file:line).
 func ownedOnce(services []Service, where []string) ([]reach, error) {
 	reaches := make([]reach, len(services))
 	for i, s := range services {
