@@ -3,13 +3,9 @@ package policy
 import (
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
-	"path/filepath"
 	"regexp"
 	"runtime/debug"
-	"sort"
-	"strings"
 
 	"gopkg.in/yaml.v3"
 	sigsyaml "sigs.k8s.io/yaml"
@@ -216,7 +212,7 @@ func findKey(n *yaml.Node, key string) *yaml.Node {
 // Load parses files and directories (their *.yaml and *.yml files, recursively)
 // into one Set. It reports every invalid file, each as file:line: reason.
 func Load(paths ...string) (*Set, error) {
-	files, err := expand(paths)
+	files, err := yamlstrict.Files(paths)
 	if err != nil {
 		return nil, err
 	}
@@ -294,35 +290,4 @@ func (b *builder) add(d Document) error {
 		b.settings = append(b.settings, d.Settings)
 	}
 	return nil
-}
-
-func expand(paths []string) ([]string, error) {
-	var files []string
-	for _, p := range paths {
-		st, err := os.Stat(p)
-		if err != nil {
-			return nil, err
-		}
-		if !st.IsDir() {
-			files = append(files, p)
-			continue
-		}
-		err = filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
-			if err != nil {
-				return err
-			}
-			if d.IsDir() && path != p && strings.HasPrefix(d.Name(), ".") {
-				return fs.SkipDir // a ConfigMap's ..2026_* data directory would load every file twice
-			}
-			if !d.IsDir() && (strings.HasSuffix(path, ".yaml") || strings.HasSuffix(path, ".yml")) && !strings.HasPrefix(d.Name(), ".") {
-				files = append(files, path)
-			}
-			return nil
-		})
-		if err != nil {
-			return nil, err
-		}
-	}
-	sort.Strings(files)
-	return files, nil
 }

@@ -7,6 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"reflect"
 	"sort"
 	"strings"
@@ -108,4 +111,38 @@ func Documents(name string, data []byte, each func(root *yaml.Node, line int) er
 			return err
 		}
 	}
+}
+
+// Files lists the YAML files (*.yaml, *.yml) named by paths, files or
+// directories walked, sorted. Hidden entries are skipped: a ConfigMap
+// volume's ..2026_* data directory would otherwise load every file twice.
+func Files(paths []string) ([]string, error) {
+	var files []string
+	for _, p := range paths {
+		st, err := os.Stat(p)
+		if err != nil {
+			return nil, err
+		}
+		if !st.IsDir() {
+			files = append(files, p)
+			continue
+		}
+		err = filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
+			switch {
+			case err != nil:
+				return err
+			case d.IsDir() && path != p && strings.HasPrefix(d.Name(), "."):
+				return fs.SkipDir
+			case !d.IsDir() && !strings.HasPrefix(d.Name(), ".") &&
+				(strings.HasSuffix(path, ".yaml") || strings.HasSuffix(path, ".yml")):
+				files = append(files, path)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	sort.Strings(files)
+	return files, nil
 }

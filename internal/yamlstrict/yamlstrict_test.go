@@ -2,6 +2,9 @@ package yamlstrict
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -56,5 +59,33 @@ func TestDecode(t *testing.T) {
 	}
 	if err := Decode([]byte("nam: x\n"), &o); err == nil || !strings.Contains(err.Error(), "field nam not found") {
 		t.Fatalf("unknown: %v", err)
+	}
+}
+
+// Files walks directories for *.yaml and *.yml, skips hidden entries (a
+// ConfigMap's ..data directory would list every file twice), keeps a file
+// named directly, and sorts.
+func TestFiles(t *testing.T) {
+	dir := t.TempDir()
+	for _, f := range []string{"b.yaml", "a.yml", "c.txt", ".hidden.yaml", "..2026_12_02/a.yaml", "sub/d.yaml"} {
+		p := filepath.Join(dir, f)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	single := filepath.Join(dir, "c.txt")
+	got, err := Files([]string{dir, single})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{filepath.Join(dir, "a.yml"), filepath.Join(dir, "b.yaml"), single, filepath.Join(dir, "sub/d.yaml")}
+	if !slices.Equal(got, want) {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+	if _, err := Files([]string{filepath.Join(dir, "missing")}); err == nil {
+		t.Fatal("a missing path was accepted")
 	}
 }

@@ -3,11 +3,6 @@ package catalog
 import (
 	"errors"
 	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
-	"sort"
-	"strings"
 
 	"gopkg.in/yaml.v3"
 
@@ -38,7 +33,7 @@ const MaxRotations = MaxServices
 // recursively, dot-files and dot-directories left out). It reports every
 // invalid file, each error as file:line: what.
 func LoadRotations(paths ...string) ([]Rotation, error) {
-	files, err := yamlFiles(paths)
+	files, err := yamlstrict.Files(paths)
 	if err != nil {
 		return nil, err
 	}
@@ -92,36 +87,4 @@ func ParseRotations(name string, data []byte) ([]Rotation, error) {
 		return nil, err
 	}
 	return out, nil
-}
-
-// yamlFiles lists the YAML files of paths, sorted.
-func yamlFiles(paths []string) ([]string, error) {
-	var files []string
-	for _, p := range paths {
-		st, err := os.Stat(p)
-		if err != nil {
-			return nil, err
-		}
-		if !st.IsDir() {
-			files = append(files, p)
-			continue
-		}
-		err = filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
-			switch {
-			case err != nil:
-				return err
-			case d.IsDir() && path != p && strings.HasPrefix(d.Name(), "."):
-				return fs.SkipDir // a ConfigMap's ..2026_* directory would load every file twice
-			case !d.IsDir() && !strings.HasPrefix(d.Name(), ".") &&
-				(strings.HasSuffix(path, ".yaml") || strings.HasSuffix(path, ".yml")):
-				files = append(files, path)
-			}
-			return nil
-		})
-		if err != nil {
-			return nil, err
-		}
-	}
-	sort.Strings(files)
-	return files, nil
 }

@@ -16,6 +16,7 @@ import (
 	"strings"
 
 	"github.com/meshward/meshward/extauthz/eaas/bench"
+	"github.com/meshward/meshward/internal/machine"
 )
 
 var cpuProfile = new(string)
@@ -53,7 +54,7 @@ func main() {
 		os.Exit(1)
 	}
 	fmt.Printf("eaas-bench: %s\n", strings.Join(os.Args, " "))
-	fmt.Printf("machine: %d CPUs, GOMAXPROCS %d, load average at the end %s\n", runtime.NumCPU(), runtime.GOMAXPROCS(0), loadavg())
+	fmt.Printf("machine: %d CPUs, GOMAXPROCS %d, load average at the end %s\n", runtime.NumCPU(), runtime.GOMAXPROCS(0), machine.LoadAverage())
 	rep.Print(os.Stdout)
 }
 
@@ -151,16 +152,4 @@ func scenarioNames(names []string) []string {
 		out[i] = n
 	}
 	return out
-}
-
-func loadavg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "unknown"
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "unknown"
-	}
-	return strings.Join(f[:3], " ")
 }

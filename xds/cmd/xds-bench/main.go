@@ -20,6 +20,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/meshward/meshward/internal/machine"
 	"github.com/meshward/meshward/xds/bench"
 )
 
@@ -61,7 +62,7 @@ func run(ctx context.Context, opts options, out, progress io.Writer) error {
 		defer pprof.StopCPUProfile()
 	}
 	// The machine is shared: the figures depend on what else ran.
-	loadBefore := loadavg()
+	loadBefore := machine.LoadAverage()
 	var reps []*bench.Report
 	for _, n := range opts.clients {
 		cfg := opts.cfg
@@ -78,7 +79,7 @@ func run(ctx context.Context, opts options, out, progress io.Writer) error {
 	}
 	fmt.Fprintf(out, "xds-bench: %s\n", strings.Join(os.Args, " "))
 	fmt.Fprintf(out, "machine: %d CPUs, GOMAXPROCS %d, load average before %s, at the end %s; RLIMIT_NOFILE %d\n",
-		runtime.NumCPU(), runtime.GOMAXPROCS(0), loadBefore, loadavg(), limit)
+		runtime.NumCPU(), runtime.GOMAXPROCS(0), loadBefore, machine.LoadAverage(), limit)
 	fmt.Fprintf(out, "the xDS server runs in this process with the clients; each client: its own gRPC connection over 127.0.0.1,\n"+
 		"its own node id, one %s ADS stream subscribed to the service's listener, route, cluster and endpoints, ACKing every response\n\n",
 		opts.cfg.Mode)
@@ -123,16 +124,4 @@ func parse(args []string) (options, error) {
 		opts.clients = append(opts.clients, n)
 	}
 	return opts, nil
-}
-
-func loadavg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "unknown"
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "unknown"
-	}
-	return strings.Join(f[:3], " ")
 }
