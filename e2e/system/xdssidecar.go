@@ -151,7 +151,7 @@ func (x *SidecarXDS) template(wasm string) *xdsserver.SidecarTemplate {
 	}
 	return &xdsserver.SidecarTemplate{
 		Filter: envoy.WasmFilter{VMID: "meshward", Code: envoy.WasmCode{File: wasm}},
-		PluginConfig: func(id string, inbound bool) (string, error) {
+		PluginConfig: func(id string, _ map[string]string, inbound bool) (string, error) {
 			if !inbound {
 				return "", nil
 			}

@@ -46,6 +46,10 @@ func Build(s Sidecar) (Resources, error) {
 }
 
 func (s *Sidecar) build() (Resources, error) {
+	limits, err := s.bufferLimits()
+	if err != nil {
+		return nil, err
+	}
 	r := Resources{}
 	add := func(typ resource.Type, items ...types.Resource) { r[typ] = append(r[typ], items...) }
 	for i, socks := range [][]Socket{s.Inbound, s.Draining} {
@@ -86,6 +90,7 @@ func (s *Sidecar) build() (Resources, error) {
 		add(resource.ClusterType, c)
 		add(resource.EndpointType, assignment(OutboundClusterName(*p), p.Endpoints))
 	}
+	s.applyBufferLimits(r, limits)
 	return r, nil
 }
 

@@ -19,9 +19,10 @@ type pluginConfig struct {
 	AuthorizerCluster string `json:"authorizer_cluster"`
 	Destination       string `json:"destination"`
 	EAAS              struct {
-		Enabled   bool   `json:"enabled"`
-		Cluster   string `json:"cluster"`
-		Direction string `json:"direction"`
+		Enabled      bool   `json:"enabled"`
+		Cluster      string `json:"cluster"`
+		Direction    string `json:"direction"`
+		MaxBodyBytes int64  `json:"max_body_bytes"`
 	} `json:"eaas"`
 }
 

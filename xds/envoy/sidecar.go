@@ -40,6 +40,11 @@ type Sidecar struct {
 	Filter WasmFilter
 	Authz  Authorizer
 	TLS    TLS
+	// BufferLimitBytes is Envoy's per_connection_buffer_limit_bytes on the
+	// sidecar's listeners and clusters. 0 leaves Envoy's default (1 MiB)
+	// where the filter holds no EaaS body and sizes it from the plugin
+	// configuration's eaas.max_body_bytes where it does (buffers.go).
+	BufferLimitBytes uint32
 }
 
 // Socket is an IP address and a port (the shape of catalog.Endpoint, so one

@@ -49,11 +49,19 @@ type sidecarNode struct {
 type SidecarTemplate struct {
 	Filter envoy.WasmFilter
 	// PluginConfig makes the filter's configuration for a sidecar of the
-	// identity, inbound or outbound ("" leaves the filter off there).
-	PluginConfig func(identity string, inbound bool) (string, error)
-	Authz        envoy.Authorizer
-	TLS          envoy.TLS
-	DrainAfter   time.Duration
+	// identity whose service carries labels, inbound or outbound (""
+	// leaves the filter off there).
+	PluginConfig     func(identity string, labels map[string]string, inbound bool) (string, error)
+	Authz            envoy.Authorizer
+	TLS              envoy.TLS
+	DrainAfter       time.Duration
+	BufferLimitBytes uint32
+}
+
+// TemplateOf makes the server's template from an operator's file.
+func TemplateOf(t *envoy.Template) *SidecarTemplate {
+	return &SidecarTemplate{Filter: t.Filter, PluginConfig: t.PluginConfig, Authz: t.Authz, TLS: t.TLS,
+		DrainAfter: t.DrainAfter, BufferLimitBytes: t.BufferLimitBytes}
 }
 
 // Node metadata keys a sidecar's bootstrap sets.
@@ -222,7 +230,8 @@ func (r *Running) callable(identity string, p *rotation.Placement) []string {
 func (r *Running) sidecarConfig(n *node, p *rotation.Placement, callable []string) envoy.Sidecar {
 	t := r.cfg.Sidecars
 	sc := envoy.Sidecar{Node: n.id, Identity: n.identity, Service: n.sidecar.service, App: n.sidecar.app,
-		Outbound: n.sidecar.outbound, Filter: t.Filter, Authz: t.Authz, TLS: t.TLS, DrainAfter: t.DrainAfter}
+		Outbound: n.sidecar.outbound, Filter: t.Filter, Authz: t.Authz, TLS: t.TLS, DrainAfter: t.DrainAfter,
+		BufferLimitBytes: t.BufferLimitBytes}
 	if in, ok := p.Instance(n.sidecar.service, n.sidecar.endpoint); ok {
 		sc.Inbound = []envoy.Socket{envoy.Socket(in.Announced)}
 		if in.Other != nil && in.Drain {
@@ -244,8 +253,9 @@ func (r *Running) sidecarConfig(n *node, p *rotation.Placement, callable []strin
 	}
 	if t.PluginConfig != nil {
 		// An error leaves the configuration empty, which Build refuses.
-		sc.Filter.Inbound, _ = t.PluginConfig(n.identity, true)
-		sc.Filter.Outbound, _ = t.PluginConfig(n.identity, false)
+		own, _ := r.planner.Catalog().Lookup(n.sidecar.service)
+		sc.Filter.Inbound, _ = t.PluginConfig(n.identity, own.Labels, true)
+		sc.Filter.Outbound, _ = t.PluginConfig(n.identity, own.Labels, false)
 	}
 	return sc
 }

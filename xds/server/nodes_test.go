@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"slices"
 	"strconv"
@@ -15,6 +16,7 @@ import (
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/meshward/meshward/internal/identity"
@@ -30,6 +32,7 @@ const sidecarMesh = `services:
     endpoints: [{address: 127.0.0.30, port: 41000}]
   - name: orders
     identity: spiffe://cluster.local/ns/shop/sa/orders
+    labels: {app: orders}
     endpoints: [{address: 127.0.0.31, port: 41000}]
     ports: [42000, 43000]
   - name: payments
@@ -47,11 +50,12 @@ func (e edges) Reachable(caller string, s catalog.Service) bool {
 func sidecarTemplate() *SidecarTemplate {
 	return &SidecarTemplate{
 		Filter: envoy.WasmFilter{VMID: "meshward", Code: envoy.WasmCode{File: "/etc/meshward/meshward-filter.wasm"}},
-		PluginConfig: func(id string, inbound bool) (string, error) {
-			if inbound {
-				return `{"authorizer_cluster":"meshward-authz","fail_mode":"closed"}`, nil
+		PluginConfig: func(id string, labels map[string]string, inbound bool) (string, error) {
+			if !inbound {
+				return "", nil
 			}
-			return "", nil
+			l, err := json.Marshal(labels)
+			return `{"authorizer_cluster":"meshward-authz","fail_mode":"closed","destination_labels":` + string(l) + `}`, err
 		},
 		Authz: envoy.Authorizer{Identity: identity.SPIFFE("meshward-system", "meshward-authz"),
 			GRPC: []envoy.Socket{{Address: "127.0.0.2", Port: 9191}}, HTTP: []envoy.Socket{{Address: "127.0.0.2", Port: 9192}}},
@@ -186,6 +190,28 @@ func TestSidecarsGetOnlyWhatTheyMayCall(t *testing.T) {
 		}
 		if l := listenerNamesIn(t, c.next(t, resource.ListenerType)); !slices.Contains(l, envoy.InboundListenerName(envoy.Socket{Address: "127.0.0.3" + map[string]string{"frontend": "0", "orders": "1", "payments": "2"}[sa], Port: 41000})) {
 			t.Errorf("%s's sidecar listens on %v", sa, l)
+		}
+	}
+}
+
+// The inbound filter's plugin configuration carries the labels of the
+// sidecar's own catalog service: the authorizer's policy selectors match
+// them, so a sidecar told another service's labels would be judged by the
+// wrong policies.
+func TestSidecarPluginConfigCarriesItsServiceLabels(t *testing.T) {
+	m := startSidecarMesh(t, catalog.Schedule{})
+	for sa, want := range map[string]string{"orders": `{\"app\":\"orders\"}`, "payments": `null`} {
+		c, err := m.sidecar(t, sa, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp := c.next(t, resource.ListenerType)
+		raw, err := protojson.Marshal(resp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Count(string(raw), `\"destination_labels\":`+want); got != 1 {
+			t.Errorf("%s's listeners carry destination_labels %s %d times, want once: %s", sa, want, got, raw)
 		}
 	}
 }
