@@ -29,7 +29,7 @@ const twoServices = `services:
     ports: [2001]
 `
 
-func start(t *testing.T, cat string, cfg Config) *Running {
+func start(t testing.TB, cat string, cfg Config) *Running {
 	t.Helper()
 	c, err := catalog.Parse("c", []byte(cat))
 	if err != nil {
