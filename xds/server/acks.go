@@ -20,6 +20,13 @@ type acks struct {
 	// targets are the versions each node was last given, by type: what a
 	// move waits for it to acknowledge.
 	targets map[string]map[string]uint64
+	// given are the names of the resources each node was last given, by
+	// type: a stream is waited for only on what its node was told, never
+	// on what it merely subscribed to (anyone may name anything).
+	given map[string]map[string]map[string]bool
+	// frozen says whether an identity is quarantined: its nodes are told
+	// nothing new on purpose, so no move waits for them (nil: none is).
+	frozen func(identity string) bool
 }
 
 type stream struct {
@@ -36,7 +43,8 @@ type stream struct {
 const maxNonces = 16
 
 func newAcks() *acks {
-	return &acks{changed: make(chan struct{}), streams: map[int64]*stream{}, targets: map[string]map[string]uint64{}}
+	return &acks{changed: make(chan struct{}), streams: map[int64]*stream{}, targets: map[string]map[string]uint64{},
+		given: map[string]map[string]map[string]bool{}}
 }
 
 // open adds a stream unless its identity already holds max streams
@@ -176,14 +184,17 @@ func (a *acks) response(id int64, nonce, version string) {
 	s.sent[nonce] = version
 }
 
-// target records that node was given version v of typ.
-func (a *acks) target(node, typ string, v uint64) {
+// target records that node was given version v of typ, which holds the
+// resources named (the map is not changed afterwards).
+func (a *acks) target(node, typ string, v uint64, names map[string]bool) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.targets[node] == nil {
 		a.targets[node] = map[string]uint64{}
+		a.given[node] = map[string]map[string]bool{}
 	}
 	a.targets[node][typ] = v
+	a.given[node][typ] = names
 }
 
 // forget drops what a node was given.
@@ -191,6 +202,7 @@ func (a *acks) forget(node string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	delete(a.targets, node)
+	delete(a.given, node)
 }
 
 // waitSet picks the streams a step waits for: the type whose
@@ -201,12 +213,19 @@ type waitSet struct {
 	nodes map[string]bool // streams of these nodes
 }
 
-func (w waitSet) has(s *stream) bool {
+// waits says whether w waits for stream s: a node waited for by name, or
+// a stream subscribed to one of w's resources that its node was given and
+// is not frozen; the caller holds a.mu.
+func (a *acks) waits(w waitSet, s *stream) bool {
 	if w.nodes[s.node] {
 		return true
 	}
+	if a.frozen != nil && a.frozen(s.guard.id) {
+		return false
+	}
+	given := a.given[s.node][w.typ]
 	for _, n := range w.names {
-		if s.names[w.typ][n] {
+		if s.names[w.typ][n] && given[n] {
 			return true
 		}
 	}
@@ -220,7 +239,7 @@ func (a *acks) pending(w waitSet) []string {
 	live := map[string]bool{}
 	for _, s := range a.streams {
 		live[s.node] = true
-		if w.has(s) && s.acked[w.typ] < a.targets[s.node][w.typ] {
+		if a.waits(w, s) && s.acked[w.typ] < a.targets[s.node][w.typ] {
 			out = append(out, s.node)
 		}
 	}
