@@ -130,6 +130,32 @@ func (a *acks) noted(id int64, node string) *stream {
 	return s
 }
 
+// fits says whether stream id stays within max subscribed resources of
+// typ after a request that adds and removes these (state of the world
+// replaces them all: add holds every name then).
+func (a *acks) fits(id int64, typ string, add, remove []string, max int) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	s := a.streams[id]
+	if s == nil || len(add) == 0 {
+		return true
+	}
+	have := s.names[typ]
+	n, seen := len(have), map[string]bool{}
+	for _, name := range add {
+		if !have[name] && !seen[name] {
+			seen[name] = true
+			n++
+		}
+	}
+	for _, name := range remove {
+		if have[name] {
+			n--
+		}
+	}
+	return n <= max
+}
+
 // deltaRequest is request for incremental (delta) ADS: subscriptions
 // change by what the client adds and removes.
 func (a *acks) deltaRequest(id int64, req *discoveryv3.DeltaDiscoveryRequest) (nack bool) {

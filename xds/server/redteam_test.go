@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rs/zerolog"
+
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
@@ -32,6 +34,11 @@ type redRig struct {
 // for the wrong clients is slow, never a loaded machine.
 func startRed(t *testing.T, cfg Config) redRig {
 	t.Helper()
+	return startRedLogged(t, cfg, zerolog.Nop())
+}
+
+func startRedLogged(t *testing.T, cfg Config, log zerolog.Logger) redRig {
+	t.Helper()
 	ca, err := identity.NewCA()
 	if err != nil {
 		t.Fatal(err)
@@ -41,7 +48,17 @@ func startRed(t *testing.T, cfg Config) redRig {
 	if cfg.Defaults.AckTimeout == 0 {
 		cfg.Defaults = catalog.Schedule{Grace: time.Millisecond, AckTimeout: 30 * time.Second, HardDeadline: time.Minute}
 	}
-	return redRig{start(t, sidecarMesh, cfg), ca}
+	c, err := catalog.Parse("c", []byte(sidecarMesh))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Catalog, cfg.Addr, cfg.AdminAddr, cfg.Log = c, "127.0.0.1:0", "127.0.0.1:0", log
+	r, err := Start(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(r.Stop)
+	return redRig{r, ca}
 }
 
 // creds are a mesh certificate of service account sa in namespace shop.
