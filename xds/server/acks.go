@@ -7,6 +7,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 )
 
@@ -27,6 +29,10 @@ type acks struct {
 	// frozen says whether an identity is quarantined: its nodes are told
 	// nothing new on purpose, so no move waits for them (nil: none is).
 	frozen func(identity string) bool
+	// budgets are the request rates of identities (guard.shared); one is
+	// dropped when its identity's last stream closes with its bucket full,
+	// as a new one would start.
+	budgets map[string]*rate.Limiter
 }
 
 type stream struct {
@@ -44,7 +50,7 @@ const maxNonces = 16
 
 func newAcks() *acks {
 	return &acks{changed: make(chan struct{}), streams: map[int64]*stream{}, targets: map[string]map[string]uint64{},
-		given: map[string]map[string]map[string]bool{}}
+		given: map[string]map[string]map[string]bool{}, budgets: map[string]*rate.Limiter{}}
 }
 
 // open adds a stream unless its identity already holds max streams
@@ -68,6 +74,18 @@ func (a *acks) open(id int64, g *guard, max int) bool {
 	return true
 }
 
+// budget is identity's request rate, shared by its streams.
+func (a *acks) budget(identity string, r rate.Limit, burst int) *rate.Limiter {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	l := a.budgets[identity]
+	if l == nil {
+		l = rate.NewLimiter(r, burst)
+		a.budgets[identity] = l
+	}
+	return l
+}
+
 // guardOf is the stream's guard, nil for a stream not admitted.
 func (a *acks) guardOf(id int64) *guard {
 	a.mu.Lock()
@@ -85,6 +103,9 @@ func (a *acks) close(id int64) (node string, last bool) {
 	s := a.streams[id]
 	delete(a.streams, id)
 	a.wake()
+	if s != nil {
+		a.release(s.guard)
+	}
 	if s == nil || s.node == "" {
 		return "", false
 	}
@@ -94,6 +115,20 @@ func (a *acks) close(id int64) (node string, last bool) {
 		}
 	}
 	return s.node, true
+}
+
+// release drops the identity's budget once its last stream closed with it
+// full; the caller holds a.mu.
+func (a *acks) release(g *guard) {
+	if g.shared == nil || g.shared.Tokens() < float64(g.shared.Burst()) {
+		return
+	}
+	for _, o := range a.streams {
+		if o.guard.id == g.id {
+			return
+		}
+	}
+	delete(a.budgets, g.id)
 }
 
 // wake tells waiters something changed; the caller holds a.mu.

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/rs/zerolog"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -164,4 +165,32 @@ func assertMoveWaitsForNobodyElse(t *testing.T, g redRig, attacker string) {
 	}
 	// The old socket closes after the grace, not after the hard deadline.
 	waitFor(t, func() bool { return len(g.r.Current().Serving("orders")) == 1 })
+}
+
+// The attack: the request rate was a stream's, so a client that ran out
+// closed the stream and opened another, with a full bucket, again and
+// again (each time free to name a new node: a new configuration to
+// build). The rate is the identity's too: its streams together get what
+// its open streams may use, and closing one gives nothing back.
+func TestRedteamXDSReconnectingDoesNotResetTheRate(t *testing.T) {
+	g := startRed(t, Config{MaxStreamsPerIdentity: 2, RequestsPerSecond: 0.001})
+	front := identity.SPIFFE("shop", "frontend")
+	req := &discoveryv3.DiscoveryRequest{Node: &corev3.Node{Id: front}, TypeUrl: resource.EndpointType, ResourceNames: ordersNames}
+	refused := g.r.metrics.streamsRefused.WithLabelValues("rate")
+	for i := 0; i < 5 && testutil.ToFloat64(refused) == 0; i++ {
+		s := g.stream(t, "frontend")
+		for range 90 { // under a stream's burst of 100
+			_ = s.Send(req)
+		}
+		_ = s.CloseSend()
+		for {
+			if _, err := s.Recv(); err != nil {
+				break
+			}
+		}
+		waitFor(t, func() bool { return g.streamsOf(front) == 0 })
+	}
+	if testutil.ToFloat64(refused) == 0 {
+		t.Fatal("450 requests on five streams in turn, none refused: a new stream starts with a full bucket")
+	}
 }
