@@ -7,6 +7,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 )
 
@@ -20,6 +22,17 @@ type acks struct {
 	// targets are the versions each node was last given, by type: what a
 	// move waits for it to acknowledge.
 	targets map[string]map[string]uint64
+	// given are the names of the resources each node was last given, by
+	// type: a stream is waited for only on what its node was told, never
+	// on what it merely subscribed to (anyone may name anything).
+	given map[string]map[string]map[string]bool
+	// frozen says whether an identity is quarantined: its nodes are told
+	// nothing new on purpose, so no move waits for them (nil: none is).
+	frozen func(identity string) bool
+	// budgets are the request rates of identities (guard.shared); one is
+	// dropped when its identity's last stream closes with its bucket full,
+	// as a new one would start.
+	budgets map[string]*rate.Limiter
 }
 
 type stream struct {
@@ -36,7 +49,8 @@ type stream struct {
 const maxNonces = 16
 
 func newAcks() *acks {
-	return &acks{changed: make(chan struct{}), streams: map[int64]*stream{}, targets: map[string]map[string]uint64{}}
+	return &acks{changed: make(chan struct{}), streams: map[int64]*stream{}, targets: map[string]map[string]uint64{},
+		given: map[string]map[string]map[string]bool{}, budgets: map[string]*rate.Limiter{}}
 }
 
 // open adds a stream unless its identity already holds max streams
@@ -60,6 +74,18 @@ func (a *acks) open(id int64, g *guard, max int) bool {
 	return true
 }
 
+// budget is identity's request rate, shared by its streams.
+func (a *acks) budget(identity string, r rate.Limit, burst int) *rate.Limiter {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	l := a.budgets[identity]
+	if l == nil {
+		l = rate.NewLimiter(r, burst)
+		a.budgets[identity] = l
+	}
+	return l
+}
+
 // guardOf is the stream's guard, nil for a stream not admitted.
 func (a *acks) guardOf(id int64) *guard {
 	a.mu.Lock()
@@ -77,6 +103,9 @@ func (a *acks) close(id int64) (node string, last bool) {
 	s := a.streams[id]
 	delete(a.streams, id)
 	a.wake()
+	if s != nil {
+		a.release(s.guard)
+	}
 	if s == nil || s.node == "" {
 		return "", false
 	}
@@ -86,6 +115,20 @@ func (a *acks) close(id int64) (node string, last bool) {
 		}
 	}
 	return s.node, true
+}
+
+// release drops the identity's budget once its last stream closed with it
+// full; the caller holds a.mu.
+func (a *acks) release(g *guard) {
+	if g.shared == nil || g.shared.Tokens() < float64(g.shared.Burst()) {
+		return
+	}
+	for _, o := range a.streams {
+		if o.guard.id == g.id {
+			return
+		}
+	}
+	delete(a.budgets, g.id)
 }
 
 // wake tells waiters something changed; the caller holds a.mu.
@@ -120,6 +163,32 @@ func (a *acks) noted(id int64, node string) *stream {
 		s.node = node
 	}
 	return s
+}
+
+// fits says whether stream id stays within max subscribed resources of
+// typ after a request that adds and removes these (state of the world
+// replaces them all: add holds every name then).
+func (a *acks) fits(id int64, typ string, add, remove []string, max int) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	s := a.streams[id]
+	if s == nil || len(add) == 0 {
+		return true
+	}
+	have := s.names[typ]
+	n, seen := len(have), map[string]bool{}
+	for _, name := range add {
+		if !have[name] && !seen[name] {
+			seen[name] = true
+			n++
+		}
+	}
+	for _, name := range remove {
+		if have[name] {
+			n--
+		}
+	}
+	return n <= max
 }
 
 // deltaRequest is request for incremental (delta) ADS: subscriptions
@@ -176,14 +245,17 @@ func (a *acks) response(id int64, nonce, version string) {
 	s.sent[nonce] = version
 }
 
-// target records that node was given version v of typ.
-func (a *acks) target(node, typ string, v uint64) {
+// target records that node was given version v of typ, which holds the
+// resources named (the map is not changed afterwards).
+func (a *acks) target(node, typ string, v uint64, names map[string]bool) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.targets[node] == nil {
 		a.targets[node] = map[string]uint64{}
+		a.given[node] = map[string]map[string]bool{}
 	}
 	a.targets[node][typ] = v
+	a.given[node][typ] = names
 }
 
 // forget drops what a node was given.
@@ -191,6 +263,7 @@ func (a *acks) forget(node string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	delete(a.targets, node)
+	delete(a.given, node)
 }
 
 // waitSet picks the streams a step waits for: the type whose
@@ -201,12 +274,19 @@ type waitSet struct {
 	nodes map[string]bool // streams of these nodes
 }
 
-func (w waitSet) has(s *stream) bool {
+// waits says whether w waits for stream s: a node waited for by name, or
+// a stream subscribed to one of w's resources that its node was given and
+// is not frozen; the caller holds a.mu.
+func (a *acks) waits(w waitSet, s *stream) bool {
 	if w.nodes[s.node] {
 		return true
 	}
+	if a.frozen != nil && a.frozen(s.guard.id) {
+		return false
+	}
+	given := a.given[s.node][w.typ]
 	for _, n := range w.names {
-		if s.names[w.typ][n] {
+		if s.names[w.typ][n] && given[n] {
 			return true
 		}
 	}
@@ -220,7 +300,7 @@ func (a *acks) pending(w waitSet) []string {
 	live := map[string]bool{}
 	for _, s := range a.streams {
 		live[s.node] = true
-		if w.has(s) && s.acked[w.typ] < a.targets[s.node][w.typ] {
+		if a.waits(w, s) && s.acked[w.typ] < a.targets[s.node][w.typ] {
 			out = append(out, s.node)
 		}
 	}

@@ -27,7 +27,10 @@ func (r *Running) adminServer(auth AdminAuth) *http.Server {
 		Handler:           r.authenticate(auth, mux),
 		TLSConfig:         auth.serverTLS(),
 		ReadHeaderTimeout: 5 * time.Second,
-		MaxHeaderBytes:    16 << 10,
+		// net/http answers "OPTIONS *" itself, before any handler: every
+		// call is authenticated, that one too.
+		DisableGeneralOptionsHandler: true,
+		MaxHeaderBytes:               16 << 10,
 		// net/http reports refused TLS handshakes (a certificate from another
 		// CA, none at all) only to its error log: count them there.
 		ErrorLog: log.New(handshakeLog{r}, "", 0),

@@ -71,6 +71,7 @@ func newEvents(r *Running) *events {
 		Name: "meshward_xds_frozen_nodes", Help: "Known nodes of quarantined identities, told nothing new.",
 	}, func() float64 { return float64(r.frozenNodes()) })
 	r.metrics.reg.MustRegister(ev.total, ev.moves, frozen, nodes)
+	r.acks.frozen = r.frozen // no move waits for a node told nothing on purpose
 	return ev
 }
 

@@ -26,6 +26,10 @@ type guard struct {
 	id      string // SPIFFE ID of the client certificate; "" without mutual TLS
 	node    string // the node id it named first
 	limiter *rate.Limiter
+	// shared is the identity's, across its streams: with the stream's
+	// alone, a client out of requests would open a new stream with a full
+	// bucket (nil without an identity).
+	shared *rate.Limiter
 }
 
 // openStream admits a new stream: with mutual TLS its certificate's
@@ -37,6 +41,10 @@ func (r *Running) openStream(ctx context.Context, id int64) error {
 		return r.refuseStream("no-identity", codes.Unauthenticated, "a mesh client certificate is required")
 	}
 	g := &guard{id: who, limiter: rate.NewLimiter(rate.Limit(r.requestsPerSecond()), requestBurst)}
+	if who != "" {
+		n := float64(r.maxStreams())
+		g.shared = r.acks.budget(who, rate.Limit(r.requestsPerSecond()*n), requestBurst*r.maxStreams())
+	}
 	if !r.acks.open(id, g, r.maxStreams()) {
 		return r.refuseStream("too-many-streams", codes.ResourceExhausted, "too many ADS streams for this identity")
 	}
@@ -46,7 +54,7 @@ func (r *Running) openStream(ctx context.Context, id int64) error {
 // checkRequest refuses a request whose node is not the stream's identity
 // or that comes faster than the limit; the stream ends with it.
 func (r *Running) checkRequest(g *guard, node string) error {
-	if !g.limiter.Allow() {
+	if !g.limiter.Allow() || g.shared != nil && !g.shared.Allow() {
 		return r.refuseStream("rate", codes.ResourceExhausted, "ADS requests too fast")
 	}
 	if node == "" {

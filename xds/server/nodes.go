@@ -139,6 +139,7 @@ type memo map[string]built
 type built struct {
 	res    envoy.Resources
 	hashes map[resource.Type]string
+	names  map[resource.Type]map[string]bool // of the resources in res
 }
 
 // publishNode gives a node its configuration for placement p; the caller
@@ -163,7 +164,7 @@ func (r *Running) publishNodeMemo(ctx context.Context, n *node, p *rotation.Plac
 			n.hashes[typ] = hashes[typ]
 		}
 		versions[typ] = strconv.FormatUint(n.versions[typ], 10)
-		r.acks.target(n.id, typ, n.versions[typ])
+		r.acks.target(n.id, typ, n.versions[typ], b.names[typ])
 	}
 	var snap *cachev3.Snapshot
 	if n.sidecar != nil {
@@ -207,7 +208,13 @@ func (r *Running) build(n *node, p *rotation.Placement, m memo) (built, error) {
 	if err != nil {
 		return built{}, err
 	}
-	b := built{res, hashes}
+	b := built{res, hashes, map[resource.Type]map[string]bool{}}
+	for typ, items := range res {
+		b.names[typ] = map[string]bool{}
+		for _, it := range items {
+			b.names[typ][cachev3.GetResourceName(it)] = true
+		}
+	}
 	if n.sidecar == nil {
 		m[key] = b
 	}

@@ -168,6 +168,9 @@ func (r *Running) callbacks() serverv3.Callbacks {
 		StreamOpenFunc:      func(ctx context.Context, id int64, _ string) error { return r.openStream(ctx, id) },
 		DeltaStreamOpenFunc: func(ctx context.Context, id int64, _ string) error { return r.openStream(ctx, id) },
 		StreamRequestFunc: func(id int64, req *discoveryv3.DiscoveryRequest) error {
+			if err := r.checkShape(id, sotwShape(req)); err != nil {
+				return err
+			}
 			if err := r.admitRequest(id, req.GetNode()); err != nil {
 				return err
 			}
@@ -175,6 +178,9 @@ func (r *Running) callbacks() serverv3.Callbacks {
 			return nil
 		},
 		StreamDeltaRequestFunc: func(id int64, req *discoveryv3.DeltaDiscoveryRequest) error {
+			if err := r.checkShape(id, deltaShape(req)); err != nil {
+				return err
+			}
 			if err := r.admitRequest(id, req.GetNode()); err != nil {
 				return err
 			}
@@ -215,18 +221,20 @@ func (r *Running) counted(id int64, typ, nonce, node, detail string, nack bool) 
 	switch {
 	case nack:
 		r.metrics.acks.WithLabelValues(typ, "nack").Inc()
-		r.log.Warn().Int64("stream", id).Str("node", node).Str("type", typ).Str("error", detail).
+		r.log.Warn().Int64("stream", id).Str("node", node).Str("type", typ).Str("error", clipped(detail, maxDetailLog)).
 			Msg("xds NACK: the node keeps its last good configuration")
 	case nonce != "":
 		r.metrics.acks.WithLabelValues(typ, "ack").Inc()
 	}
 }
 
-func (r *Running) streamClosed(id int64, n *corev3.Node) {
-	if node, last := r.acks.close(id); last {
+func (r *Running) streamClosed(id int64, _ *corev3.Node) {
+	node, last := r.acks.close(id)
+	if last {
 		r.dropNode(node)
 	}
-	r.log.Debug().Int64("stream", id).Str("node", n.GetId()).Msg("xds stream closed")
+	// The node it was admitted as: a refused request's node may be anything.
+	r.log.Debug().Int64("stream", id).Str("node", node).Msg("xds stream closed")
 }
 
 // publish serves a placement to every node; the caller holds r.mu or is
