@@ -3,14 +3,19 @@ package e2e
 import (
 	"context"
 	"errors"
+	"maps"
 	"net"
+	"net/http"
+	"net/netip"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/rs/zerolog"
 
+	"github.com/meshward/meshward/e2e/sidecar"
 	"github.com/meshward/meshward/e2e/system"
 	xdsserver "github.com/meshward/meshward/xds/server"
 )
@@ -49,7 +54,7 @@ func tcpAccepts(addr string) bool {
 // closed.
 func TestSidecarFollowsLDSUnderMoves(t *testing.T) {
 	ctx, x := startSidecarXDS(t, system.SidecarXDSOptions{Ports: 5, Addresses: 3, Callers: 4,
-		AckTimeout: 10 * time.Second, Grace: 20 * time.Millisecond})
+		AckTimeout: 10 * time.Second, Grace: 20 * time.Millisecond, Direct: true})
 	if err := x.Callers.WaitCalledOn(ctx, endpointOf(x), 0); err != nil {
 		t.Fatal(err)
 	}
@@ -181,5 +186,106 @@ func TestSidecarNACKKeepsLastGoodSocket(t *testing.T) {
 	t.Logf("NACK counted (%v -> %v); %d calls, %d failed", before, after, rep.Calls, rep.Failed)
 	if rep.Failed != 0 || len(rep.Unready) != 0 {
 		t.Fatalf("%d calls failed (first: %v); announced before accepting: %v", rep.Failed, rep.FirstError, rep.Unready)
+	}
+}
+
+// Frontend's app calls orders through its own sidecar (plain HTTP, Host:
+// orders) while the server moves orders 20 times, ports and addresses:
+// frontend's sidecar follows its own LDS, RDS, CDS and EDS and carries each
+// hop over mTLS to orders' sidecar, which follows LDS. No call fails; the
+// filter ran on both sides with the plugin configurations LDS gave; each
+// move's new socket took hops; and every hop frontend's sidecar got an
+// answer to was taken by orders' sidecar on that very socket.
+func TestSidecarOutboundFollowsMoves(t *testing.T) {
+	ctx, x := startSidecarXDS(t, system.SidecarXDSOptions{Ports: 5, Addresses: 3, Callers: 4,
+		AckTimeout: 10 * time.Second, Grace: 20 * time.Millisecond})
+	if err := x.Callers.WaitCalledOn(ctx, endpointOf(x), 0); err != nil {
+		t.Fatal(err)
+	}
+	const moves = 20
+	for range moves {
+		old := endpointOf(x)
+		before := x.Callers.Report().BySocket
+		p, err := x.XDS.Server.Move(ctx, system.Moved, 0, "admin")
+		if err != nil {
+			t.Fatal(err)
+		}
+		now := p.Endpoints(system.Moved)[0].String()
+		err = x.Frontend.Wait(ctx, func(o *sidecar.OutboundXDS) bool {
+			return slices.Equal(o.Endpoints(x.OrdersCluster()), []string{now})
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := x.Callers.WaitCalledOn(ctx, now, before[now]); err != nil {
+			t.Fatal(err)
+		}
+		if err := x.WaitSockets(ctx, func(s map[string]bool) bool { _, open := s[old]; return !open }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	x.Callers.Stop()
+	rep := x.Callers.Report()
+	answered, unanswered := x.Frontend.Hops()
+	served := x.Inbound.Served()
+	t.Logf("%d moves; %d calls, %d failed; hops by socket %v (unanswered %v); orders served %v", moves, rep.Calls,
+		rep.Failed, answered, unanswered, served)
+	if rep.Failed != 0 || rep.Calls == 0 {
+		t.Fatalf("%d of %d calls failed (first: %v)", rep.Failed, rep.Calls+rep.Failed, rep.FirstError)
+	}
+	for sock, n := range answered {
+		if int64(n) > served[sock] {
+			t.Errorf("frontend's sidecar got %d answers from %s, where orders' sidecar took %d requests", n, sock, served[sock])
+		}
+	}
+	if got := x.Frontend.Out.PluginConfig(); got != system.OutboundPluginConfig {
+		t.Errorf("the outbound filter runs with %q, not LDS's", got)
+	}
+	if n := x.Frontend.Out.FilterUsage().Exports["proxy_on_request_headers"].Calls; n < rep.Calls {
+		t.Errorf("the outbound filter saw %d requests of %d calls", n, rep.Calls)
+	}
+	requests, unchecked := x.OrdersAppSaw()
+	checks, err := x.Checks()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if requests < int64(rep.Calls) || unchecked != 0 || checks == 0 {
+		t.Errorf("orders' app got %d requests for %d calls, %d not allowed by the inbound filter (%d checks)",
+			requests, rep.Calls, unchecked, checks)
+	}
+}
+
+// Frontend's app asks its sidecar for services its policy does not let it
+// call: payments (in the catalog, with a live socket) and catalog (not in
+// the mesh at all), by bare host, host:port, another case, or an absolute
+// URI. Frontend's sidecar has no route for them (need-to-know: the server
+// never told it of payments) and answers 404 without sending anything;
+// payments' socket takes no connection, and orders still answers.
+func TestSidecarOutboundNeedToKnow(t *testing.T) {
+	ctx, x := startSidecarXDS(t, system.SidecarXDSOptions{Ports: 2, Addresses: 1, Callers: 0,
+		AckTimeout: 10 * time.Second, Grace: 20 * time.Millisecond})
+	c := &http.Client{Timeout: 30 * time.Second}
+	pay := netip.MustParseAddrPort(x.Payments)
+	hosts := []string{"payments", "payments:" + strconv.Itoa(int(pay.Port())), "PAYMENTS", "catalog", x.Payments,
+		"orders.evil", "orders:1"}
+	hopsBefore, _ := x.Frontend.Hops()
+	for _, h := range hosts {
+		r, err := x.Frontend.Call(ctx, c, h, "GET", "/orders/42", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Status != http.StatusNotFound || !strings.Contains(r.Body, "no route") {
+			t.Errorf("Host %q: %d %q, want 404 no route", h, r.Status, r.Body)
+		}
+	}
+	if n := x.PaymentsConnections(); n != 0 {
+		t.Errorf("payments' socket took %d connections", n)
+	}
+	if after, _ := x.Frontend.Hops(); !maps.Equal(after, hopsBefore) {
+		t.Errorf("frontend's sidecar sent hops for hosts it has no route to: %v -> %v", hopsBefore, after)
+	}
+	r, err := x.Frontend.Call(ctx, c, "orders", "GET", "/orders/42", nil)
+	if err != nil || r.Status != 200 {
+		t.Fatalf("orders through frontend's sidecar: %+v %v", r, err)
 	}
 }

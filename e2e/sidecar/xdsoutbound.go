@@ -15,6 +15,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/meshward/meshward/e2e/proxywasm"
 	"github.com/meshward/meshward/internal/identity"
 	"github.com/meshward/meshward/internal/pathnorm"
 )
@@ -125,12 +126,25 @@ func (o *OutboundXDS) Endpoints(cluster string) []string {
 	return out
 }
 
+// Route is the cluster a request for host and path goes to, if any.
+func (o *OutboundXDS) Route(host, path string) (string, bool) {
+	return o.state.Load().routes.match(host, path)
+}
+
 // PluginConfig is the outbound filter's current plugin configuration.
 func (o *OutboundXDS) PluginConfig() string {
 	if f := o.front.Load(); f != nil && f.spec.filter != nil {
 		return f.spec.filter.config
 	}
 	return ""
+}
+
+// FilterUsage is what the outbound filter instance serving now ran.
+func (o *OutboundXDS) FilterUsage() proxywasm.Usage {
+	if f := o.front.Load(); f != nil {
+		return f.inst.host.Usage()
+	}
+	return proxywasm.Usage{}
 }
 
 // Changed is closed at the next applied change.
