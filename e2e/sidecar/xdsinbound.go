@@ -11,10 +11,13 @@ import (
 	"net/http"
 	"net/netip"
 	"slices"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
@@ -44,6 +47,10 @@ type Inbound struct {
 	changed chan struct{} // closed and replaced on every applied change
 	closing sync.WaitGroup
 	closed  bool
+	// out, when set, takes the clusters, routes, endpoints and the outbound
+	// listener, and makes the filters the listeners name (WithOutbound).
+	out    *OutboundXDS
+	served map[netip.AddrPort]*atomic.Int64
 }
 
 type inboundServer struct {
@@ -51,6 +58,14 @@ type inboundServer struct {
 	srv      *http.Server
 	draining bool
 	timer    *time.Timer // keep-alives end when a draining socket's connections are old enough
+	front    atomic.Pointer[inboundFront]
+}
+
+// inboundFront is a socket's filter instance (from its listener) and the
+// handler that runs it.
+type inboundFront struct {
+	inst *filterInstance
+	h    *Sidecar
 }
 
 // NewInbound makes the inbound side of h with the sidecar's server TLS
@@ -61,7 +76,17 @@ func NewInbound(h *Sidecar, tlsCfg *tls.Config, drainTime time.Duration, log zer
 		h.Client = &http.Client{Timeout: 30 * time.Second}
 	}
 	return &Inbound{handler: h, tls: tlsCfg, drainTime: drainTime, log: log,
-		socks: map[netip.AddrPort]*inboundServer{}, opened: map[netip.AddrPort]time.Time{}, changed: make(chan struct{})}
+		socks: map[netip.AddrPort]*inboundServer{}, opened: map[netip.AddrPort]time.Time{}, changed: make(chan struct{}),
+		served: map[netip.AddrPort]*atomic.Int64{}}
+}
+
+// WithOutbound hands the outbound side what is its in the sidecar's xDS
+// resources (the outbound listener, routes, clusters, endpoints), and
+// takes each inbound socket's filter from its listener, started by out's
+// filter maker: the Sidecar's Host is then not used.
+func (in *Inbound) WithOutbound(out *OutboundXDS) *Inbound {
+	in.out = out
+	return in
 }
 
 // Apply is the Applier of a sidecar's ADS stream: listeners open and close
@@ -69,13 +94,16 @@ func NewInbound(h *Sidecar, tlsCfg *tls.Config, drainTime time.Duration, log zer
 // outbound side that uses them is not here yet) and lead to the EDS and RDS
 // subscriptions Envoy would make.
 func (in *Inbound) Apply(typeURL string, res []*anypb.Any) (map[string][]string, error) {
+	if in.out != nil {
+		return in.applyWithOutbound(typeURL, res)
+	}
 	switch typeURL {
 	case resource.ListenerType:
 		want, err := inboundSockets(res)
 		if err != nil {
 			return nil, err
 		}
-		if err := in.listen(want); err != nil {
+		if err := in.listen(want, nil); err != nil {
 			return nil, err
 		}
 		routes, err := routeNames(res)
@@ -91,9 +119,128 @@ func (in *Inbound) Apply(typeURL string, res []*anypb.Any) (map[string][]string,
 	return nil, fmt.Errorf("type %q was not asked for", typeURL)
 }
 
+// applyWithOutbound is Apply for a sidecar with an outbound side. An LDS
+// response is applied whole or not at all: the outbound listener and every
+// filter are prepared first, then the inbound sockets open, then the
+// outbound listener serves.
+func (in *Inbound) applyWithOutbound(typeURL string, res []*anypb.Any) (map[string][]string, error) {
+	o := in.out
+	switch typeURL {
+	case resource.ListenerType:
+		return in.applyListeners(res)
+	case resource.ClusterType:
+		cs, err := parseClusters(res)
+		if err != nil {
+			return nil, err
+		}
+		o.applyClusters(cs)
+		names, err := edsNames(res)
+		return subscription(resource.EndpointType, names), err
+	case resource.RouteType:
+		rts, err := parseRoutes(res)
+		if err != nil {
+			return nil, err
+		}
+		return nil, o.applyRoutes(rts)
+	case resource.EndpointType:
+		eps, err := parseEndpoints(res)
+		if err != nil {
+			return nil, err
+		}
+		o.applyEndpoints(eps)
+		return nil, nil
+	}
+	return nil, fmt.Errorf("type %q was not asked for", typeURL)
+}
+
+func (in *Inbound) applyListeners(res []*anypb.Any) (map[string][]string, error) {
+	want, err := inboundSockets(res)
+	if err != nil {
+		return nil, err
+	}
+	specs, err := inboundFilters(res)
+	if err != nil {
+		return nil, err
+	}
+	outSpec, err := outboundOf(res)
+	if err != nil {
+		return nil, err
+	}
+	o := in.out
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	change, err := o.prepareListener(outSpec)
+	if err != nil {
+		return nil, err
+	}
+	filters, fresh, err := in.filtersFor(specs)
+	if err == nil {
+		err = in.listen(want, filters)
+	}
+	if err != nil {
+		for _, f := range fresh {
+			delete(o.pool.live, f.key)
+			f.retire()
+		}
+		change.abort()
+		return nil, err
+	}
+	change.commit(slices.Collect(maps.Values(filters)))
+	routes, err := routeNames(res)
+	return subscription(resource.RouteType, routes), err
+}
+
+// filtersFor gets (or starts) each inbound socket's filter instance; the
+// caller holds in.out.mu.
+func (in *Inbound) filtersFor(specs map[netip.AddrPort]*filterSpec) (map[netip.AddrPort]*filterInstance, []*filterInstance, error) {
+	out := map[netip.AddrPort]*filterInstance{}
+	var fresh []*filterInstance
+	for a, sp := range specs {
+		inst, isNew, err := in.out.pool.get(sp)
+		if isNew {
+			fresh = append(fresh, inst)
+		}
+		if err != nil {
+			return nil, fresh, fmt.Errorf("listener %s%s: %w", inboundListenerPrefix, a, err)
+		}
+		out[a] = inst
+	}
+	return out, fresh, nil
+}
+
+// inboundFilters are the inbound listeners' Wasm filters by socket; an
+// inbound listener without one is refused (the sidecar exists to run it).
+func inboundFilters(res []*anypb.Any) (map[netip.AddrPort]*filterSpec, error) {
+	out := map[netip.AddrPort]*filterSpec{}
+	for i, a := range res {
+		l, err := listenerOf(a)
+		if err != nil {
+			return nil, fmt.Errorf("listener %d: %w", i, err)
+		}
+		if l.GetTrafficDirection() != corev3.TrafficDirection_INBOUND && !strings.HasPrefix(l.GetName(), inboundListenerPrefix) {
+			continue
+		}
+		s, err := inboundOf(l)
+		if err != nil {
+			return nil, fmt.Errorf("listener %d %q: %w", i, l.GetName(), err)
+		}
+		hcm, err := hcmOf(l)
+		if err == nil {
+			out[s.addr], err = wasmFilterOf(hcm)
+		}
+		if err == nil && out[s.addr] == nil {
+			err = errors.New("no Wasm filter")
+		}
+		if err != nil {
+			return nil, fmt.Errorf("listener %d %q: %w", i, l.GetName(), err)
+		}
+	}
+	return out, nil
+}
+
 // listen makes the open sockets those of want: it binds the new ones
 // first, and any that fails leaves everything as it was.
-func (in *Inbound) listen(want map[netip.AddrPort]inboundSocket) error {
+func (in *Inbound) listen(want map[netip.AddrPort]inboundSocket, filters map[netip.AddrPort]*filterInstance) error {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	if in.closed {
@@ -118,6 +265,13 @@ func (in *Inbound) listen(want map[netip.AddrPort]inboundSocket) error {
 		in.socks[a], in.opened[a] = s, now
 	}
 	for a, s := range in.socks {
+		if f := filters[a]; f != nil && (s.front.Load() == nil || s.front.Load().inst != f) {
+			h := *in.handler // the same upstream and identity, another filter
+			h.Host = f.host
+			s.front.Store(&inboundFront{inst: f, h: &h})
+		}
+	}
+	for a, s := range in.socks {
 		w, stays := want[a]
 		switch {
 		case !stays:
@@ -136,9 +290,14 @@ func (in *Inbound) bind(a netip.AddrPort) (*inboundServer, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &inboundServer{ln: tls.NewListener(ln, in.tls),
-		srv: &http.Server{Handler: in.handler, ReadHeaderTimeout: 5 * time.Second,
-			ErrorLog: stdlog.New(in.log, "", 0)}} // scanners' half-open handshakes go to the sidecar's log
+	n := in.served[a]
+	if n == nil {
+		n = &atomic.Int64{}
+		in.served[a] = n
+	}
+	s := &inboundServer{ln: tls.NewListener(ln, in.tls)}
+	s.srv = &http.Server{Handler: in.serveOn(s, n), ReadHeaderTimeout: 5 * time.Second,
+		ErrorLog: stdlog.New(in.log, "", 0)} // scanners' half-open handshakes go to the sidecar's log
 	go func() {
 		err := s.srv.Serve(s.ln)
 		if err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
@@ -146,6 +305,42 @@ func (in *Inbound) bind(a netip.AddrPort) (*inboundServer, error) {
 		}
 	}()
 	return s, nil
+}
+
+// serveOn counts a socket's requests and runs each through the socket's
+// filter instance (from LDS) or, without one, the Sidecar's Host.
+func (in *Inbound) serveOn(s *inboundServer, n *atomic.Int64) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n.Add(1)
+		for {
+			f := s.front.Load()
+			if f == nil {
+				in.handler.ServeHTTP(w, r)
+				return
+			}
+			if f.inst.acquire() {
+				defer f.inst.release()
+				f.h.ServeHTTP(w, r)
+				return
+			}
+			if s.front.Load() == f { // retired with its socket, which drains
+				http.Error(w, "sidecar: listener closed", http.StatusServiceUnavailable)
+				return
+			}
+		}
+	})
+}
+
+// Served is how many requests each socket (address:port) took, closed
+// ones included.
+func (in *Inbound) Served() map[string]int64 {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	out := map[string]int64{}
+	for a, n := range in.served {
+		out[a.String()] = n.Load()
+	}
+	return out
 }
 
 // remove stops accepting on a socket at once (before the ACK: a scanner

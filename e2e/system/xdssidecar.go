@@ -9,10 +9,12 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptrace"
+	"net/netip"
 	"os"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -32,9 +34,15 @@ import (
 // SidecarXDSOptions shape a run in which orders' sidecar follows LDS.
 type SidecarXDSOptions struct {
 	Ports, Addresses int // the pools: sockets per address, loopback addresses (the first of each is the start)
-	Callers          int // callers of orders, each with its own EDS stream (at most 8: one identity's streams)
+	Callers          int // concurrent callers of orders (Direct: each with its own EDS stream, at most 8)
 	AckTimeout       time.Duration
 	Grace            time.Duration
+	// Direct makes the callers the earlier stand-ins: each follows its own
+	// EDS and calls orders' sidecar itself over mTLS. Otherwise they are
+	// frontend's app, calling its own sidecar's outbound listener in plain
+	// HTTP with Host: orders, and frontend's sidecar (an xDS node of its
+	// own) carries each hop to orders' sidecar.
+	Direct bool
 }
 
 // SidecarXDS is an xDS server, orders' app behind an e2e sidecar that opens
@@ -47,8 +55,18 @@ type SidecarXDS struct {
 	Addresses []string
 	Ports     []uint32
 	Callers   *Callers
-	ads       *sidecar.ADS
-	app       *http.Server
+	// Orders' outbound side (its filters' source); Frontend is frontend's
+	// sidecar (nil with Direct).
+	OrdersOut *sidecar.OutboundXDS
+	Frontend  *FrontendSidecar
+	// Payments is a service frontend may not call; PaymentsConns counts the
+	// connections its socket took.
+	Payments      string
+	paymentsConns *connCounter
+	appSaw        *appLedger
+	outboundCfg   atomic.Pointer[string]
+	ads           *sidecar.ADS
+	app           *http.Server
 }
 
 // StartSidecarXDS starts it all and waits until orders' sidecar listens on
@@ -71,7 +89,14 @@ func StartSidecarXDS(ctx context.Context, so Options, o SidecarXDSOptions) (x *S
 	if err != nil {
 		return nil, err
 	}
-	if err = x.startServer(ctx, so.WasmPath, o); err != nil {
+	if err = x.startPayments(); err != nil {
+		return nil, err
+	}
+	front, err := reserveSocket(x.Addresses[0])
+	if err != nil {
+		return nil, err
+	}
+	if err = x.startServer(ctx, so.WasmPath, o, front); err != nil {
 		return nil, err
 	}
 	if err = x.startOrdersSidecar(appAddr); err != nil {
@@ -81,7 +106,14 @@ func StartSidecarXDS(ctx context.Context, so Options, o SidecarXDSOptions) (x *S
 	if err = x.WaitSockets(ctx, func(s map[string]bool) bool { _, ok := s[first]; return ok }); err != nil {
 		return nil, err
 	}
-	x.Callers, err = x.startCallers(o.Callers)
+	if o.Direct {
+		x.Callers, err = x.startCallers(o.Callers)
+		return x, err
+	}
+	if x.Frontend, err = x.startFrontendSidecar(ctx); err != nil {
+		return nil, err
+	}
+	x.Callers, err = x.startAppCallers(o.Callers)
 	return x, err
 }
 
@@ -104,7 +136,9 @@ func (x *SidecarXDS) startApp() (string, error) {
 	if err != nil {
 		return "", err
 	}
+	x.appSaw = &appLedger{}
 	x.app = &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		x.appSaw.saw(r)
 		fmt.Fprintf(w, "orders: %s %s ok\n", r.Method, r.URL.Path)
 	})}
 	go func() { _ = x.app.Serve(ln) }()
@@ -119,13 +153,16 @@ func (frontendCallsOrders) Reachable(caller string, s catalog.Service) bool {
 	return caller == Frontend && s.Name == Moved
 }
 
-func (x *SidecarXDS) startServer(ctx context.Context, wasm string, o SidecarXDSOptions) error {
+func (x *SidecarXDS) startServer(ctx context.Context, wasm string, o SidecarXDSOptions, front netip.AddrPort) error {
 	pool := make([]string, len(x.Ports)-1)
 	for i, p := range x.Ports[1:] {
 		pool[i] = strconv.Itoa(int(p))
 	}
 	y := fmt.Sprintf("services:\n  - name: %s\n    identity: %s\n    endpoints: [{address: %s, port: %d}]\n    ports: [%s]\n    addresses: [%s]\n",
 		Moved, Orders, x.Addresses[0], x.Ports[0], strings.Join(pool, ", "), strings.Join(x.Addresses[1:], ", "))
+	pay := netip.MustParseAddrPort(x.Payments)
+	y += fmt.Sprintf("  - {name: frontend, identity: %s, endpoints: [{address: %s, port: %d}]}\n", Frontend, front.Addr(), front.Port())
+	y += fmt.Sprintf("  - {name: payments, identity: %s, endpoints: [{address: %s, port: %d}]}\n", Payments, pay.Addr(), pay.Port())
 	cat, err := catalog.Parse("sidecar-catalog.yaml", []byte(y))
 	if err != nil {
 		return err
@@ -142,9 +179,19 @@ func (x *SidecarXDS) startServer(ctx context.Context, wasm string, o SidecarXDSO
 	return err
 }
 
-// template is what the server tells sidecars; the e2e sidecar's filter runs
-// with the same plugin configuration (system.go's startOrders).
+// OutboundPluginConfig is every sidecar's outbound filter configuration
+// (xds/envoy requires EaaS there; without a subscriber it seals nothing).
+const OutboundPluginConfig = `{"authorizer_cluster":"meshward-authz","eaas":{"enabled":true,"direction":"outbound"}}`
+
+// SetFrontendOutboundConfig changes what the server tells frontend's
+// sidecar its outbound filter's configuration is, from the next
+// publication (XDS.Server.Republish).
+func (x *SidecarXDS) SetFrontendOutboundConfig(cfg string) { x.outboundCfg.Store(&cfg) }
+
+// template is what the server tells sidecars; their filters run with the
+// plugin configurations of their listeners.
 func (x *SidecarXDS) template(wasm string) *xdsserver.SidecarTemplate {
+	x.SetFrontendOutboundConfig(OutboundPluginConfig)
 	sock := func(a net.Addr) []envoy.Socket {
 		t := a.(*net.TCPAddr)
 		return []envoy.Socket{{Address: t.IP.String(), Port: uint32(t.Port)}}
@@ -152,10 +199,14 @@ func (x *SidecarXDS) template(wasm string) *xdsserver.SidecarTemplate {
 	return &xdsserver.SidecarTemplate{
 		Filter: envoy.WasmFilter{VMID: "meshward", Code: envoy.WasmCode{File: wasm}},
 		PluginConfig: func(id string, _ map[string]string, inbound bool) (string, error) {
-			if !inbound {
-				return "", nil
+			switch {
+			case !inbound && id == Frontend:
+				return *x.outboundCfg.Load(), nil
+			case !inbound:
+				return OutboundPluginConfig, nil
 			}
-			return fmt.Sprintf(`{"authorizer_cluster":"meshward-authz","destination":%q,"destination_labels":{"app":"orders"},"timeout_ms":1000}`, id), nil
+			app := map[string]string{Orders: "orders", Frontend: "frontend"}[id]
+			return fmt.Sprintf(`{"authorizer_cluster":"meshward-authz","destination":%q,"destination_labels":{"app":%q},"timeout_ms":1000}`, id, app), nil
 		},
 		Authz: envoy.Authorizer{Identity: Authorizer, GRPC: sock(x.Authz.GRPCAddr), HTTP: sock(x.Authz.HTTPAddr)},
 		TLS:   envoy.TLS{CertFile: "/etc/certs/cert.pem", KeyFile: "/etc/certs/key.pem", CAFile: "/etc/certs/ca.pem"},
@@ -170,10 +221,19 @@ func (x *SidecarXDS) startOrdersSidecar(app string) error {
 		return err
 	}
 	log := x.log.With().Str("component", "orders-sidecar").Logger()
-	x.Inbound = sidecar.NewInbound(&sidecar.Sidecar{Host: x.Host, Upstream: "http://" + app, Log: log},
-		x.CA.ServerTLS(cert), 5*time.Second, log)
+	x.OrdersOut, err = sidecar.NewOutboundXDS(sidecar.OutboundXDSConfig{TLS: x.CA.ClientTLS(cert),
+		Filters: x.filterMaker(cert, log), Log: log})
+	if err != nil {
+		return err
+	}
+	x.Inbound = sidecar.NewInbound(&sidecar.Sidecar{Upstream: "http://" + app, Log: log},
+		x.CA.ServerTLS(cert), 5*time.Second, log).WithOutbound(x.OrdersOut)
+	out, err := reserveSocket("127.0.0.1")
+	if err != nil {
+		return err
+	}
 	md, err := structpb.NewStruct(map[string]any{xdsserver.MetaKind: "sidecar", xdsserver.MetaEndpoint: "0",
-		xdsserver.MetaApp: app, xdsserver.MetaOutbound: "127.0.0.1:15001"})
+		xdsserver.MetaApp: app, xdsserver.MetaOutbound: out.String()})
 	if err != nil {
 		return err
 	}
@@ -240,11 +300,20 @@ func (x *SidecarXDS) Close() {
 	if x.Callers != nil {
 		x.Callers.Stop()
 	}
+	if x.Frontend != nil {
+		x.Frontend.Close()
+	}
 	if x.ads != nil {
 		x.ads.Close()
 	}
 	if x.Inbound != nil {
 		x.Inbound.Close()
+	}
+	if x.OrdersOut != nil {
+		x.OrdersOut.Close()
+	}
+	if x.paymentsConns != nil {
+		x.paymentsConns.Close()
 	}
 	if x.XDS != nil && x.XDS.Server != nil {
 		x.XDS.Server.Stop()
@@ -262,8 +331,12 @@ func (x *SidecarXDS) Close() {
 type Callers struct {
 	mu       sync.Mutex
 	bySocket map[string]int
+	ok       int
 	failed   int
 	firstErr error
+	// viaSidecar: frontend's app through its sidecar, whose hops fill
+	// bySocket.
+	viaSidecar bool
 	// Unready counts endpoints announced before they accepted connections
 	// (each caller dials a new endpoint before it ACKs it).
 	Unready []string
@@ -414,12 +487,17 @@ func (cs *Callers) record(sock string, err error) {
 		}
 		return
 	}
+	cs.ok++
+	if cs.viaSidecar {
+		return
+	}
 	cs.bySocket[sock]++
 	close(cs.changed)
 	cs.changed = make(chan struct{})
 }
 
-// WaitCalledOn waits until more than after calls to socket succeeded.
+// WaitCalledOn waits until more than after calls to socket succeeded (for
+// frontend's app: hops of its sidecar to socket that got an answer).
 func (cs *Callers) WaitCalledOn(ctx context.Context, socket string, after int) error {
 	for {
 		cs.mu.Lock()
@@ -448,9 +526,8 @@ type CallReport struct {
 func (cs *Callers) Report() CallReport {
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
-	r := CallReport{Failed: cs.failed, FirstError: cs.firstErr, BySocket: map[string]int{}, Unready: append([]string(nil), cs.Unready...)}
+	r := CallReport{Calls: cs.ok, Failed: cs.failed, FirstError: cs.firstErr, BySocket: map[string]int{}, Unready: append([]string(nil), cs.Unready...)}
 	for s, n := range cs.bySocket {
-		r.Calls += n
 		r.BySocket[s] = n
 	}
 	return r
