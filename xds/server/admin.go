@@ -27,6 +27,10 @@ func (r *Running) adminServer(auth AdminAuth) *http.Server {
 		Handler:           r.authenticate(auth, mux),
 		TLSConfig:         auth.serverTLS(),
 		ReadHeaderTimeout: 5 * time.Second,
+		// A body (an event) arrives within seconds; an idle keep-alive
+		// connection is dropped rather than held for whoever opened it.
+		ReadTimeout: 30 * time.Second,
+		IdleTimeout: 2 * time.Minute,
 		// net/http answers "OPTIONS *" itself, before any handler: every
 		// call is authenticated, that one too.
 		DisableGeneralOptionsHandler: true,
