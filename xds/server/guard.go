@@ -25,6 +25,7 @@ const (
 type guard struct {
 	id      string // SPIFFE ID of the client certificate; "" without mutual TLS
 	node    string // the node id it named first
+	gen     uint64 // the ADS listener it came in on (selflisten.go)
 	limiter *rate.Limiter
 }
 
@@ -36,7 +37,7 @@ func (r *Running) openStream(ctx context.Context, id int64) error {
 	if r.mtls() && who == "" {
 		return r.refuseStream("no-identity", codes.Unauthenticated, "a mesh client certificate is required")
 	}
-	g := &guard{id: who, limiter: rate.NewLimiter(rate.Limit(r.requestsPerSecond()), requestBurst)}
+	g := &guard{id: who, gen: listenerGen(ctx), limiter: rate.NewLimiter(rate.Limit(r.requestsPerSecond()), requestBurst)}
 	if !r.acks.open(id, g, r.maxStreams()) {
 		return r.refuseStream("too-many-streams", codes.ResourceExhausted, "too many ADS streams for this identity")
 	}
