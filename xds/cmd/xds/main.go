@@ -38,6 +38,7 @@ type flags struct {
 	maxStreams                       int
 	reloadEvery                      time.Duration
 	rps                              float64
+	self                             selfFlags
 }
 
 func serve() *cobra.Command {
@@ -70,6 +71,7 @@ func serve() *cobra.Command {
 	fs.DurationVar(&f.reloadEvery, "reload-every", 2*time.Second, "how often the catalog and MeshwardRotation files are checked for changes (0: never)")
 	fs.StringArrayVar(&f.policies, "policy", nil, "policy file or directory (repeatable): a node is told only of the services its policies let it call (need-to-know); watched for changes")
 	fs.StringArrayVar(&f.rotations, "rotations", nil, "MeshwardRotation file or directory (repeatable): pools and schedules in place of the catalog's")
+	f.self.register(c)
 	fs.StringVar(&f.level, "log-level", "info", "debug, info, warn or error")
 	_ = c.MarkFlagRequired("catalog")
 	c.AddCommand(status())
@@ -123,6 +125,9 @@ func config(f flags) (server.Config, error) {
 		Admin:                 server.AdminAuth{AllowIDs: f.adminAllow, EventIDs: f.eventIDs},
 		Defaults:              catalog.Schedule{Grace: f.grace, AckTimeout: f.ackTimeout, HardDeadline: f.hard},
 		MaxStreamsPerIdentity: f.maxStreams, RequestsPerSecond: f.rps}
+	if cfg.Self, err = f.self.rotation(); err != nil {
+		return cfg, err
+	}
 	if cfg.TLS, err = serverTLS("--tls-cert", f.tlsCert, f.tlsKey, f.clientCA); err != nil {
 		return cfg, err
 	}
