@@ -17,7 +17,7 @@ import (
 // SelfRotation moves the ADS port itself among a pool of addresses.
 type SelfRotation struct {
 	Pool   []netip.AddrPort // at least 2 (ParseAddrPool); empty: the port stays on Config.Addr
-	Recent int              // past addresses never drawn again; 0: half the pool (leaving at least one)
+	Recent int              // past addresses never drawn again; 0: (pool-1)/2
 	Every  time.Duration    // a move every Every ± Jitter (crypto/rand); 0: only when told
 	Jitter time.Duration
 }

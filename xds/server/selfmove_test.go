@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"strings"
@@ -263,3 +264,30 @@ func TestStreamLimitDuringSelfMove(t *testing.T) {
 		t.Errorf("a third stream: %v, want too many", err)
 	}
 }
+
+// POST /rotate-self is an admin call like the others: without the token it
+// moves nothing; with it the port moves; a server without a pool says so.
+func TestRotateSelfIsAuthenticated(t *testing.T) {
+	r := selfPooled(t, 3, catalog.Schedule{AckTimeout: time.Minute, HardDeadline: time.Minute})
+	url := "http://" + r.AdminAddr.String() + "/rotate-self"
+	before := r.ADSAddr().String()
+	for _, auth := range []string{"-", "Bearer wrong-token-0123456789", "Basic " + string(testToken)} {
+		if code, _ := call(t, http.DefaultClient, "POST", url, auth); code != http.StatusUnauthorized {
+			t.Errorf("%q: %d, want 401", auth, code)
+		}
+	}
+	if r.ADSAddr().String() != before || !refusesNot(before) {
+		t.Fatal("a refused call moved the control plane")
+	}
+	code, body := call(t, http.DefaultClient, "POST", url, "Bearer "+string(testToken))
+	if code != http.StatusOK || !strings.Contains(body, `"to":"`+r.ADSAddr().String()+`"`) || r.ADSAddr().String() == before {
+		t.Fatalf("%d %s", code, body)
+	}
+	fixed := start(t, twoServices, Config{Admin: AdminAuth{Token: testToken}})
+	code, body = call(t, http.DefaultClient, "POST", "http://"+fixed.AdminAddr.String()+"/rotate-self", "Bearer "+string(testToken))
+	if code != http.StatusConflict || !strings.Contains(body, "no address pool") {
+		t.Errorf("without a pool: %d %s", code, body)
+	}
+}
+
+func refusesNot(addr string) bool { return !refuses(addr) }

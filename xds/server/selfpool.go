@@ -119,14 +119,17 @@ type selfPool struct {
 	history []netip.AddrPort // most recent last; the current address is its last
 }
 
-// newSelfPool keeps recent past addresses out of the draw (negative: half
-// the pool), leaving at least one address to move to.
+// newSelfPool keeps recent past addresses out of the draw, leaving at
+// least one address to move to. Negative: (pool-1)/2, so that at least
+// half of the other addresses remain to be drawn (more recent ones would
+// make the next address predictable: with a pool of 4 and 2 recent, only
+// one is left).
 func newSelfPool(addrs []netip.AddrPort, recent int) (*selfPool, error) {
 	if len(addrs) < 2 {
 		return nil, fmt.Errorf("addr pool: want at least 2 sockets, have %d", len(addrs))
 	}
 	if recent < 0 {
-		recent = len(addrs) / 2
+		recent = (len(addrs) - 1) / 2
 	}
 	if recent > len(addrs)-2 {
 		return nil, fmt.Errorf("addr pool: %d recent addresses kept out of a pool of %d leave nothing to draw (at most %d)",

@@ -21,7 +21,7 @@ type selfFlags struct {
 func (s *selfFlags) register(c *cobra.Command) {
 	fs := c.Flags()
 	fs.StringVar(&s.pool, "addr-pool", "", "addresses the ADS port moves among, in place of --addr: ADDRESS:PORT or ADDRESS:FROM-TO, comma-separated (at least 2 sockets)")
-	fs.IntVar(&s.recent, "addr-recent", 0, "past ADS addresses never drawn again (default half the pool)")
+	fs.IntVar(&s.recent, "addr-recent", 0, "past ADS addresses never drawn again (default (pool-1)/2: at least half the others stay drawable)")
 	fs.DurationVar(&s.every, "self-rotate-every", 0, "move the ADS port this often (0: only on POST /rotate-self); needs --addr-pool")
 	fs.DurationVar(&s.jitter, "self-rotate-jitter", 0, "each gap is --self-rotate-every ± up to this much (crypto/rand)")
 }
