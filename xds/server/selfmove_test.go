@@ -291,3 +291,48 @@ func TestRotateSelfIsAuthenticated(t *testing.T) {
 }
 
 func refusesNot(addr string) bool { return !refuses(addr) }
+
+// A node that reconnects across a move of the control plane keeps its
+// versions: it sends the version it holds, the server (which has nothing
+// newer) sends nothing, and the node must not count as behind on what it
+// already acknowledged: a service move would wait for it until its timeout
+// and report it. Before the fix it stayed pending on the new stream.
+func TestReconnectAcrossSelfMoveKeepsAcknowledgements(t *testing.T) {
+	r := selfPooled(t, 3, catalog.Schedule{AckTimeout: time.Minute, HardDeadline: time.Minute})
+	old := subscribe(t, r, "frontend") // took orders' endpoints and ACKed them
+	done := make(chan SelfMoveRecord)
+	go func() {
+		rec, err := r.MoveSelf(context.Background(), "admin")
+		if err != nil {
+			t.Error(err)
+		}
+		done <- rec
+	}()
+	if _, err := old.s.Recv(); err == nil { // the node does not follow: the close ends its stream
+		t.Fatal("the old stream was not ended")
+	}
+	s, err := ads(t, r.ADSAddr().String(), insecure.NewCredentials())
+	if err != nil {
+		t.Fatal(err)
+	}
+	again := &edsClient{s: s, node: "frontend", last: &discoveryv3.DiscoveryResponse{VersionInfo: old.last.GetVersionInfo()}}
+	again.send(t, nil) // the version it holds, no nonce: a new stream
+	if rec := <-done; rec.Moved != 1 {
+		t.Fatalf("record %+v", rec)
+	}
+	callers := waitSet{typ: resource.EndpointType, names: clusterNames(mustLookup(t, r, "orders"))}
+	waitFor(t, func() bool {
+		r.acks.mu.Lock()
+		defer r.acks.mu.Unlock()
+		return len(r.acks.pending(callers)) == 0
+	})
+}
+
+func mustLookup(t *testing.T, r *Running, name string) catalog.Service {
+	t.Helper()
+	s, ok := r.planner.Catalog().Lookup(name)
+	if !ok {
+		t.Fatal(name)
+	}
+	return s
+}
