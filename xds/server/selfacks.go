@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"slices"
-	"strconv"
 	"time"
 )
 
@@ -95,25 +94,13 @@ func (a *acks) waitOn(ctx context.Context, gen uint64, nodes map[string]bool, de
 	}
 }
 
-// resume takes the first request of a type on a stream, which names the
-// version the client holds (Envoy sends it again on every new stream): for
-// a node whose versions went on across its reconnect (continuous), holding
-// exactly what it was given counts as its acknowledgement, since the
-// server does not send a version again to a client that has it. A client
-// that claims a version it lacks only keeps its own configuration stale.
-// It also wakes waitOn: the node may just have come back.
-func (a *acks) resume(id int64, typ, version, nonce string, continuous bool) {
+// opened wakes waitOn at the first request of a type on a stream (no
+// nonce yet): the node may just have come back on a new address.
+func (a *acks) opened(nonce string) {
 	if nonce != "" {
 		return
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	s := a.streams[id]
-	if s == nil {
-		return
-	}
-	if v, err := strconv.ParseUint(version, 10, 64); continuous && err == nil && v == a.targets[s.node][typ] && v > s.acked[typ] {
-		s.acked[typ] = v
-	}
 	a.wake()
 }

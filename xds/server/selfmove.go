@@ -176,16 +176,15 @@ func (r *Running) selfMoved(rec SelfMoveRecord, behind []string, took time.Durat
 
 // keep says whether a node whose last stream closed stays known: while the
 // control plane moves, a node of the old address is about to come back on
-// the new one, and keeps its versions (it is not new, and a service move
-// under way does not wait for it to be configured again).
+// the new one, and keeps its snapshot and versions: it is not configured
+// anew (a move of the control plane must not cost a rebuild of every
+// node's configuration), and what it is sent on the new stream is what it
+// holds. A service move under way waits for its acknowledgement there.
 func (r *Running) keep(node string) bool {
 	r.self.mu.Lock()
 	defer r.self.mu.Unlock()
 	return r.self.onOld[node]
 }
-
-// continuous says whether node's versions went on across its reconnect.
-func (r *Running) continuous(node string) bool { return r.keep(node) }
 
 // endSelfMove forgets the nodes kept for a reconnect that never came.
 func (r *Running) endSelfMove() {

@@ -292,14 +292,22 @@ func TestRotateSelfIsAuthenticated(t *testing.T) {
 
 func refusesNot(addr string) bool { return !refuses(addr) }
 
-// A node that reconnects across a move of the control plane keeps its
-// versions: it sends the version it holds, the server (which has nothing
-// newer) sends nothing, and the node must not count as behind on what it
-// already acknowledged: a service move would wait for it until its timeout
-// and report it. Before the fix it stayed pending on the new stream.
-func TestReconnectAcrossSelfMoveKeepsAcknowledgements(t *testing.T) {
-	r := selfPooled(t, 3, catalog.Schedule{AckTimeout: time.Minute, HardDeadline: time.Minute})
-	old := subscribe(t, r, "frontend") // took orders' endpoints and ACKed them
+// A node that reconnects across a move of the control plane is not a new
+// node: it is sent what it holds, under the version it holds (a new node's
+// versions start again at 1), and once it acknowledged that, no service
+// move waits for it.
+func TestReconnectAcrossSelfMoveKeepsVersions(t *testing.T) {
+	r := selfPooled(t, 3, catalog.Schedule{AckTimeout: time.Minute, HardDeadline: time.Minute, Grace: time.Millisecond})
+	node := identity.SPIFFE("shop", "frontend") // the node listeners() names
+	old := subscribe(t, r, node)
+	moved := make(chan error)
+	go func() { _, err := r.Move(context.Background(), "orders", 3000, "admin"); moved <- err }()
+	old.recv(t)
+	old.send(t, nil) // the ACK the move waits for
+	if err := <-moved; err != nil {
+		t.Fatal(err)
+	}
+	held := old.last.GetVersionInfo()
 	done := make(chan SelfMoveRecord)
 	go func() {
 		rec, err := r.MoveSelf(context.Background(), "admin")
@@ -315,17 +323,28 @@ func TestReconnectAcrossSelfMoveKeepsAcknowledgements(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	again := &edsClient{s: s, node: "frontend", last: &discoveryv3.DiscoveryResponse{VersionInfo: old.last.GetVersionInfo()}}
+	again := &edsClient{s: s, node: node, last: &discoveryv3.DiscoveryResponse{VersionInfo: held}}
 	again.send(t, nil) // the version it holds, no nonce: a new stream
+	again.recv(t)
+	if got := again.last.GetVersionInfo(); held == "1" || got != held {
+		t.Fatalf("sent version %q on the new stream, the node holds %q", got, held)
+	}
+	again.send(t, nil)
 	if rec := <-done; rec.Moved != 1 {
 		t.Fatalf("record %+v", rec)
 	}
+	// A stream's requests are taken in order: once the listener answer is
+	// back, the server has taken the ACK before it.
+	if _, got, err := listeners(s, nil, "orders"); err != nil || len(got) != 1 {
+		t.Fatalf("listeners: %v %v", got, err)
+	}
 	callers := waitSet{typ: resource.EndpointType, names: clusterNames(mustLookup(t, r, "orders"))}
-	waitFor(t, func() bool {
-		r.acks.mu.Lock()
-		defer r.acks.mu.Unlock()
-		return len(r.acks.pending(callers)) == 0
-	})
+	r.acks.mu.Lock()
+	behind := r.acks.pending(callers)
+	r.acks.mu.Unlock()
+	if len(behind) != 0 {
+		t.Errorf("behind: %v", behind)
+	}
 }
 
 func mustLookup(t *testing.T, r *Running, name string) catalog.Service {

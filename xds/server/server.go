@@ -175,8 +175,7 @@ func (r *Running) callbacks() serverv3.CallbackFuncs {
 				return err
 			}
 			r.counted(id, req.GetTypeUrl(), req.GetResponseNonce(), req.GetNode().GetId(), req.GetErrorDetail().GetMessage(), r.acks.request(id, req))
-			g := r.acks.guardOf(id)
-			r.acks.resume(id, req.GetTypeUrl(), req.GetVersionInfo(), req.GetResponseNonce(), g != nil && r.continuous(g.node))
+			r.acks.opened(req.GetResponseNonce())
 			return nil
 		},
 		StreamDeltaRequestFunc: func(id int64, req *discoveryv3.DeltaDiscoveryRequest) error {
@@ -184,7 +183,7 @@ func (r *Running) callbacks() serverv3.CallbackFuncs {
 				return err
 			}
 			r.counted(id, req.GetTypeUrl(), req.GetResponseNonce(), req.GetNode().GetId(), req.GetErrorDetail().GetMessage(), r.acks.deltaRequest(id, req))
-			r.acks.resume(id, req.GetTypeUrl(), "", req.GetResponseNonce(), false)
+			r.acks.opened(req.GetResponseNonce())
 			return nil
 		},
 		StreamResponseFunc: func(_ context.Context, id int64, _ *discoveryv3.DiscoveryRequest, resp *discoveryv3.DiscoveryResponse) {
