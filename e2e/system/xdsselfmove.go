@@ -107,9 +107,9 @@ func SelfMoveUnderLoad(ctx context.Context, o SelfMoveOptions) (rep SelfMoveRepo
 		return rep, err
 	}
 	rep.Unfollowed = fs.notOn(ctx, final)
+	rep.Status = x.Server.Status().ControlPlane // before the calls stop: grpc-go's node leaves with its last channel
 	stop()
 	rep.Calls, rep.Failed, rep.FirstError = loop.totals()
-	rep.Status = x.Server.Status().ControlPlane
 	return rep, nil
 }
 
