@@ -11,12 +11,15 @@ import (
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"github.com/rs/zerolog"
 	"google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/protobuf/types/known/anypb"
+
+	xdsserver "github.com/meshward/meshward/xds/server"
 )
 
 // Applier takes one state-of-the-world response. An error NACKs it (its
@@ -28,9 +31,20 @@ type Applier func(typeURL string, resources []*anypb.Any) (subscribe map[string]
 
 // ADSConfig is one aggregated xDS stream.
 type ADSConfig struct {
-	Server string      // host:port of the xDS server
-	TLS    *tls.Config // the workload's mesh certificate (mutual TLS)
-	Node   *corev3.Node
+	Server string // host:port of the xDS server
+	// Servers are where else the xDS server may be (a bootstrap's list:
+	// the control plane's address pool), tried in turn when the address in
+	// use stops answering; ServerID is the SPIFFE ID it must prove at any of
+	// them (every workload holds a mesh certificate: the CA alone would let
+	// one that squats an address impersonate the control plane).
+	Servers  []string
+	ServerID string
+	// FollowControlPlane subscribes to the control plane's announcement
+	// of its next address (xds/server.AnnounceName) and reconnects there
+	// when told, before the old address closes.
+	FollowControlPlane bool
+	TLS                *tls.Config // the workload's mesh certificate (mutual TLS)
+	Node               *corev3.Node
 	// Subscribe are the first subscriptions (type URL -> names; none:
 	// wildcard), sent in order when a stream opens.
 	Subscribe []Subscription
@@ -65,8 +79,13 @@ func FollowADS(cfg ADSConfig) (*ADS, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	a := &ADS{cancel: cancel, done: make(chan struct{})}
 	st := &adsState{cfg: cfg, versions: map[string]string{}, nonces: map[string]string{}, names: map[string][]string{},
-		refused: map[string]string{}, pause: map[string]time.Duration{}}
-	for _, s := range cfg.Subscribe {
+		refused: map[string]string{}, pause: map[string]time.Duration{}, target: cfg.Server}
+	st.cfg.TLS = serverVerified(cfg.TLS, cfg.ServerID)
+	subs := cfg.Subscribe
+	if cfg.FollowControlPlane {
+		subs = append(slices.Clone(subs), Subscription{TypeURL: resource.RuntimeType, Names: []string{xdsserver.AnnounceName}})
+	}
+	for _, s := range subs {
 		st.order = append(st.order, s.TypeURL)
 		st.names[s.TypeURL] = s.Names
 	}
@@ -98,6 +117,9 @@ type adsState struct {
 	// view of what the sidecar has).
 	refused map[string]string
 	pause   map[string]time.Duration
+	target  string // where the next stream goes
+	tried   int    // addresses of the list tried since a stream last got a response
+	next    int    // index of the next one in cfg.Servers
 }
 
 func (st *adsState) loop(ctx context.Context) {
@@ -107,8 +129,14 @@ func (st *adsState) loop(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
+		if errors.Is(err, errMoved) {
+			st.cfg.Log.Info().Str("to", st.target).Msg("ads: the control plane moved")
+			continue // told where: at once
+		}
 		if got {
-			wait = firstBackoff
+			wait, st.tried = firstBackoff, 0
+		} else if st.elsewhere() {
+			continue // the list is not exhausted: its next address at once
 		}
 		st.cfg.Log.Warn().Err(err).Dur("retry_in", wait).Msg("ads stream broke")
 		select {
@@ -122,7 +150,7 @@ func (st *adsState) loop(ctx context.Context) {
 
 // stream runs one ADS stream until it breaks; got says a response came.
 func (st *adsState) stream(ctx context.Context) (got bool, err error) {
-	cc, err := grpc.NewClient(st.cfg.Server, grpc.WithTransportCredentials(credentials.NewTLS(st.cfg.TLS)))
+	cc, err := grpc.NewClient(st.target, grpc.WithTransportCredentials(credentials.NewTLS(st.cfg.TLS)))
 	if err != nil {
 		return false, err
 	}
@@ -157,6 +185,9 @@ type adsStream = discoveryv3.AggregatedDiscoveryService_StreamAggregatedResource
 func (st *adsState) take(ctx context.Context, s adsStream, resp *discoveryv3.DiscoveryResponse) error {
 	typ := resp.GetTypeUrl()
 	st.nonces[typ] = resp.GetNonce()
+	if typ == resource.RuntimeType && st.cfg.FollowControlPlane {
+		return st.announced(s, resp)
+	}
 	more, err := st.cfg.Apply(typ, resp.GetResources())
 	if err != nil {
 		return st.refuse(ctx, s, typ, resp.GetVersionInfo(), err)

@@ -53,16 +53,18 @@ func newAcks() *acks {
 		given: map[string]map[string]map[string]bool{}, budgets: map[string]*rate.Limiter{}}
 }
 
-// open adds a stream unless its identity already holds max streams
-// (streams without an identity are not bounded: there is no one to count
-// them against, and without mutual TLS anyone can connect anyway).
+// open adds a stream unless its identity already holds max streams on its
+// listener (streams without an identity are not bounded: there is no one to
+// count them against, and without mutual TLS anyone can connect anyway).
+// While the ADS port moves, a node holds streams on both addresses for a
+// moment: counting them together would lock it out of the new one.
 func (a *acks) open(id int64, g *guard, max int) bool {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if g.id != "" {
 		n := 0
 		for _, s := range a.streams {
-			if s.guard.id == g.id {
+			if s.guard.id == g.id && s.guard.gen == g.gen {
 				n++
 			}
 		}

@@ -19,6 +19,7 @@ import (
 func (r *Running) adminServer(auth AdminAuth) *http.Server {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /rotate", r.serveRotate)
+	mux.HandleFunc("POST /rotate-self", r.serveRotateSelf)
 	mux.HandleFunc("GET /placement", r.servePlacement)
 	mux.HandleFunc("GET /status", r.serveStatus)
 	mux.HandleFunc("POST "+xdsevent.Path, r.serveEvents)

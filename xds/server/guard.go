@@ -25,6 +25,7 @@ const (
 type guard struct {
 	id      string // SPIFFE ID of the client certificate; "" without mutual TLS
 	node    string // the node id it named first
+	gen     uint64 // the ADS listener it came in on (selflisten.go)
 	limiter *rate.Limiter
 	// shared is the identity's, across its streams: with the stream's
 	// alone, a client out of requests would open a new stream with a full
@@ -40,7 +41,7 @@ func (r *Running) openStream(ctx context.Context, id int64) error {
 	if r.mtls() && who == "" {
 		return r.refuseStream("no-identity", codes.Unauthenticated, "a mesh client certificate is required")
 	}
-	g := &guard{id: who, limiter: rate.NewLimiter(rate.Limit(r.requestsPerSecond()), requestBurst)}
+	g := &guard{id: who, gen: listenerGen(ctx), limiter: rate.NewLimiter(rate.Limit(r.requestsPerSecond()), requestBurst)}
 	if who != "" {
 		n := float64(r.maxStreams())
 		g.shared = r.acks.budget(who, rate.Limit(r.requestsPerSecond()*n), requestBurst*r.maxStreams())

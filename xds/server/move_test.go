@@ -25,7 +25,7 @@ type edsClient struct {
 // subscribe opens a stream as node and takes orders' endpoints once.
 func subscribe(t *testing.T, r *Running, node string) *edsClient {
 	t.Helper()
-	s, err := ads(t, r.Addr.String(), insecure.NewCredentials())
+	s, err := ads(t, r.ADSAddr().String(), insecure.NewCredentials())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -180,6 +180,7 @@ func (r *Running) publishNodeMemo(ctx context.Context, n *node, p *rotation.Plac
 	if err != nil {
 		return fmt.Errorf("xds: node %q: %w", n.id, err)
 	}
+	r.withAnnouncement(n.id, snap) // where the control plane is (selfannounce.go)
 	return r.cache.SetSnapshot(ctx, n.id, snap)
 }
 

@@ -30,7 +30,8 @@ import (
 // Config is what one xDS server serves.
 type Config struct {
 	Catalog     *catalog.Catalog
-	Addr        string      // ADS (gRPC)
+	Addr        string // ADS (gRPC); with Self.Pool, drawn from the pool instead
+	Self        SelfRotation
 	TLS         *tls.Config // ADS over TLS; with ClientCAs, clients need a certificate from them. nil: plaintext
 	AdminAddr   string      // POST /rotate, GET /placement, /metrics
 	Admin       AdminAuth
@@ -59,20 +60,23 @@ func (nodeHash) ID(n *corev3.Node) string { return n.GetId() }
 
 // Running is a started xDS server.
 type Running struct {
-	Addr      net.Addr
+	Addr      net.Addr // where ADS started; ADSAddr says where it is now
 	AdminAddr net.Addr
 	planner   *rotation.Planner
 	cache     cachev3.SnapshotCache
-	grpc      *grpc.Server
+	listeners adsListeners // ADS, one or two addresses (selflisten.go)
+	self      selfMove     // the ADS port's own moves (selfmove.go)
 	admin     *http.Server
 	log       zerolog.Logger
 	mu        sync.Mutex    // serializes placement changes and snapshot sets
 	moved     chan struct{} // closed (and replaced) whenever a move ends; under mu
 	metrics   *metrics
-	acks      *acks
-	nodes     map[string]*node       // under mu
-	lastMove  map[string]*MoveRecord // under mu
-	fronted   map[string]bool        // services a sidecar ever fronted; under mu
+	// selfMetrics are the ADS port's moves.
+	selfMetrics *selfMetrics
+	acks        *acks
+	nodes       map[string]*node       // under mu
+	lastMove    map[string]*MoveRecord // under mu
+	fronted     map[string]bool        // services a sidecar ever fronted; under mu
 	// stopTimers ends the timers of the catalog they were started for;
 	// under mu.
 	stopTimers context.CancelFunc
@@ -110,7 +114,9 @@ func Start(ctx context.Context, cfg Config) (*Running, error) {
 	if err := r.listen(ctx, cfg); err != nil {
 		return nil, err
 	}
+	r.registerSelfMetrics()
 	r.startTimers(ctx)
+	go r.selfTimer(ctx)
 	return r, nil
 }
 
@@ -131,24 +137,21 @@ func defaults(d catalog.Schedule) catalog.Schedule {
 }
 
 func (r *Running) listen(ctx context.Context, cfg Config) error {
-	gl, err := net.Listen("tcp", cfg.Addr)
-	if err != nil {
-		return fmt.Errorf("xds: listener: %w", err)
-	}
-	al, err := net.Listen("tcp", cfg.AdminAddr)
-	if err != nil {
-		gl.Close()
-		return fmt.Errorf("xds: admin listener: %w", err)
-	}
-	r.Addr, r.AdminAddr = gl.Addr(), al.Addr()
 	var opts []grpc.ServerOption
 	if cfg.TLS != nil {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(cfg.TLS)))
 	}
-	r.grpc = grpc.NewServer(opts...)
-	discoveryv3.RegisterAggregatedDiscoveryServiceServer(r.grpc, serverv3.NewServer(ctx, r.cache, r.callbacks()))
+	gl, err := r.listenFirst(ctx, opts)
+	if err != nil {
+		return err
+	}
+	al, err := net.Listen("tcp", cfg.AdminAddr)
+	if err != nil {
+		r.stopListeners()
+		return fmt.Errorf("xds: admin listener: %w", err)
+	}
+	r.Addr, r.AdminAddr = gl.addr, al.Addr()
 	r.admin = r.adminServer(cfg.Admin)
-	go func() { _ = r.grpc.Serve(gl) }()
 	go func() {
 		if r.admin.TLSConfig != nil {
 			_ = r.admin.ServeTLS(al, "", "")
@@ -156,14 +159,14 @@ func (r *Running) listen(ctx context.Context, cfg Config) error {
 		}
 		_ = r.admin.Serve(al)
 	}()
-	r.log.Info().Str("ads", gl.Addr().String()).Bool("ads_tls", cfg.TLS != nil).Bool("ads_mtls", cfg.TLS != nil && cfg.TLS.ClientCAs != nil).
+	r.log.Info().Str("ads", gl.addr.String()).Int("ads_pool", len(cfg.Self.Pool)).Bool("ads_tls", cfg.TLS != nil).Bool("ads_mtls", cfg.TLS != nil && cfg.TLS.ClientCAs != nil).
 		Str("admin", al.Addr().String()).Str("admin_auth", cfg.Admin.describe()).Msg("xds serving")
 	return nil
 }
 
 // callbacks guard and follow every stream, state of the world and delta
 // alike: a delta stream must not be a way around the guard.
-func (r *Running) callbacks() serverv3.Callbacks {
+func (r *Running) callbacks() serverv3.CallbackFuncs {
 	return serverv3.CallbackFuncs{
 		StreamOpenFunc:      func(ctx context.Context, id int64, _ string) error { return r.openStream(ctx, id) },
 		DeltaStreamOpenFunc: func(ctx context.Context, id int64, _ string) error { return r.openStream(ctx, id) },
@@ -175,6 +178,7 @@ func (r *Running) callbacks() serverv3.Callbacks {
 				return err
 			}
 			r.counted(id, req.GetTypeUrl(), req.GetResponseNonce(), req.GetNode().GetId(), req.GetErrorDetail().GetMessage(), r.acks.request(id, req))
+			r.acks.opened(req.GetResponseNonce())
 			return nil
 		},
 		StreamDeltaRequestFunc: func(id int64, req *discoveryv3.DeltaDiscoveryRequest) error {
@@ -185,6 +189,7 @@ func (r *Running) callbacks() serverv3.Callbacks {
 				return err
 			}
 			r.counted(id, req.GetTypeUrl(), req.GetResponseNonce(), req.GetNode().GetId(), req.GetErrorDetail().GetMessage(), r.acks.deltaRequest(id, req))
+			r.acks.opened(req.GetResponseNonce())
 			return nil
 		},
 		StreamResponseFunc: func(_ context.Context, id int64, _ *discoveryv3.DiscoveryRequest, resp *discoveryv3.DiscoveryResponse) {
@@ -230,7 +235,7 @@ func (r *Running) counted(id int64, typ, nonce, node, detail string, nack bool) 
 
 func (r *Running) streamClosed(id int64, _ *corev3.Node) {
 	node, last := r.acks.close(id)
-	if last {
+	if last && !r.keep(node) {
 		r.dropNode(node)
 	}
 	// The node it was admitted as: a refused request's node may be anything.
@@ -315,5 +320,5 @@ func (r *Running) Current() *rotation.Placement { return r.planner.Current() }
 func (r *Running) Stop() {
 	close(r.stop)
 	_ = r.admin.Close()
-	r.grpc.Stop()
+	r.stopListeners()
 }

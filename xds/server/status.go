@@ -15,6 +15,8 @@ type Status struct {
 	Services  map[string]ServiceStatus `json:"services"`
 	Streams   int                      `json:"connected_streams"`
 	Nodes     int                      `json:"connected_nodes"`
+	// ControlPlane is the ADS port's own address and moves.
+	ControlPlane *ControlPlaneStatus `json:"control_plane,omitempty"`
 }
 
 // ServiceStatus is one service's part of Status.
@@ -42,6 +44,7 @@ func (r *Running) Status() Status {
 	p := r.served
 	st := Status{Version: p.Announced, Placement: p.Version, Services: map[string]ServiceStatus{}}
 	st.Streams, st.Nodes = r.acks.connected()
+	st.ControlPlane = r.selfStatus()
 	for _, name := range p.Services() {
 		ss := ServiceStatus{Endpoints: sockets(p.Endpoints(name)), LastMove: r.lastMove[name]}
 		if t, ok := r.nextDue[name]; ok {

@@ -39,6 +39,7 @@ type flags struct {
 	maxStreams                       int
 	reloadEvery                      time.Duration
 	rps                              float64
+	self                             selfFlags
 }
 
 func serve() *cobra.Command {
@@ -72,6 +73,7 @@ func serve() *cobra.Command {
 	fs.StringArrayVar(&f.policies, "policy", nil, "policy file or directory (repeatable): a node is told only of the services its policies let it call (need-to-know); watched for changes")
 	fs.StringArrayVar(&f.rotations, "rotations", nil, "MeshwardRotation file or directory (repeatable): pools and schedules in place of the catalog's")
 	fs.StringVar(&f.sidecars, "sidecars", "", "what every Envoy sidecar's configuration shares (YAML: filter, authorizer, tls; see manifests/xds/sidecars.yaml); without it only proxyless clients are served")
+	f.self.register(c)
 	fs.StringVar(&f.level, "log-level", "info", "debug, info, warn or error")
 	_ = c.MarkFlagRequired("catalog")
 	c.AddCommand(status())
@@ -126,6 +128,9 @@ func config(f flags) (server.Config, error) {
 		Defaults:              catalog.Schedule{Grace: f.grace, AckTimeout: f.ackTimeout, HardDeadline: f.hard},
 		MaxStreamsPerIdentity: f.maxStreams, RequestsPerSecond: f.rps}
 	if cfg.Sidecars, err = loadTemplate(f.sidecars); err != nil {
+		return cfg, err
+	}
+	if cfg.Self, err = f.self.rotation(); err != nil {
 		return cfg, err
 	}
 	if cfg.TLS, err = serverTLS("--tls-cert", f.tlsCert, f.tlsKey, f.clientCA); err != nil {

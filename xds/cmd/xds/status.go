@@ -84,6 +84,7 @@ func fetchStatus(url, tokenFile, ca, cert, key string) (server.Status, error) {
 
 func printStatus(w io.Writer, st server.Status) {
 	fmt.Fprintf(w, "version %d (placement %d); %d streams from %d nodes\n", st.Version, st.Placement, st.Streams, st.Nodes)
+	printControlPlane(w, st.ControlPlane)
 	t := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(t, "SERVICE\tENDPOINTS\tALSO SERVING\tNODES TOLD\tLAST MOVE\tNEXT DUE")
 	names := make([]string, 0, len(st.Services))
