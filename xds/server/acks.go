@@ -76,6 +76,25 @@ func (a *acks) open(id int64, g *guard, max int) bool {
 	return true
 }
 
+// claim notes that stream id serves node.
+func (a *acks) claim(id int64, node string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.noted(id, node)
+}
+
+// live says whether a stream serves node.
+func (a *acks) live(node string) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, s := range a.streams {
+		if s.node == node {
+			return true
+		}
+	}
+	return false
+}
+
 // budget is identity's request rate, shared by its streams.
 func (a *acks) budget(identity string, r rate.Limit, burst int) *rate.Limiter {
 	a.mu.Lock()

@@ -56,4 +56,3 @@ func FuzzAdminAPI(f *testing.F) {
 		}
 	})
 }
-

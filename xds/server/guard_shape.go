@@ -6,6 +6,7 @@ import (
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/proto"
 
@@ -61,9 +62,13 @@ func (r *Running) checkShape(id int64, sh shape) error {
 	return nil
 }
 
+// servedTypes are the sidecars' types and the control plane's own
+// announcement (empty without an address pool).
+var servedTypes = append(envoy.ResourceTypes(), resource.RuntimeType)
+
 func (sh shape) check() error {
-	if !slices.Contains(envoy.ResourceTypes(), sh.typ) {
-		return fmt.Errorf("type %q is not served (want one of %v)", clipped(sh.typ, 128), envoy.ResourceTypes())
+	if !slices.Contains(servedTypes, sh.typ) {
+		return fmt.Errorf("type %q is not served (want one of %v)", clipped(sh.typ, 128), servedTypes)
 	}
 	if n := len(sh.names) + len(sh.unsubscribe) + len(sh.versions); n > maxNames {
 		return fmt.Errorf("%d resource names in one request, limit %d", n, maxNames)

@@ -194,3 +194,44 @@ func TestRedteamXDSReconnectingDoesNotResetTheRate(t *testing.T) {
 		t.Fatal("450 requests on five streams in turn, none refused: a new stream starts with a full bucket")
 	}
 }
+
+// A node's new stream admitted while its old stream closes keeps the node:
+// the old stream's close, seen before the new stream was admitted, must not
+// drop the configuration the new one was admitted against (a reconnect
+// would otherwise leave the node with nothing until it reconnects again).
+func TestRedteamXDSReconnectRaceKeepsTheNode(t *testing.T) {
+	r := start(t, twoServices, Config{Admin: AdminAuth{Token: testToken}})
+	node := &corev3.Node{Id: "client-1"}
+	for _, id := range []int64{1, 2} {
+		if err := r.openStream(context.Background(), id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := r.admitRequest(1, node); err != nil {
+		t.Fatal(err)
+	}
+	// Stream 1 closes; stream 2 has named no node yet, so 1 was the last.
+	gone, last := r.acks.close(1)
+	if !last {
+		t.Fatal("stream 1 was not the node's last")
+	}
+	// Stream 2's first request is admitted before the close drops the node.
+	if err := r.admitRequest(2, node); err != nil {
+		t.Fatal(err)
+	}
+	r.dropNode(gone)
+	r.mu.Lock()
+	_, known := r.nodes["client-1"]
+	r.mu.Unlock()
+	if _, err := r.cache.GetSnapshot("client-1"); !known || err != nil {
+		t.Fatalf("the node was dropped under its new stream: known %v, snapshot %v", known, err)
+	}
+	// Once its last stream really closes, it goes.
+	if gone, last = r.acks.close(2); !last {
+		t.Fatal("stream 2 was not the node's last")
+	}
+	r.dropNode(gone)
+	if _, err := r.cache.GetSnapshot("client-1"); err == nil {
+		t.Error("a node without streams kept its snapshot")
+	}
+}

@@ -214,7 +214,7 @@ func (r *Running) admitRequest(id int64, n *corev3.Node) error {
 		r.log.Warn().Int64("stream", id).Str("identity", g.id).Str("node", n.GetId()).Err(err).Msg("xds stream refused")
 		return err
 	}
-	if err := r.admitNode(g, n); err != nil {
+	if err := r.admitNode(id, g, n); err != nil {
 		r.log.Warn().Int64("stream", id).Str("identity", g.id).Str("node", g.node).Err(err).Msg("xds node refused")
 		return err
 	}
@@ -292,22 +292,30 @@ func (r *Running) publishMove(ctx context.Context, p *rotation.Placement, servic
 
 // admitNode gives a node seen for the first time its configuration before
 // the server answers its request.
-func (r *Running) admitNode(g *guard, n *corev3.Node) error {
+func (r *Running) admitNode(id int64, g *guard, n *corev3.Node) error {
 	if g.node == "" {
 		return r.refuseStream("no-node", codes.InvalidArgument, "the first request must name its node")
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	// Claimed under r.mu, before the node is looked up: a stream of the
+	// same node that closes meanwhile then cannot drop the node this one
+	// relies on (dropNode looks again under r.mu).
+	r.acks.claim(id, g.node)
 	if err := r.register(context.Background(), g.node, g.id, n); err != nil {
 		return r.refuseStream("node-config", codes.FailedPrecondition, err.Error())
 	}
 	return nil
 }
 
-// dropNode forgets a node whose last stream closed.
+// dropNode forgets a node whose last stream closed, unless a stream of
+// the node was admitted since.
 func (r *Running) dropNode(id string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.acks.live(id) {
+		return
+	}
 	delete(r.nodes, id)
 	r.cache.ClearSnapshot(id)
 	r.acks.forget(id)
