@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -68,14 +69,15 @@ func ListenOutbound(addr string, o *Outbound) (*Server, error) {
 }
 
 // peerCheck is base with Envoy's upstream validation: the chain must lead
-// to the mesh CA and the leaf must name want. The host name is not checked
-// (mesh certificates name identities, not addresses).
-func peerCheck(base *tls.Config, want string) *tls.Config {
+// to the mesh CA and the leaf must name one of sans. The host name is not
+// checked (mesh certificates name identities, not addresses). Nothing of a
+// request is sent before it passed.
+func peerCheck(base *tls.Config, sans ...string) *tls.Config {
 	cfg := base.Clone()
 	cfg.InsecureSkipVerify = true // replaced by VerifyConnection below
 	cfg.VerifyConnection = func(cs tls.ConnectionState) error {
 		if len(cs.PeerCertificates) == 0 {
-			return errors.New("sidecar: the destination presented no certificate")
+			return errors.New("sidecar: the upstream presented no certificate")
 		}
 		inter := x509.NewCertPool()
 		for _, c := range cs.PeerCertificates[1:] {
@@ -84,10 +86,10 @@ func peerCheck(base *tls.Config, want string) *tls.Config {
 		_, err := cs.PeerCertificates[0].Verify(x509.VerifyOptions{Roots: base.RootCAs, Intermediates: inter,
 			KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}})
 		if err != nil {
-			return fmt.Errorf("sidecar: the destination's certificate: %w", err)
+			return fmt.Errorf("sidecar: the upstream's certificate: %w", err)
 		}
-		if got := identity.PeerID(&cs); got != want {
-			return fmt.Errorf("sidecar: the destination is %q, not %q", got, want)
+		if got := identity.PeerID(&cs); !slices.Contains(sans, got) {
+			return fmt.Errorf("sidecar: the upstream is %q, not one of %q", got, sans)
 		}
 		return nil
 	}

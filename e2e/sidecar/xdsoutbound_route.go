@@ -2,17 +2,12 @@ package sidecar
 
 import (
 	"crypto/tls"
-	"crypto/x509"
-	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
-
-	"github.com/meshward/meshward/internal/identity"
 )
 
 // router is the outbound side's router filter: the request the Wasm filter
@@ -100,30 +95,9 @@ func local(req *http.Request, status int, msg string) *http.Response {
 		Header: http.Header{"Content-Type": {"text/plain"}}, Body: io.NopCloser(strings.NewReader(body))}
 }
 
-// sanCheck is base with Envoy's upstream validation for a cluster: the
-// chain must lead to the mesh CA and the leaf must name one of sans.
-// Nothing of the request is sent before it passed.
+// sanCheck is peerCheck for a cluster's SANs, speaking HTTP/1.1.
 func sanCheck(base *tls.Config, sans []string) *tls.Config {
-	cfg := base.Clone()
-	cfg.InsecureSkipVerify = true // replaced by VerifyConnection below
+	cfg := peerCheck(base, sans...)
 	cfg.NextProtos = []string{"http/1.1"}
-	cfg.VerifyConnection = func(cs tls.ConnectionState) error {
-		if len(cs.PeerCertificates) == 0 {
-			return errors.New("sidecar: the upstream presented no certificate")
-		}
-		inter := x509.NewCertPool()
-		for _, c := range cs.PeerCertificates[1:] {
-			inter.AddCert(c)
-		}
-		_, err := cs.PeerCertificates[0].Verify(x509.VerifyOptions{Roots: base.RootCAs, Intermediates: inter,
-			KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}})
-		if err != nil {
-			return fmt.Errorf("sidecar: the upstream's certificate: %w", err)
-		}
-		if got := identity.PeerID(&cs); !slices.Contains(sans, got) {
-			return fmt.Errorf("sidecar: the upstream is %q, not one of %q", got, sans)
-		}
-		return nil
-	}
 	return cfg
 }

@@ -71,9 +71,20 @@ func Image(c Component, m Meta) (v1.Image, error) {
 	if err != nil {
 		return nil, err
 	}
-	img := mutate.MediaType(empty.Image, types.OCIManifestSchema1)
-	img = mutate.ConfigMediaType(img, types.OCIConfigJSON)
-	if img, err = mutate.AppendLayers(img, layer); err != nil {
+	return singleLayer(types.OCIManifestSchema1, types.OCIConfigJSON, layer, func(cf *v1.ConfigFile) {
+		cf.OS, cf.Architecture = "linux", m.Arch
+		cf.Config = v1.Config{Entrypoint: []string{BinDir + "/" + c.Name}, Cmd: c.Args, User: NonRoot, WorkingDir: "/",
+			Labels: m.labels(c.Name, c.Description)}
+	}, m)
+}
+
+// singleLayer is an image of one layer on no base, of the manifest and
+// configuration media types given, whose configuration set fills in.
+func singleLayer(manifest, config types.MediaType, layer v1.Layer, set func(*v1.ConfigFile), m Meta) (v1.Image, error) {
+	img := mutate.MediaType(empty.Image, manifest)
+	img = mutate.ConfigMediaType(img, config)
+	img, err := mutate.AppendLayers(img, layer)
+	if err != nil {
 		return nil, err
 	}
 	cf, err := img.ConfigFile()
@@ -81,10 +92,8 @@ func Image(c Component, m Meta) (v1.Image, error) {
 		return nil, err
 	}
 	cf = cf.DeepCopy()
-	cf.OS, cf.Architecture, cf.Created = "linux", m.Arch, v1.Time{Time: m.Created.UTC()}
-	cf.Config = v1.Config{Entrypoint: []string{BinDir + "/" + c.Name}, Cmd: c.Args, User: NonRoot, WorkingDir: "/",
-		Labels: m.labels(c.Name, c.Description)}
-	cf.History = nil
+	cf.Created, cf.History = v1.Time{Time: m.Created.UTC()}, nil
+	set(cf)
 	if img, err = mutate.ConfigFile(img, cf); err != nil {
 		return nil, err
 	}

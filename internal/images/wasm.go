@@ -6,8 +6,6 @@ import (
 	"fmt"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/empty"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/partial"
 	"github.com/google/go-containerregistry/pkg/v1/static"
 	"github.com/google/go-containerregistry/pkg/v1/types"
@@ -33,22 +31,10 @@ func WasmCompat(module []byte, m Meta) (v1.Image, error) {
 	if err != nil {
 		return nil, err
 	}
-	img := mutate.MediaType(empty.Image, types.DockerManifestSchema2)
-	img = mutate.ConfigMediaType(img, types.DockerConfigJSON)
-	if img, err = mutate.AppendLayers(img, layer); err != nil {
-		return nil, err
-	}
-	cf, err := img.ConfigFile()
-	if err != nil {
-		return nil, err
-	}
-	cf = cf.DeepCopy()
-	cf.OS, cf.Architecture, cf.Created, cf.History = "wasip1", "wasm", v1.Time{Time: m.Created.UTC()}, nil
-	cf.Config = v1.Config{Labels: m.labels("meshward-filter", "meshward's proxy-wasm filter (compat form)")}
-	if img, err = mutate.ConfigFile(img, cf); err != nil {
-		return nil, err
-	}
-	return settle(img)
+	return singleLayer(types.DockerManifestSchema2, types.DockerConfigJSON, layer, func(cf *v1.ConfigFile) {
+		cf.OS, cf.Architecture = "wasip1", "wasm"
+		cf.Config = v1.Config{Labels: m.labels("meshward-filter", "meshward's proxy-wasm filter (compat form)")}
+	}, m)
 }
 
 // runtimeConfig is the oci form's configuration for Envoy.

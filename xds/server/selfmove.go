@@ -218,14 +218,7 @@ func (r *Running) selfTimer(ctx context.Context) {
 		r.self.mu.Lock()
 		r.self.nextDue = due.UTC()
 		r.self.mu.Unlock()
-		t := time.NewTimer(time.Until(due))
-		select {
-		case <-t.C:
-		case <-r.stop:
-			t.Stop()
-			return
-		case <-ctx.Done():
-			t.Stop()
+		if !r.sleepUntil(ctx, due) {
 			return
 		}
 		last = time.Now()

@@ -101,14 +101,7 @@ func TestMoveSelfAnnouncesBeforeItCloses(t *testing.T) {
 	if first != old {
 		t.Fatalf("first announcement %q, the server listens on %s", first, old)
 	}
-	done := make(chan SelfMoveRecord)
-	go func() {
-		rec, err := r.MoveSelf(context.Background(), "admin")
-		if err != nil {
-			t.Error(err)
-		}
-		done <- rec
-	}()
+	done := moveSelfAsync(t, r, "admin")
 	next := announced(t, s)
 	if next == old || refuses(next) || refuses(old) {
 		t.Fatalf("announced %s (from %s): the new one must accept already and the old one still (new refuses: %v, old refuses: %v)",
@@ -149,14 +142,7 @@ func TestMoveSelfReportsNodesThatNeverReconnect(t *testing.T) {
 	if _, _, err := listeners(plain, nil, "orders"); err != nil { // node frontend, not subscribed to the announcement
 		t.Fatal(err)
 	}
-	done := make(chan SelfMoveRecord)
-	go func() {
-		rec, err := r.MoveSelf(context.Background(), "timer")
-		if err != nil {
-			t.Error(err)
-		}
-		done <- rec
-	}()
+	done := moveSelfAsync(t, r, "timer")
 	if _, err := plain.Recv(); err == nil { // ended by the close
 		t.Fatal("the old stream of a node that does not follow was not ended")
 	}
@@ -233,14 +219,7 @@ func TestStreamLimitDuringSelfMove(t *testing.T) {
 	old := r.ADSAddr().String()
 	a, _ := follower(t, old, front+"~a", creds)
 	b, _ := follower(t, old, front+"~b", creds)
-	done := make(chan SelfMoveRecord)
-	go func() {
-		rec, err := r.MoveSelf(context.Background(), "admin")
-		if err != nil {
-			t.Error(err)
-		}
-		done <- rec
-	}()
+	done := moveSelfAsync(t, r, "admin")
 	next := announced(t, a)
 	if announced(t, b) != next {
 		t.Fatal("two nodes told different addresses")
@@ -308,14 +287,7 @@ func TestReconnectAcrossSelfMoveKeepsVersions(t *testing.T) {
 		t.Fatal(err)
 	}
 	held := old.last.GetVersionInfo()
-	done := make(chan SelfMoveRecord)
-	go func() {
-		rec, err := r.MoveSelf(context.Background(), "admin")
-		if err != nil {
-			t.Error(err)
-		}
-		done <- rec
-	}()
+	done := moveSelfAsync(t, r, "admin")
 	if _, err := old.s.Recv(); err == nil { // the node does not follow: the close ends its stream
 		t.Fatal("the old stream was not ended")
 	}
@@ -354,4 +326,18 @@ func mustLookup(t *testing.T, r *Running, name string) catalog.Service {
 		t.Fatal(name)
 	}
 	return s
+}
+
+// moveSelfAsync moves the control plane in the background; the record
+// comes on the channel when the move is over.
+func moveSelfAsync(t *testing.T, r *Running, trigger string) <-chan SelfMoveRecord {
+	done := make(chan SelfMoveRecord, 1)
+	go func() {
+		rec, err := r.MoveSelf(context.Background(), trigger)
+		if err != nil {
+			t.Error(err)
+		}
+		done <- rec
+	}()
+	return done
 }

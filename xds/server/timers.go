@@ -39,14 +39,7 @@ func (r *Running) timer(ctx context.Context, service string, sc *catalog.Schedul
 	for {
 		due := rotation.NextDue(sc, last)
 		r.setNextDue(service, due)
-		t := time.NewTimer(time.Until(due))
-		select {
-		case <-t.C:
-		case <-r.stop:
-			t.Stop()
-			return
-		case <-ctx.Done():
-			t.Stop()
+		if !r.sleepUntil(ctx, due) {
 			return
 		}
 		last = time.Now()
@@ -66,4 +59,17 @@ func heldReason(err error) string {
 		return "blackout"
 	}
 	return "budget"
+}
+
+// sleepUntil waits for due; false if the server stopped or ctx ended first.
+func (r *Running) sleepUntil(ctx context.Context, due time.Time) bool {
+	t := time.NewTimer(time.Until(due))
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-r.stop:
+	case <-ctx.Done():
+	}
+	return false
 }
