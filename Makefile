@@ -19,7 +19,7 @@ define apt_need
 	fi
 endef
 
-.PHONY: all demo test deps wasm build images vet fuzz bench-authz bench-eaas bench-xds bench-agent eval-agent dataset kube-apiserver etcd bpf proto generate clean
+.PHONY: all demo test deps wasm build images manifests vet fuzz bench-authz bench-eaas bench-xds bench-agent eval-agent dataset kube-apiserver etcd bpf proto generate clean
 
 all: build wasm
 
@@ -47,6 +47,14 @@ images: wasm
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w -buildid=" -o $(BUILD)/static/ ./extauthz/cmd/extauthz ./xds/cmd/xds ./ebpf-agent/cmd/ebpf-agent
 	$(GO) run ./internal/images/cmd/meshward-images -bin $(BUILD)/static -wasm $(WASM) -out $(BUILD)/images \
 	  -revision $$(git rev-parse HEAD) -created $$(git log -1 --format=%ct)
+
+# The install, rendered with every image pinned to the digests `make images` wrote.
+manifests: images
+	@mkdir -p $(BUILD)/manifests
+	@for t in overlays/minimal overlays/ha mesh/wasmplugin mesh/envoyfilter; do \
+	  out=$(BUILD)/manifests/$$(echo $$t | tr / -).yaml; \
+	  $(GO) run ./internal/install/cmd/meshward-install -images $(BUILD)/images/images.json -target $$t > $$out || exit 1; \
+	  echo "rendered $$out"; done
 
 demo: wasm
 	$(GO) run ./e2e/cmd/demo -wasm $(WASM)
@@ -83,7 +91,7 @@ fuzz: deps
 	  api/eaas:FuzzDecode api/eaas:FuzzSplitFrames api/eaas:FuzzParseEnvelope api/eaas:FuzzDecodeEnrolment \
 	  extauthz/eaas/coordinator:FuzzProcess extauthz/eaas/rpc:FuzzServers extauthz/eaas/cryptor:FuzzOpen \
 	  extauthz/eaas/keymanager:FuzzParseMaterial extauthz/eaas/keymanager:FuzzParseKeyset \
-	  xds/envoy:FuzzBuild xds/envoy:FuzzParseTemplate xds/server:FuzzAdminAPI xds/server:FuzzParseAddrPool xds/bench:FuzzParseProfile xds/bench:FuzzParseStatm extauthz/policy:FuzzReachableConsistent api/xdsevent:FuzzDecodeEvent e2e/sidecar:FuzzInboundSockets e2e/sidecar:FuzzOutboundXDS xds/catalog:FuzzParseRotations; do \
+	  xds/envoy:FuzzBuild xds/envoy:FuzzParseTemplate xds/server:FuzzAdminAPI xds/server:FuzzParseAddrPool xds/bench:FuzzParseProfile xds/bench:FuzzParseStatm extauthz/policy:FuzzReachableConsistent api/xdsevent:FuzzDecodeEvent e2e/sidecar:FuzzInboundSockets e2e/sidecar:FuzzOutboundXDS xds/catalog:FuzzParseRotations internal/install:FuzzParseImages; do \
 	  pkg=$${t%%:*}; fn=$${t##*:}; echo "fuzz $$pkg $$fn"; \
 	  $(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) ./$$pkg || exit 1; done
 	@for fn in FuzzParseConfig FuzzDescribe FuzzEncodedLen FuzzParseAnswers FuzzUnbindResponse; do echo "fuzz wasm-filter/filter $$fn"; \
