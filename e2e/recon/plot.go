@@ -28,8 +28,12 @@ func Plot(cells []Cell, path string) error {
 	p.Title.Text = "Reconnaissance half-life: what a scan found, still answering Δ later"
 	p.X.Label.Text = "Δ since the scan (s)"
 	p.Y.Label.Text = "share of found sockets still answering"
-	p.Y.Min, p.Y.Max = 0, 1.05
+	// Room above 1 for the legend, which would hide the curves at 1.
+	p.Y.Min, p.Y.Max = 0, 1.5
+	p.Y.Tick.Marker = plot.ConstantTicks([]plot.Tick{{Value: 0, Label: "0"}, {Value: 0.25}, {Value: 0.5, Label: "0.5"},
+		{Value: 0.75}, {Value: 1, Label: "1"}})
 	p.Legend.Top = true
+	p.Legend.Left = true
 	p.Add(plotter.NewGrid())
 	for i, iv := range intervalsOf(cells) {
 		c := palette[i%len(palette)]
@@ -42,6 +46,7 @@ func Plot(cells []Cell, path string) error {
 			}
 		}
 	}
+	p.Legend.Add("dotted: max(0, 1-Δ/T), a uniform phase and no return")
 	if err := p.Save(7*vg.Inch, 4.5*vg.Inch, path); err != nil {
 		return fmt.Errorf("recon: saving the plot: %w", err)
 	}
@@ -82,7 +87,6 @@ func addModel(p *plot.Plot, cells []Cell, iv time.Duration, c color.Color) error
 	l.Color = c
 	l.Dashes = []vg.Length{vg.Points(1), vg.Points(3)}
 	p.Add(l)
-	p.Legend.Add(fmt.Sprintf("T=%v max(0, 1-Δ/T)", iv), l)
 	return nil
 }
 

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -96,5 +98,24 @@ func TestMeasureStopsAtAScanError(t *testing.T) {
 	}
 	if _, err := Measure(context.Background(), Plan{}); err == nil {
 		t.Fatal("an empty plan was measured")
+	}
+}
+
+func TestPlotWritesAPNG(t *testing.T) {
+	share := 0.5
+	cells := []Cell{{Interval: 10 * time.Second, Scanner: "connect", Delta: 0, Found: 2, Answering: 2, Share: new(float64)},
+		{Interval: 10 * time.Second, Scanner: "connect", Delta: 5 * time.Second, Found: 2, Answering: 1, Share: &share},
+		{Interval: 10 * time.Second, Scanner: "nmap", Delta: 5 * time.Second}}
+	*cells[0].Share = 1
+	path := filepath.Join(t.TempDir(), "half-life.png")
+	if err := Plot(cells, path); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.HasPrefix(b, []byte("\x89PNG\r\n\x1a\n")) || len(b) < 10000 {
+		t.Fatalf("%s: %d bytes, not a plot", path, len(b))
 	}
 }
