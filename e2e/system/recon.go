@@ -72,7 +72,11 @@ func (x *SidecarXDS) Rotate(ctx context.Context, sc catalog.Schedule, phase time
 	}
 	// The first move opens its new socket before anything else; serving sc
 	// then waits until that move ended.
-	if err := x.WaitSockets(ctx, func(s map[string]bool) bool { return len(s) > 1 || !s[first] && len(s) > 0 }); err != nil {
+	moved := func(s map[string]bool) bool {
+		_, still := s[first]
+		return len(s) > 1 || !still && len(s) > 0
+	}
+	if err := x.WaitSockets(ctx, moved); err != nil {
 		return err
 	}
 	return x.serveSchedule(ctx, sc)
