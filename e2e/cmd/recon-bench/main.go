@@ -123,9 +123,9 @@ func run(ctx context.Context, o options) error {
 		log = zerolog.New(os.Stderr).With().Timestamp().Logger()
 	}
 	fmt.Fprintf(os.Stderr, "starting %d runs of orders behind an e2e sidecar following LDS...\n", len(o.intervals))
-	start, cancel := context.WithTimeout(ctx, 2*time.Minute)
-	defer cancel()
-	runs, err := system.StartSideBySide(start, system.Options{WasmPath: o.wasm, CacheDir: cache, Log: log},
+	// The runs' servers live as long as the context they start with: no
+	// deadline here (a deadline once ended every rotation two minutes in).
+	runs, err := system.StartSideBySide(ctx, system.Options{WasmPath: o.wasm, CacheDir: cache, Log: log},
 		system.SidecarXDSOptions{Ports: o.ports, Addresses: o.addrs, Callers: o.callers, AckTimeout: 10 * time.Second, Grace: o.grace},
 		len(o.intervals))
 	if err != nil {
