@@ -38,6 +38,7 @@ type Sample struct {
 	Scanner   string        `json:"scanner"`
 	Scan      int           `json:"scan"`
 	Delta     time.Duration `json:"delta"`
+	Took      time.Duration `json:"took"` // the scan, until t0
 	Late      time.Duration `json:"late"` // how much after t0+Delta the probe ran
 	Found     int           `json:"found"`
 	Answering int           `json:"answering"`
@@ -96,12 +97,14 @@ type measure struct {
 }
 
 func (m *measure) scan(ctx context.Context, k int, s Scanner) {
+	start := time.Now()
 	found, err := s.Scan(ctx, m.plan.Addrs, m.plan.Ports)
 	if err != nil {
 		m.cancel(fmt.Errorf("scan %d (%s): %w", k, s.Name(), err))
 		return
 	}
 	t0 := time.Now()
+	took := t0.Sub(start)
 	owned := map[netip.AddrPort]time.Duration{}
 	var probe []netip.AddrPort
 	for _, f := range found {
@@ -115,28 +118,36 @@ func (m *measure) scan(ctx context.Context, k int, s Scanner) {
 	m.mu.Unlock()
 	for _, d := range m.plan.Deltas {
 		m.wg.Add(1)
-		go func() { defer m.wg.Done(); m.reprobe(ctx, k, s, t0, d, owned, probe) }()
+		go func() { defer m.wg.Done(); m.reprobe(ctx, probeOf{k, s, t0, took, d}, owned, probe) }()
 	}
 }
 
-func (m *measure) reprobe(ctx context.Context, k int, s Scanner, t0 time.Time, d time.Duration,
-	owned map[netip.AddrPort]time.Duration, probe []netip.AddrPort) {
-	if !sleepUntil(ctx, t0.Add(d)) {
+// probeOf is which scan a probe follows, and when.
+type probeOf struct {
+	k     int
+	s     Scanner
+	t0    time.Time
+	took  time.Duration
+	delta time.Duration
+}
+
+func (m *measure) reprobe(ctx context.Context, p probeOf, owned map[netip.AddrPort]time.Duration, probe []netip.AddrPort) {
+	if !sleepUntil(ctx, p.t0.Add(p.delta)) {
 		return
 	}
-	late := time.Since(t0.Add(d))
+	late := time.Since(p.t0.Add(p.delta))
 	var answering []netip.AddrPort
 	if len(probe) > 0 {
 		var err error
-		if answering, err = s.Probe(ctx, probe); err != nil {
-			m.cancel(fmt.Errorf("scan %d (%s), probe after %v: %w", k, s.Name(), d, err))
+		if answering, err = p.s.Probe(ctx, probe); err != nil {
+			m.cancel(fmt.Errorf("scan %d (%s), probe after %v: %w", p.k, p.s.Name(), p.delta, err))
 			return
 		}
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, iv := range m.plan.Intervals {
-		smp := Sample{Interval: iv, Scanner: s.Name(), Scan: k, Delta: d, Late: late}
+		smp := Sample{Interval: iv, Scanner: p.s.Name(), Scan: p.k, Delta: p.delta, Took: p.took, Late: late}
 		for _, f := range probe {
 			smp.Found += b2i(owned[f] == iv)
 		}

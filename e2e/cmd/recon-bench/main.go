@@ -146,7 +146,7 @@ func run(ctx context.Context, o options) error {
 	}
 	rep.print(os.Stdout)
 	if rep.failed() {
-		return errors.New("legitimate calls failed: the moves were not seamless")
+		return errors.New("legitimate calls failed (each run's first error is above)")
 	}
 	return nil
 }

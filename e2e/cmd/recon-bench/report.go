@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -123,9 +124,27 @@ func (r *report) print(w io.Writer) {
 		fmt.Fprintf(w, "         %v timed moves; legitimate calls %d on %d sockets, %d failed%s\n",
 			rr.Moves, rr.Calls, rr.Sockets, rr.Failed, firstError(rr))
 	}
+	for _, s := range r.Scanners {
+		fmt.Fprintf(w, "%s: a scan took %s\n", s, r.scanTimes(s))
+	}
 	if r.Unowned > 0 {
 		fmt.Fprintf(w, "(%d found sockets held by no orders: other listeners on the scanned ports, not counted)\n", r.Unowned)
 	}
+}
+
+// scanTimes is the median and longest scan of scanner.
+func (r *report) scanTimes(scanner string) string {
+	var ds []time.Duration
+	for _, s := range r.Samples {
+		if s.Scanner == scanner {
+			ds = append(ds, s.Took)
+		}
+	}
+	if len(ds) == 0 {
+		return "-"
+	}
+	slices.Sort(ds)
+	return fmt.Sprintf("%v median, %v at most", ds[len(ds)/2].Round(time.Millisecond), ds[len(ds)-1].Round(time.Millisecond))
 }
 
 func cellText(cells []recon.Cell, iv time.Duration, scanner string, d time.Duration) string {
