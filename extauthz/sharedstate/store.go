@@ -56,6 +56,7 @@ type Store struct {
 	epoch    atomic.Uint64
 	refused  atomic.Uint64 // records refused as invalid
 	relists  atomic.Uint64
+	writes   atomic.Uint64
 
 	mu       sync.Mutex
 	shared   map[string]quarantine.Entry // as etcd has it, at applied
@@ -75,6 +76,7 @@ type Store struct {
 type pending struct {
 	e     quarantine.Entry
 	wrote int64
+	token string // the epoch key's value its write puts
 }
 
 // New returns a store; Start loads it.
@@ -137,6 +139,12 @@ func (s *Store) Instance() string { return s.instance }
 
 const genBits = 20
 
+// token names one write of this replica's: when the watch shows the epoch
+// key with it, the change it carried is in the state applied.
+func (s *Store) token() string {
+	return s.cfg.Replica + "#" + strconv.FormatUint(s.writes.Add(1), 10)
+}
+
 // setEpochLocked recomputes the epoch; it never goes back, even after more
 // than 2^20 local changes during an outage.
 func (s *Store) setEpochLocked() uint64 {
@@ -144,7 +152,7 @@ func (s *Store) setEpochLocked() uint64 {
 		s.gen = 0
 	}
 	v := uint64(s.applied)<<genBits + s.gen
-	if old := s.epoch.Load(); v <= old && (s.gen != 0 || v < old) {
+	if old := s.epoch.Load(); v < old {
 		v = old + 1
 	}
 	s.epoch.Store(v)

@@ -183,6 +183,7 @@ func (s *Store) apply(events []*clientv3.Event) {
 	for _, ev := range events {
 		if string(ev.Kv.Key) == s.epochKey {
 			epochRev = max(epochRev, ev.Kv.ModRevision)
+			s.confirmLocked(string(ev.Kv.Value), ev.Kv.ModRevision)
 			continue
 		}
 		w, err := workloadOfKey(s.cfg.Prefix, ev.Kv.Key)
@@ -204,6 +205,21 @@ func (s *Store) apply(events []*clientv3.Event) {
 		s.changeLocked(w, func() { s.shared[w] = e })
 	}
 	s.advanceLocked(epochRev)
+}
+
+// confirmLocked marks the change whose write put token as taken at rev, so
+// that this revision's epoch already counts it as shared. (Waiting for the
+// write's answer instead would leave this replica one local change above
+// the others for the revision.)
+func (s *Store) confirmLocked(token string, rev int64) {
+	if s.policy != nil && s.policy.token == token {
+		s.policy.wrote = rev
+	}
+	for _, p := range s.overlay {
+		if p.token == token {
+			p.wrote = rev
+		}
+	}
 }
 
 func sleep(ctx context.Context, d time.Duration) {

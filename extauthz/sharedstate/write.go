@@ -19,6 +19,11 @@ func (s *Store) Quarantine(ctx context.Context, e quarantine.Entry, _ time.Durat
 	if err != nil {
 		return 0, fmt.Errorf("sharedstate: %w", err)
 	}
+	// Held here as the others will read it back, so that etcd's copy is
+	// not a change.
+	if e, err = decodeEntry(s.cfg.Prefix, []byte(quarantineKey(s.cfg.Prefix, e.Workload)), val); err != nil {
+		return 0, fmt.Errorf("sharedstate: %w", err)
+	}
 	p := &pending{e: e}
 	s.mu.Lock()
 	s.changeLocked(e.Workload, func() { s.overlay[e.Workload] = p })
@@ -50,8 +55,12 @@ func (s *Store) write(ctx context.Context, p *pending, val []byte) error {
 		}
 		opts = append(opts, clientv3.WithLease(lease.ID))
 	}
+	tok := s.token()
+	s.mu.Lock()
+	p.token = tok
+	s.mu.Unlock()
 	resp, err := s.c.Txn(ctx).Then(clientv3.OpPut(quarantineKey(s.cfg.Prefix, p.e.Workload), string(val), opts...),
-		clientv3.OpPut(s.epochKey, s.cfg.Replica)).Commit()
+		clientv3.OpPut(s.epochKey, tok)).Commit()
 	if err != nil {
 		return err
 	}
@@ -72,7 +81,7 @@ func (s *Store) settle(p *pending, rev int64) {
 		s.setEpochLocked()
 		return
 	}
-	p.wrote = rev
+	p.wrote = max(p.wrote, rev)
 	s.advanceLocked(0)
 }
 
@@ -177,14 +186,18 @@ func (s *Store) flushOnce(ctx context.Context) bool {
 func (s *Store) writePolicy(ctx context.Context, pol *pending) error {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.WriteTimeout)
 	defer cancel()
-	resp, err := s.c.Put(ctx, s.epochKey, s.cfg.Replica)
+	tok := s.token()
+	s.mu.Lock()
+	pol.token = tok
+	s.mu.Unlock()
+	resp, err := s.c.Put(ctx, s.epochKey, tok)
 	if err != nil {
 		return err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.policy == pol {
-		pol.wrote = resp.Header.Revision
+		pol.wrote = max(pol.wrote, resp.Header.Revision)
 		s.advanceLocked(0)
 	}
 	return nil
