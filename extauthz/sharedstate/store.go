@@ -164,6 +164,13 @@ func instanceName(clusterID uint64, prefix string) string {
 	return "etcd-" + hex.EncodeToString(h[:12])
 }
 
+// WaitRevision returns once the state applied here includes the epoch
+// key's revision rev (what another replica wrote at rev), or ctx ends.
+func (s *Store) WaitRevision(ctx context.Context, rev int64) error { return s.waitApplied(ctx, rev) }
+
+// EpochKey is the key every change of the shared state puts.
+func (s *Store) EpochKey() string { return s.epochKey }
+
 // waitApplied returns once the state applied includes revision rev.
 func (s *Store) waitApplied(ctx context.Context, rev int64) error {
 	for {
