@@ -19,7 +19,7 @@ define apt_need
 	fi
 endef
 
-.PHONY: all demo test deps wasm build images vet fuzz bench-authz bench-eaas bench-xds bench-agent eval-agent dataset kube-apiserver etcd bpf proto generate clean
+.PHONY: all demo test deps wasm build images vet fuzz bench-authz bench-ha bench-eaas bench-xds bench-agent eval-agent dataset kube-apiserver etcd bpf proto generate clean
 
 all: build wasm
 
@@ -96,6 +96,13 @@ bench-authz: deps
 	$(GO) build -o $(BUILD)/extauthz ./extauthz/cmd/extauthz
 	$(GO) run ./extauthz/cmd/authz-bench -extauthz $(BUILD)/extauthz
 	$(GO) test -run '^$$' -bench . -benchmem ./extauthz/bench/
+
+# Authorizer replicas on a 3-member etcd (issue 11), about a minute: quarantine
+# propagation p50/p99 across replicas, gRPC Check etcd-backed vs in-memory
+# (interleaved rounds), a replica loading 100,000 quarantined workloads.
+bench-ha: deps
+	@command -v etcd >/dev/null || { echo "etcd is missing: make etcd"; exit 1; }
+	$(GO) run ./extauthz/cmd/ha-bench
 
 # EaaS (issue 9), interleaved in one run, about three minutes: round trips per
 # cipher and replica scenario (α, β, λ), the cryptor ÷ raw Tink, a dropped

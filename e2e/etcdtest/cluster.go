@@ -56,7 +56,7 @@ func Start(t testing.TB, n int) *Cluster {
 	if _, err := exec.LookPath("etcd"); err != nil {
 		t.Skip("etcd is not installed (make etcd installs Debian's etcd-server)")
 	}
-	c, err := start(t.TempDir(), n)
+	c, err := StartDir(t.TempDir(), n)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +64,9 @@ func Start(t testing.TB, n int) *Cluster {
 	return c
 }
 
-func start(dir string, n int) (*Cluster, error) {
+// StartDir runs an n-member cluster in dir (benchmarks; tests use Start);
+// Stop ends it.
+func StartDir(dir string, n int) (*Cluster, error) {
 	ca, err := identity.NewCA()
 	if err != nil {
 		return nil, err
