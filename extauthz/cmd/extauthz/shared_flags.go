@@ -33,7 +33,7 @@ func (f *sharedFlags) add(fs *pflag.FlagSet) {
 }
 
 // maxRecv bounds one etcd answer: a page of the largest records, twice.
-const maxRecv = 32 << 20
+const maxRecv = 64 << 20
 
 // store connects to etcd; nil, nil when no endpoints are given.
 func (f *sharedFlags) store(log zerolog.Logger) (server.Shared, func(), error) {

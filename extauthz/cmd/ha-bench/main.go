@@ -88,7 +88,7 @@ type replica struct {
 
 func startReplica(c *etcdtest.Cluster, set *policy.Set, name string) (*replica, error) {
 	cfg := c.Config()
-	cfg.MaxCallRecvMsgSize = 32 << 20
+	cfg.MaxCallRecvMsgSize = 64 << 20
 	cl, err := clientv3.New(cfg)
 	if err != nil {
 		return nil, err
