@@ -252,3 +252,35 @@ func waitRevision(t *testing.T, r *replica, cl *clientv3.Client) {
 		t.Fatal(err)
 	}
 }
+
+// TestPolicyChangeMovesEveryEpoch: a replica whose policies changed moves
+// its own epoch at once, and every replica's once etcd took it, so no
+// filter keeps answers decided under the old policies, whichever replica
+// it asks. With etcd gone the replica's own epoch still moves.
+func TestPolicyChangeMovesEveryEpoch(t *testing.T) {
+	c := etcdtest.Start(t, 3)
+	r1, r2 := startReplica(t, client(t, c), "r1"), startReplica(t, client(t, c), "r2")
+	waitSameEpoch(t, r1, r2)
+	before := r2.engine.Epoch()
+	r1.store.PolicyApplied()
+	if r1.engine.Epoch() <= before {
+		t.Fatalf("the changed replica's epoch %d did not move from %d", r1.engine.Epoch(), before)
+	}
+	waitSameEpoch(t, r1, r2)
+	if r2.engine.Epoch() <= before {
+		t.Fatalf("the other replica's epoch %d did not move from %d", r2.engine.Epoch(), before)
+	}
+	c.KillAll()
+	before = r1.engine.Epoch()
+	r1.store.PolicyApplied()
+	if r1.engine.Epoch() <= before || !r1.store.Status().PolicyPending {
+		t.Fatalf("during the outage: epoch %d from %d, %+v", r1.engine.Epoch(), before, r1.store.Status())
+	}
+	if err := c.RestartAll(); err != nil {
+		t.Fatal(err)
+	}
+	waitSameEpoch(t, r1, r2)
+	if st := r1.store.Status(); st.PolicyPending || r2.engine.Epoch() <= before {
+		t.Fatalf("after the outage: %+v, the other's epoch %d", st, r2.engine.Epoch())
+	}
+}

@@ -204,12 +204,26 @@ func many(c *etcdtest.Cluster, set *policy.Set, o options) error {
 	after := heap()
 	fmt.Printf("a replica started on them: loaded %d in %v; heap %+.1f MiB (after GC)\n", r.set().Len(), load.Round(time.Millisecond),
 		float64(int64(after)-int64(before))/(1<<20))
-	reqs := bench.CheckRequests(bench.Requests(o.rules, 4096, 3))
-	res, err := bench.Load(context.Background(), r.run.GRPCAddr.String(), reqs, o.workers, o.conns, o.d)
+	mem, err := server.Start(serverConfig(set, nil))
 	if err != nil {
 		return err
 	}
-	fmt.Printf("  gRPC Check with %d quarantined: %.0f checks/s  p50 %v  p99 %v\n", r.set().Len(), res.Throughput, res.P50, res.P99)
+	defer mem.Stop()
+	for _, e := range r.set().Snapshot() {
+		mem.Authorizer.Engine.Quarantine().Put(e)
+	}
+	reqs := bench.CheckRequests(bench.Requests(o.rules, 4096, 3))
+	fmt.Printf("  gRPC Check with %d quarantined, %d rounds of %v, interleaved:\n", r.set().Len(), o.rounds, o.d)
+	addrs := map[string]string{"in-memory": mem.GRPCAddr.String(), "etcd-backed": r.run.GRPCAddr.String()}
+	for range o.rounds {
+		for _, name := range []string{"in-memory", "etcd-backed"} {
+			res, err := bench.Load(context.Background(), addrs[name], reqs, o.workers, o.conns, o.d)
+			if err != nil {
+				return err
+			}
+			fmt.Printf("    %-12s %8.0f checks/s  p50 %v  p99 %v\n", name, res.Throughput, res.P50, res.P99)
+		}
+	}
 	return nil
 }
 
