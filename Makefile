@@ -19,7 +19,7 @@ define apt_need
 	fi
 endef
 
-.PHONY: all demo test deps wasm build images manifests vet fuzz bench-authz bench-eaas bench-xds bench-recon bench-agent eval-agent dataset kube-apiserver etcd nmap bpf proto generate clean
+.PHONY: all demo test deps wasm build images manifests vet fuzz bench-authz bench-ha bench-eaas bench-xds bench-recon bench-agent eval-agent dataset kube-apiserver etcd nmap bpf proto generate clean
 
 all: build wasm
 
@@ -95,7 +95,7 @@ fuzz: deps
 	  api/eaas:FuzzDecode api/eaas:FuzzSplitFrames api/eaas:FuzzParseEnvelope api/eaas:FuzzDecodeEnrolment \
 	  extauthz/eaas/coordinator:FuzzProcess extauthz/eaas/rpc:FuzzServers extauthz/eaas/cryptor:FuzzOpen \
 	  extauthz/eaas/keymanager:FuzzParseMaterial extauthz/eaas/keymanager:FuzzParseKeyset \
-	  xds/envoy:FuzzBuild xds/envoy:FuzzParseTemplate xds/server:FuzzAdminAPI xds/server:FuzzParseAddrPool xds/bench:FuzzParseProfile xds/bench:FuzzParseStatm extauthz/policy:FuzzReachableConsistent api/xdsevent:FuzzDecodeEvent e2e/sidecar:FuzzInboundSockets e2e/sidecar:FuzzOutboundXDS e2e/recon:FuzzParseNmapXML xds/catalog:FuzzParseRotations internal/install:FuzzParseImages; do \
+	  xds/envoy:FuzzBuild xds/envoy:FuzzParseTemplate xds/server:FuzzAdminAPI xds/server:FuzzParseAddrPool xds/bench:FuzzParseProfile xds/bench:FuzzParseStatm extauthz/policy:FuzzReachableConsistent api/xdsevent:FuzzDecodeEvent e2e/sidecar:FuzzInboundSockets e2e/sidecar:FuzzOutboundXDS e2e/recon:FuzzParseNmapXML extauthz/sharedstate:FuzzDecodeEntry xds/catalog:FuzzParseRotations internal/install:FuzzParseImages; do \
 	  pkg=$${t%%:*}; fn=$${t##*:}; echo "fuzz $$pkg $$fn"; \
 	  $(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) ./$$pkg || exit 1; done
 	@for fn in FuzzParseConfig FuzzDescribe FuzzEncodedLen FuzzParseAnswers FuzzUnbindResponse; do echo "fuzz wasm-filter/filter $$fn"; \
@@ -108,6 +108,13 @@ bench-authz: deps
 	$(GO) build -o $(BUILD)/extauthz ./extauthz/cmd/extauthz
 	$(GO) run ./extauthz/cmd/authz-bench -extauthz $(BUILD)/extauthz
 	$(GO) test -run '^$$' -bench . -benchmem ./extauthz/bench/
+
+# Authorizer replicas on a 3-member etcd (issue 11), about a minute: quarantine
+# propagation p50/p99 across replicas, gRPC Check etcd-backed vs in-memory
+# (interleaved rounds), a replica loading 100,000 quarantined workloads.
+bench-ha: deps
+	@command -v etcd >/dev/null || { echo "etcd is missing: make etcd"; exit 1; }
+	$(GO) run ./extauthz/cmd/ha-bench
 
 # EaaS (issue 9), interleaved in one run, about three minutes: round trips per
 # cipher and replica scenario (α, β, λ), the cryptor ÷ raw Tink, a dropped

@@ -52,6 +52,7 @@ type Engine struct {
 	instance   string
 	quarantine *quarantine.Set
 	limiter    *ratelimit.Limiter
+	shared     atomic.Pointer[epochSource]
 }
 
 // maxBuckets bounds the rate limiter's memory.

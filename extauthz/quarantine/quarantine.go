@@ -1,5 +1,6 @@
 // Package quarantine keeps the workloads that meshward has isolated, from
-// verdicts of the eBPF agent or an operator. It knows nothing of transports.
+// verdicts of the eBPF agent or an operator. It knows nothing of transports:
+// replicas share their sets through a Sharer (extauthz/sharedstate, on etcd).
 package quarantine
 
 import (
@@ -18,38 +19,51 @@ type Entry struct {
 	Expires  time.Time // zero: until released
 }
 
-// Set is a concurrency-safe set of quarantined workloads.
+// Set is a concurrency-safe set of quarantined workloads. Every check
+// consults it, so it stays in memory: sharing happens beside it, never on the
+// hot path.
 type Set struct {
-	mu      sync.RWMutex
-	entries map[string]Entry
-	epoch   atomic.Uint64
-	now     func() time.Time
+	mu       sync.RWMutex
+	entries  map[string]Entry
+	epoch    atomic.Uint64
+	now      func() time.Time
+	sharer   atomic.Pointer[sharerBox]
+	onChange atomic.Pointer[func(Change)]
 }
 
 // New returns an empty set.
 func New() *Set { return &Set{entries: map[string]Entry{}, now: time.Now} }
 
-// Add quarantines e.Workload; a ttl of 0 keeps it until Release. It returns the
-// new epoch.
+// Add quarantines e.Workload in this set only; a ttl of 0 keeps it until
+// Release. It returns the new epoch. Quarantine shares it with the replicas.
 func (s *Set) Add(e Entry, ttl time.Duration) uint64 {
 	e.Since = s.now()
 	if ttl > 0 {
 		e.Expires = e.Since.Add(ttl)
 	}
+	return s.Put(e)
+}
+
+// Put stores e as it is (times included): the sharer applies entries made by
+// other replicas with it. It returns the new epoch.
+func (s *Set) Put(e Entry) uint64 {
 	s.mu.Lock()
 	s.entries[e.Workload] = e
 	s.mu.Unlock()
+	s.changed(Change{Entry: e, Quarantined: true})
 	return s.epoch.Add(1)
 }
 
-// Release lifts a quarantine; it reports whether the workload was quarantined.
+// Release lifts a quarantine in this set only; it reports whether the
+// workload was quarantined. Lift shares the release with the replicas.
 func (s *Set) Release(workload string) bool {
 	s.mu.Lock()
-	_, ok := s.entries[workload]
+	e, ok := s.entries[workload]
 	delete(s.entries, workload)
 	s.mu.Unlock()
 	if ok {
 		s.epoch.Add(1)
+		s.changed(Change{Entry: e})
 	}
 	return ok
 }

@@ -37,6 +37,7 @@ type Authorizer struct {
 	xds            *xdsNotifier   // nil: no xDS server hears of events (xdsevents.go)
 	learner        *learn.Learner // nil unless in learn mode
 	dlog           *decisionLog
+	shared         Shared // nil: this process keeps its own state
 }
 
 // ReasonInvalidPath denies a check whose path cannot be normalized (NUL,

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"strings"
 	"time"
 
@@ -91,8 +92,10 @@ func (f *lateralFeed) act(al lateral.Alert) {
 	action := "alert"
 	if enforce {
 		action = "quarantine"
-		f.a.Engine.Quarantine().Add(quarantine.Entry{Workload: al.Source, Reason: "lateral-movement:" + al.Kind,
-			Score: 1, Evidence: []string{al.Detail}}, ttl)
+		// Applied here at once; a write to the shared state that fails is
+		// retried by the sharer.
+		_, _ = f.a.Engine.Quarantine().Quarantine(context.Background(), quarantine.Entry{Workload: al.Source,
+			Reason: "lateral-movement:" + al.Kind, Score: 1, Evidence: []string{al.Detail}}, ttl)
 	}
 	f.a.xds.lateral(al, enforce, ttl)
 	f.alerts.WithLabelValues(al.Kind, action).Inc()

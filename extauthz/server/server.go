@@ -85,6 +85,9 @@ type Config struct {
 	// Registry is where metrics go (nil: a new one); /metrics serves it.
 	Registry *prometheus.Registry
 	Log      zerolog.Logger
+	// Shared, if set, shares the quarantine set and the epoch with the other
+	// replicas (shared.go).
+	Shared Shared
 }
 
 // DefaultMaxInFlight is enough to keep every core busy with queueing to spare.
@@ -155,6 +158,9 @@ func loadPolicy(cfg *Config) (*policy.Watcher, error) {
 // applyPolicy makes s the active set.
 func (a *Authorizer) applyPolicy(s *policy.Set, from string) {
 	a.Engine.SetPolicy(s)
+	if a.shared != nil {
+		a.shared.PolicyApplied()
+	}
 	a.Metrics.reloads.WithLabelValues("applied").Inc()
 	a.Log.Info().Str("from", from).Int("policies", s.Policies()).Int("rules", s.Len()).
 		Uint64("epoch", a.Engine.Epoch()).Msg("policy set applied")
@@ -236,6 +242,11 @@ func Start(cfg Config) (*Running, error) {
 		workloads: cfg.Workloads}
 	a.Metrics = NewMetrics(reg, a.gauges())
 	r := &Running{Authorizer: a, GRPCAddr: gl.Addr(), HTTPAddr: hl.Addr(), done: make(chan error, 2), stop: make(chan struct{})}
+	if err := r.startShared(cfg.Shared); err != nil {
+		gl.Close()
+		hl.Close()
+		return nil, err
+	}
 	if watcher != nil {
 		r.watch(watcher, cfg.ReloadInterval)
 	}

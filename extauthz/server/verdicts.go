@@ -27,20 +27,29 @@ type Verdicts struct {
 const maxVerdictTTL = 7 * 24 * time.Hour
 
 // Report implements verdictv1.VerdictsServer.
-func (s Verdicts) Report(_ context.Context, v *verdictv1.Verdict) (*verdictv1.Ack, error) {
+func (s Verdicts) Report(ctx context.Context, v *verdictv1.Verdict) (*verdictv1.Ack, error) {
 	if err := validateVerdict(v); err != nil {
 		s.A.Metrics.verdicts.WithLabelValues("report", "invalid").Inc()
 		return nil, status.Error(codes.InvalidArgument, err.Error())
 	}
 	q := s.A.Engine.Quarantine()
-	epoch := q.Add(quarantine.Entry{
+	epoch, err := q.Quarantine(ctx, quarantine.Entry{
 		Workload: v.GetWorkload(), Reason: v.GetReason(), Score: v.GetScore(), Evidence: v.GetEvidence(),
 	}, time.Duration(v.GetTtlSeconds())*time.Second)
+	if err != nil && epoch == 0 {
+		s.A.Metrics.verdicts.WithLabelValues("report", "invalid").Inc()
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
 	s.A.xds.quarantined(v.GetWorkload(), v.GetReason(), time.Duration(v.GetTtlSeconds())*time.Second)
 	s.A.Metrics.verdicts.WithLabelValues("report", "quarantined").Inc()
 	s.A.Log.Warn().Str("workload", v.GetWorkload()).Str("reason", v.GetReason()).Float64("score", v.GetScore()).
 		Strs("evidence", v.GetEvidence()).Str("node", v.GetNode()).Str("container", v.GetContainer()).
 		Int64("ttl_seconds", v.GetTtlSeconds()).Uint64("epoch", epoch).Msg("workload quarantined")
+	if err != nil {
+		// Applied here, queued for the other replicas: the caller may retry
+		// (a repeated verdict changes nothing) or tell an operator.
+		return nil, status.Error(codes.Unavailable, err.Error())
+	}
 	return &verdictv1.Ack{Quarantined: true, Epoch: epoch}, nil
 }
 
@@ -59,16 +68,20 @@ func validateVerdict(v *verdictv1.Verdict) error {
 }
 
 // Release implements verdictv1.VerdictsServer.
-func (s Verdicts) Release(_ context.Context, r *verdictv1.ReleaseRequest) (*verdictv1.Ack, error) {
+func (s Verdicts) Release(ctx context.Context, r *verdictv1.ReleaseRequest) (*verdictv1.Ack, error) {
 	if r.GetWorkload() == "" {
 		return nil, status.Error(codes.InvalidArgument, "release: field \"workload\" is empty")
 	}
 	q := s.A.Engine.Quarantine()
-	was := q.Release(r.GetWorkload())
+	was, err := q.Lift(ctx, r.GetWorkload())
+	if err != nil {
+		s.A.Metrics.verdicts.WithLabelValues("release", "unavailable").Inc()
+		return nil, status.Error(codes.Unavailable, "release refused, the workload stays quarantined: "+err.Error())
+	}
 	s.A.xds.released(r.GetWorkload()) // even if this process forgot it: the xDS server may not have
 	s.A.Metrics.verdicts.WithLabelValues("release", map[bool]string{true: "released", false: "not-quarantined"}[was]).Inc()
 	s.A.Log.Warn().Str("workload", r.GetWorkload()).Bool("was_quarantined", was).Msg("quarantine released")
-	return &verdictv1.Ack{Quarantined: false, Epoch: q.Epoch()}, nil
+	return &verdictv1.Ack{Quarantined: false, Epoch: s.A.Engine.Epoch()}, nil
 }
 
 // TokenAuth returns an interceptor that admits calls to the verdict service

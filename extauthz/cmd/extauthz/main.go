@@ -53,6 +53,7 @@ func serve() *cobra.Command {
 	var ef eaasFlags
 	var xf xdsEventFlags
 	var eaasOn bool
+	var sf sharedFlags
 	c := &cobra.Command{
 		Use:   "serve",
 		Short: "serve ext_authz (gRPC), the filter's HTTP check and the verdict API",
@@ -95,7 +96,12 @@ func serve() *cobra.Command {
 				}
 				defer er.Stop()
 			}
-			r, err := server.Start(server.Config{Registry: metricsReg, Mount: mountEaaS(er), GRPCTLS: serverTLS, HTTPTLS: serverTLS, InsecurePlaintextChecks: insecureChecks, MaxInFlightPerCaller: perCaller, PathNormalization: norm, Workloads: reg, PolicyPaths: policyDirs, Kube: kcfg, ReloadInterval: reload, CacheTTL: cacheTTL, MaxInFlight: maxInFlight, Lateral: lat, LateralLearnFor: learnFor, Learn: learnMode, DecisionLog: &dlog, GRPCAddr: grpcAddr, HTTPAddr: httpAddr, VerdictToken: token, XDSEvents: xev, Log: log})
+			shared, closeShared, err := sf.store(log)
+			if err != nil {
+				return err
+			}
+			defer closeShared()
+			r, err := server.Start(server.Config{Shared: shared, Registry: metricsReg, Mount: mountEaaS(er), GRPCTLS: serverTLS, HTTPTLS: serverTLS, InsecurePlaintextChecks: insecureChecks, MaxInFlightPerCaller: perCaller, PathNormalization: norm, Workloads: reg, PolicyPaths: policyDirs, Kube: kcfg, ReloadInterval: reload, CacheTTL: cacheTTL, MaxInFlight: maxInFlight, Lateral: lat, LateralLearnFor: learnFor, Learn: learnMode, DecisionLog: &dlog, GRPCAddr: grpcAddr, HTTPAddr: httpAddr, VerdictToken: token, XDSEvents: xev, Log: log})
 			if err != nil {
 				return err
 			}
@@ -112,6 +118,7 @@ func serve() *cobra.Command {
 		},
 	}
 	c.Flags().StringArrayVar(&policyDirs, "policy", nil, "policy file or directory of YAML files (AuthorizationPolicy, MeshwardPolicy); repeatable")
+	sf.add(c.Flags())
 	c.Flags().DurationVar(&cacheTTL, "filter-cache-ttl", server.DefaultCacheTTL, "how long filters may reuse a cacheable answer (negative: never); any policy or quarantine change drops it within a second")
 	c.Flags().IntVar(&maxInFlight, "max-in-flight", server.DefaultMaxInFlight, "checks served at once; more are shed unread (RESOURCE_EXHAUSTED, HTTP 503) and fail closed")
 	c.Flags().Float64Var(&dlog.AllowSample, "decision-log-allow-sample", dlog.AllowSample, "share of allowed decisions written to the decision log")
