@@ -1,0 +1,347 @@
+// Package monitoring reads meshward's Grafana dashboard and PrometheusRules
+// and checks that every series they query is one a component exports.
+//
+// It extracts selectors from PromQL itself rather than importing
+// Prometheus' parser: that module would pull the server's dependency tree
+// (and newer Kubernetes and gRPC modules) into every meshward build.
+package monitoring
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// MaxExpr bounds an expression: dashboards and rules hold short ones, and a
+// file that does not is not one of ours.
+const MaxExpr = 64 << 10
+
+// Selector is one vector selector: the metric it names and the labels its
+// matchers compare.
+type Selector struct {
+	Metric string
+	Labels []string
+}
+
+// keywords are identifiers that are never metric names. The grouping ones
+// are followed by a parenthesized list of label names.
+var keywords = map[string]bool{
+	"by": true, "without": true, "on": true, "ignoring": true, "group_left": true, "group_right": true,
+	"bool": true, "and": true, "or": true, "unless": true, "offset": true, "atan2": true, "inf": true, "nan": true,
+	// Aggregation operators are keywords too: `sum by (x) (...)` names no
+	// metric sum.
+	"sum": true, "min": true, "max": true, "avg": true, "group": true, "stddev": true, "stdvar": true, "count": true,
+	"count_values": true, "bottomk": true, "topk": true, "quantile": true, "limitk": true, "limit_ratio": true,
+}
+
+var grouping = map[string]bool{"by": true, "without": true, "on": true, "ignoring": true, "group_left": true, "group_right": true}
+
+// Selectors returns the vector selectors of a PromQL expression. Grafana
+// variables ($name, ${name}) are accepted wherever PromQL takes a duration
+// or a string.
+func Selectors(expr string) ([]Selector, error) {
+	if len(expr) > MaxExpr {
+		return nil, fmt.Errorf("expression of %d bytes: at most %d", len(expr), MaxExpr)
+	}
+	if !utf8.ValidString(expr) {
+		return nil, fmt.Errorf("expression is not UTF-8")
+	}
+	l := &lexer{src: expr}
+	var out []Selector
+	depth := 0
+	for {
+		t, err := l.next()
+		if err != nil {
+			return nil, err
+		}
+		switch t.kind {
+		case tEOF:
+			if depth != 0 {
+				return nil, fmt.Errorf("offset %d: %d unclosed parentheses", len(expr), depth)
+			}
+			return out, nil
+		case tOpen:
+			depth++
+		case tClose:
+			if depth--; depth < 0 {
+				return nil, fmt.Errorf("offset %d: ')' without '('", t.pos)
+			}
+		case tIdent:
+			s, ok, err := l.afterIdent(t)
+			if err != nil {
+				return nil, err
+			}
+			if ok {
+				out = append(out, s)
+			}
+		case tBrace:
+			s, err := l.matchers(t.pos, "")
+			if err != nil {
+				return nil, err
+			}
+			if s.Metric == "" {
+				return nil, fmt.Errorf("offset %d: a selector without a metric name", t.pos)
+			}
+			out = append(out, s)
+		}
+	}
+}
+
+// afterIdent decides what an identifier is from what follows it: a call,
+// a grouping clause, a keyword, or a metric name with optional matchers.
+func (l *lexer) afterIdent(t token) (Selector, bool, error) {
+	if grouping[strings.ToLower(t.text)] {
+		return Selector{}, false, l.labelList(t)
+	}
+	if keywords[strings.ToLower(t.text)] {
+		return Selector{}, false, nil
+	}
+	l.skipSpace()
+	if l.peek() == '(' {
+		return Selector{}, false, nil // a function or an aggregation
+	}
+	if l.peek() == '{' {
+		l.pos++
+		s, err := l.matchers(t.pos, t.text)
+		return s, err == nil, err
+	}
+	return Selector{Metric: t.text}, true, nil
+}
+
+// labelList skips the "(a, b)" after by, without, on, ignoring or
+// group_left/right (where it is optional).
+func (l *lexer) labelList(kw token) error {
+	l.skipSpace()
+	if l.peek() != '(' {
+		if kw.text == "group_left" || kw.text == "group_right" {
+			return nil
+		}
+		return fmt.Errorf("offset %d: %q wants a list of labels", kw.pos, kw.text)
+	}
+	l.pos++
+	for {
+		t, err := l.next()
+		if err != nil {
+			return err
+		}
+		switch t.kind {
+		case tClose:
+			return nil
+		case tIdent, tComma:
+		default:
+			return fmt.Errorf("offset %d: %q's list holds %q, not a label name", t.pos, kw.text, t.text)
+		}
+	}
+}
+
+// matchers reads `label op "value", ...}` after a '{'.
+func (l *lexer) matchers(start int, metric string) (Selector, error) {
+	s := Selector{Metric: metric}
+	for {
+		t, err := l.next()
+		if err != nil {
+			return s, err
+		}
+		switch t.kind {
+		case tCloseBrace:
+			slices.Sort(s.Labels)
+			s.Labels = slices.Compact(s.Labels)
+			return s, nil
+		case tComma:
+			continue
+		case tIdent, tString:
+		default:
+			return s, fmt.Errorf("offset %d: selector at %d: %q where a label name belongs", t.pos, start, t.text)
+		}
+		name := t.text
+		if err := l.matchOp(start); err != nil {
+			return s, err
+		}
+		v, err := l.next()
+		if err != nil {
+			return s, err
+		}
+		if v.kind != tString {
+			return s, fmt.Errorf("offset %d: selector at %d: label %q wants a quoted value", v.pos, start, name)
+		}
+		if name == "__name__" {
+			if s.Metric != "" && s.Metric != v.text {
+				return s, fmt.Errorf("offset %d: selector names two metrics", start)
+			}
+			s.Metric = v.text
+			continue
+		}
+		s.Labels = append(s.Labels, name)
+	}
+}
+
+func (l *lexer) matchOp(start int) error {
+	l.skipSpace()
+	for _, op := range []string{"=~", "!~", "!=", "="} {
+		if strings.HasPrefix(l.src[l.pos:], op) {
+			l.pos += len(op)
+			return nil
+		}
+	}
+	return fmt.Errorf("offset %d: selector at %d: no matcher operator", l.pos, start)
+}
+
+type kind int
+
+const (
+	tEOF kind = iota
+	tIdent
+	tString
+	tOpen
+	tClose
+	tBrace
+	tCloseBrace
+	tComma
+	tOther
+)
+
+type token struct {
+	kind kind
+	text string
+	pos  int
+}
+
+type lexer struct {
+	src string
+	pos int
+}
+
+func (l *lexer) peek() byte {
+	if l.pos < len(l.src) {
+		return l.src[l.pos]
+	}
+	return 0
+}
+
+func (l *lexer) skipSpace() {
+	for l.pos < len(l.src) {
+		c := l.src[l.pos]
+		switch {
+		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
+			l.pos++
+		case c == '#': // a comment runs to the end of the line
+			for l.pos < len(l.src) && l.src[l.pos] != '\n' {
+				l.pos++
+			}
+		default:
+			return
+		}
+	}
+}
+
+// next returns the next token; numbers, operators, durations in brackets
+// and Grafana variables come back as tOther (or are skipped).
+func (l *lexer) next() (token, error) {
+	l.skipSpace()
+	start := l.pos
+	if l.pos >= len(l.src) {
+		return token{kind: tEOF, pos: start}, nil
+	}
+	c := l.src[l.pos]
+	switch {
+	case c == '(' || c == ')' || c == '{' || c == '}' || c == ',':
+		l.pos++
+		return token{kind: map[byte]kind{'(': tOpen, ')': tClose, '{': tBrace, '}': tCloseBrace, ',': tComma}[c], text: string(c), pos: start}, nil
+	case c == '"' || c == '\'' || c == '`':
+		s, err := l.quoted(c)
+		return token{kind: tString, text: s, pos: start}, err
+	case c == '[':
+		return l.bracket()
+	case c == '$':
+		return l.variable()
+	case isIdentStart(rune(c)):
+		for l.pos < len(l.src) && isIdentPart(rune(l.src[l.pos])) {
+			l.pos++
+		}
+		return token{kind: tIdent, text: l.src[start:l.pos], pos: start}, nil
+	case c >= '0' && c <= '9' || c == '.':
+		for l.pos < len(l.src) && (isIdentPart(rune(l.src[l.pos])) || l.src[l.pos] == '.' ||
+			(l.src[l.pos] == '+' || l.src[l.pos] == '-') && (l.src[l.pos-1] == 'e' || l.src[l.pos-1] == 'E')) {
+			l.pos++
+		}
+		return token{kind: tOther, text: l.src[start:l.pos], pos: start}, nil
+	case strings.ContainsRune("+-*/%^=!<>@:", rune(c)):
+		l.pos++
+		return token{kind: tOther, text: string(c), pos: start}, nil
+	}
+	r, _ := utf8.DecodeRuneInString(l.src[l.pos:])
+	return token{}, fmt.Errorf("offset %d: unexpected %q", start, r)
+}
+
+// bracket skips a range or subquery: durations, ':' and variables only.
+func (l *lexer) bracket() (token, error) {
+	start := l.pos
+	l.pos++
+	for l.pos < len(l.src) {
+		c := l.src[l.pos]
+		switch {
+		case c == ']':
+			l.pos++
+			return token{kind: tOther, text: l.src[start:l.pos], pos: start}, nil
+		case c == '$' || c == '{' || c == '}' || c == ':' || c == ' ' || isIdentPart(rune(c)):
+			l.pos++
+		default:
+			return token{}, fmt.Errorf("offset %d: %q in a range", l.pos, c)
+		}
+	}
+	return token{}, fmt.Errorf("offset %d: '[' never closed", start)
+}
+
+// variable skips a Grafana variable: $name or ${name} or ${name:format}.
+func (l *lexer) variable() (token, error) {
+	start := l.pos
+	l.pos++
+	if l.peek() == '{' {
+		end := strings.IndexByte(l.src[l.pos:], '}')
+		if end < 0 {
+			return token{}, fmt.Errorf("offset %d: '${' never closed", start)
+		}
+		l.pos += end + 1
+	} else {
+		for l.pos < len(l.src) && isIdentPart(rune(l.src[l.pos])) {
+			l.pos++
+		}
+	}
+	if l.pos == start+1 {
+		return token{}, fmt.Errorf("offset %d: '$' without a variable name", start)
+	}
+	return token{kind: tOther, text: l.src[start:l.pos], pos: start}, nil
+}
+
+func (l *lexer) quoted(q byte) (string, error) {
+	start := l.pos
+	l.pos++
+	var b strings.Builder
+	for l.pos < len(l.src) {
+		c := l.src[l.pos]
+		switch {
+		case c == q:
+			l.pos++
+			return b.String(), nil
+		case c == '\\' && q != '`' && l.pos+1 < len(l.src):
+			b.WriteByte(l.src[l.pos+1])
+			l.pos += 2
+		case c == '\n' && q != '`':
+			return "", fmt.Errorf("offset %d: string opened at %d runs past the line", l.pos, start)
+		default:
+			b.WriteByte(c)
+			l.pos++
+		}
+	}
+	return "", fmt.Errorf("offset %d: string never closed", start)
+}
+
+func isIdentStart(r rune) bool {
+	return r == '_' || r == ':' || r < unicode.MaxASCII && unicode.IsLetter(r)
+}
+
+func isIdentPart(r rune) bool {
+	return r == '_' || r == ':' || r < unicode.MaxASCII && (unicode.IsLetter(r) || unicode.IsDigit(r))
+}
