@@ -52,9 +52,9 @@ type monitored struct {
 }
 
 type monitoredAgent struct {
-	cgroup string
-	cancel context.CancelFunc
-	done   chan error
+	cgroup  string
+	cancel  context.CancelFunc
+	done    chan error
 	closers []func()
 }
 
