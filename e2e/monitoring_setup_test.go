@@ -159,8 +159,8 @@ func (m *monitored) startAuthz(t *testing.T) {
 
 // startAgent runs the eBPF agent on a cgroup made for the frontend's
 // container, isolating it in the kernel and reporting to the authorizer
-// over gRPC with its own mesh certificate, and serves its registry as
-// `ebpf-agent run --metrics-addr` does.
+// over gRPC with its own mesh certificate (and a stale token), and serves
+// its registry as `ebpf-agent run --metrics-addr` does.
 func (m *monitored) startAgent(t *testing.T) {
 	dir, _, err := cgroups.Create(fmt.Sprintf("meshward-monitoring-%d", os.Getpid()))
 	if err != nil {
@@ -182,7 +182,10 @@ func (m *monitored) startAgent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	vc, err := verdict.Dial(m.authz.GRPCAddr.String(), m.token, "monitoring", credentials.NewTLS(m.ca.ClientTLS(cert)))
+	// The agent holds a token the authorizer does not (a Secret out of
+	// date): its verdicts fail, which is what MeshwardAgentVerdictsFailing
+	// watches for; the quarantines here come through the operator's path.
+	vc, err := verdict.Dial(m.authz.GRPCAddr.String(), "stale-"+m.token, "monitoring", credentials.NewTLS(m.ca.ClientTLS(cert)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,14 +14,15 @@ import (
 var prometheusOwn = map[string]bool{"up": true}
 
 // TestMonitoringQueriesExported: every metric the shipped Grafana dashboard
-// and PrometheusRules query, and every label their matchers compare, is
-// exported by a running component. The authorizer (with EaaS), the xDS
+// and PrometheusRules query, every label their matchers compare and every
+// value their equality matchers want, is exported by a running component. The authorizer (with EaaS), the xDS
 // server and (as root) the eBPF agent run on loopback and go through what
 // the panels and alerts watch: checks allowed, denied and shed, a policy
 // change rejected then applied, a quarantine the xDS server acts on, moves
 // acknowledged, refused (NACK) and left behind, a stream the guard ends,
 // encrypted bodies, then the cryptor gone (refusals and plaintext
-// forwards), and a shell in a watched container. Then /metrics of each is
+// forwards), and a shell in a watched container whose agent's verdict the
+// authorizer refuses (a stale token). Then /metrics of each is
 // scraped. A rule planted on a metric no component exports fails the same
 // check.
 func TestMonitoringQueriesExported(t *testing.T) {

@@ -209,8 +209,9 @@ func (m *monitored) driveVerdict(t *testing.T) {
 	m.waitMetric(t, "authz", `meshward_authz_xds_events_total{kind="quarantine",result="sent"}`)
 }
 
-// driveAgent runs a shell in the frontend's container: a verdict at once,
-// the container isolated, and the shell's calls in windows.
+// driveAgent runs a shell in the frontend's container: a verdict at once
+// (which the authorizer refuses: the agent's token is stale), the
+// container isolated, and the shell's calls in windows.
 func (m *monitored) driveAgent(t *testing.T) {
 	dir, err := cgroups.Open(m.agent.cgroup)
 	if err != nil {
@@ -222,7 +223,8 @@ func (m *monitored) driveAgent(t *testing.T) {
 	if err := cmd.Run(); err != nil {
 		t.Fatal(err)
 	}
-	m.waitMetric(t, "agent", `meshward_agent_verdicts_total{outcome="sent",reason="exec-shell"}`)
+	m.waitMetric(t, "agent", `meshward_agent_verdicts_total{outcome="failed",reason="exec-shell"}`)
+	m.waitMetric(t, "agent", `meshward_agent_isolations_total{outcome="isolated"}`)
 	m.waitMetric(t, "agent", `meshward_agent_windows_total{judgement="learning"`)
 }
 

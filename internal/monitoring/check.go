@@ -16,8 +16,9 @@ import (
 const MaxExposition = 64 << 20
 
 // Exported is what scrapes offered: each series name (a histogram's as
-// _bucket, _sum and _count) with the label names its series carry.
-type Exported map[string]map[string]bool
+// _bucket, _sum and _count) with the labels its series carry and the
+// values seen for each.
+type Exported map[string]map[string]map[string]bool
 
 // Scraped adds one /metrics answer (Prometheus text format) to e.
 func (e Exported) Scraped(r io.Reader) error {
@@ -35,17 +36,22 @@ func (e Exported) Scraped(r io.Reader) error {
 	}
 	for name, f := range fams {
 		for _, m := range f.GetMetric() {
-			labels := map[string]bool{}
+			labels := map[string]string{}
 			for _, lp := range m.GetLabel() {
-				labels[lp.GetName()] = true
+				labels[lp.GetName()] = lp.GetValue()
 			}
 			switch f.GetType() {
 			case dto.MetricType_HISTOGRAM, dto.MetricType_GAUGE_HISTOGRAM:
-				e.add(name+"_bucket", labels, "le")
+				for _, b := range m.GetHistogram().GetBucket() {
+					e.add(name+"_bucket", labels, "le", fmt.Sprint(b.GetUpperBound()))
+				}
+				e.add(name+"_bucket", labels, "le", "+Inf")
 				e.add(name+"_sum", labels)
 				e.add(name+"_count", labels)
 			case dto.MetricType_SUMMARY:
-				e.add(name, labels, "quantile")
+				for _, q := range m.GetSummary().GetQuantile() {
+					e.add(name, labels, "quantile", fmt.Sprint(q.GetQuantile()))
+				}
 				e.add(name+"_sum", labels)
 				e.add(name+"_count", labels)
 			default:
@@ -56,15 +62,23 @@ func (e Exported) Scraped(r io.Reader) error {
 	return nil
 }
 
-func (e Exported) add(name string, labels map[string]bool, extra ...string) {
+// add records a series of name with labels and, if given, one more
+// label and its value (a bucket's le, a quantile).
+func (e Exported) add(name string, labels map[string]string, extra ...string) {
 	if e[name] == nil {
-		e[name] = map[string]bool{}
+		e[name] = map[string]map[string]bool{}
 	}
-	for l := range labels {
-		e[name][l] = true
+	see := func(l, v string) {
+		if e[name][l] == nil {
+			e[name][l] = map[string]bool{}
+		}
+		e[name][l][v] = true
 	}
-	for _, l := range extra {
-		e[name][l] = true
+	for l, v := range labels {
+		see(l, v)
+	}
+	if len(extra) == 2 {
+		see(extra[0], extra[1])
 	}
 }
 
@@ -72,8 +86,10 @@ func (e Exported) add(name string, labels map[string]bool, extra ...string) {
 var scrapeLabels = map[string]bool{"job": true, "instance": true}
 
 // Missing says, for every query, each metric it selects that no scrape
-// offered and each matcher on a label that metric's series never carry.
-// external names the series Prometheus makes itself (up, ...).
+// offered, each matcher on a label that metric's series never carry, and
+// each equality matcher on a value never seen (a Grafana variable in the
+// value is not checked). external names the series Prometheus makes itself
+// (up, ...).
 func Missing(qs []Query, e Exported, external map[string]bool) ([]string, error) {
 	var out []string
 	for _, q := range qs {
@@ -94,8 +110,13 @@ func Missing(qs []Query, e Exported, external map[string]bool) ([]string, error)
 				continue
 			}
 			for _, l := range s.Labels {
-				if !labels[l] && !scrapeLabels[l] {
+				if labels[l] == nil && !scrapeLabels[l] {
 					out = append(out, fmt.Sprintf("%s: %s has no label %q", q.Where, s.Metric, l))
+				}
+			}
+			for l, v := range s.Equal {
+				if labels[l] != nil && !labels[l][v] && !strings.Contains(v, "$") {
+					out = append(out, fmt.Sprintf("%s: %s{%s=%q} was never seen", q.Where, s.Metric, l, v))
 				}
 			}
 		}

@@ -102,13 +102,14 @@ b_total{result="ok"} 3
 		{"ok", `histogram_quantile(0.99, sum by (le, role) (rate(a_seconds_bucket{role="x", job="j"}[5m]))) + a_seconds_count`},
 		{"typo", `rate(b_totl[5m])`},
 		{"label", `b_total{reason="x"}`},
+		{"value", `b_total{result="nok"} + b_total{result="ok"} + b_total{result=~"n.*"} + b_total{result="$v"}`},
 		{"external", `up == 0`},
 	}
 	got, err := Missing(qs, e, map[string]bool{"up": true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{`label: b_total has no label "reason"`, "typo: b_totl is not exported"}
+	want := []string{`label: b_total has no label "reason"`, "typo: b_totl is not exported", `value: b_total{result="nok"} was never seen`}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}

@@ -18,11 +18,12 @@ import (
 // file that does not is not one of ours.
 const MaxExpr = 64 << 10
 
-// Selector is one vector selector: the metric it names and the labels its
-// matchers compare.
+// Selector is one vector selector: the metric it names, the labels its
+// matchers compare, and the values its equality matchers want.
 type Selector struct {
 	Metric string
 	Labels []string
+	Equal  map[string]string // label -> value, for `=` matchers
 }
 
 // keywords are identifiers that are never metric names. The grouping ones
@@ -156,7 +157,8 @@ func (l *lexer) matchers(start int, metric string) (Selector, error) {
 			return s, fmt.Errorf("offset %d: selector at %d: %q where a label name belongs", t.pos, start, t.text)
 		}
 		name := t.text
-		if err := l.matchOp(start); err != nil {
+		op, err := l.matchOp(start)
+		if err != nil {
 			return s, err
 		}
 		v, err := l.next()
@@ -174,18 +176,24 @@ func (l *lexer) matchers(start int, metric string) (Selector, error) {
 			continue
 		}
 		s.Labels = append(s.Labels, name)
+		if op == "=" {
+			if s.Equal == nil {
+				s.Equal = map[string]string{}
+			}
+			s.Equal[name] = v.text
+		}
 	}
 }
 
-func (l *lexer) matchOp(start int) error {
+func (l *lexer) matchOp(start int) (string, error) {
 	l.skipSpace()
 	for _, op := range []string{"=~", "!~", "!=", "="} {
 		if strings.HasPrefix(l.src[l.pos:], op) {
 			l.pos += len(op)
-			return nil
+			return op, nil
 		}
 	}
-	return fmt.Errorf("offset %d: selector at %d: no matcher operator", l.pos, start)
+	return "", fmt.Errorf("offset %d: selector at %d: no matcher operator", l.pos, start)
 }
 
 type kind int

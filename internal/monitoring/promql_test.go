@@ -12,19 +12,19 @@ func TestSelectors(t *testing.T) {
 		want []Selector
 	}{
 		{`up == 0`, []Selector{{Metric: "up"}}},
-		{`up{job="meshward-authz"} == 0`, []Selector{{Metric: "up", Labels: []string{"job"}}}},
+		{`up{job="meshward-authz"} == 0`, []Selector{{Metric: "up", Labels: []string{"job"}, Equal: map[string]string{"job": "meshward-authz"}}}},
 		{`sum by (result) (rate(meshward_authz_decisions_total{job=~"$authz_job", result="deny"}[$__rate_interval]))`,
-			[]Selector{{Metric: "meshward_authz_decisions_total", Labels: []string{"job", "result"}}}},
+			[]Selector{{Metric: "meshward_authz_decisions_total", Labels: []string{"job", "result"}, Equal: map[string]string{"result": "deny"}}}},
 		{`histogram_quantile(0.99, sum by (le, role) (rate(x_bucket[5m])))`, []Selector{{Metric: "x_bucket"}}},
 		{`sum(rate(a[5m])) by (instance) / on (instance) group_left b`, []Selector{{Metric: "a"}, {Metric: "b"}}},
 		{`a and on (x) b or c unless d`, []Selector{{Metric: "a"}, {Metric: "b"}, {Metric: "c"}, {Metric: "d"}}},
 		{`{__name__="a", x!="1"}`, []Selector{{Metric: "a", Labels: []string{"x"}}}},
 		{`rate(a[5m:30s] offset 1h) > bool 1e3`, []Selector{{Metric: "a"}}},
-		{`absent(a{job='x'})`, []Selector{{Metric: "a", Labels: []string{"job"}}}},
+		{`absent(a{job='x'})`, []Selector{{Metric: "a", Labels: []string{"job"}, Equal: map[string]string{"job": "x"}}}},
 		{`label_replace(a, "dst", "$1", "src", "(.*)")`, []Selector{{Metric: "a"}}},
 		{"a # a comment naming b\n+ c", []Selector{{Metric: "a"}, {Metric: "c"}}},
 		{`job:requests:rate5m > Inf`, []Selector{{Metric: "job:requests:rate5m"}}},
-		{`a{x="${v:regex}"}[${w}]`, []Selector{{Metric: "a", Labels: []string{"x"}}}},
+		{`a{x="${v:regex}"}[${w}]`, []Selector{{Metric: "a", Labels: []string{"x"}, Equal: map[string]string{"x": "${v:regex}"}}}},
 	} {
 		got, err := Selectors(c.expr)
 		if err != nil {
