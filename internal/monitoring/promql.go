@@ -2,8 +2,8 @@
 // and checks that every series they query is one a component exports.
 //
 // It extracts selectors from PromQL itself rather than importing
-// Prometheus' parser: that module would pull the server's dependency tree
-// (and newer Kubernetes and gRPC modules) into every meshward build.
+// Prometheus' parser: that module is the Prometheus server's, and its
+// requirements would raise the Kubernetes modules of every meshward build.
 package monitoring
 
 import (
