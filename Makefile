@@ -19,7 +19,7 @@ define apt_need
 	fi
 endef
 
-.PHONY: all demo test deps wasm build images vet fuzz bench-authz bench-eaas bench-xds bench-agent eval-agent dataset kube-apiserver etcd bpf proto generate clean
+.PHONY: all demo test deps wasm build images manifests vet fuzz bench-authz bench-eaas bench-xds bench-recon bench-agent eval-agent dataset kube-apiserver etcd nmap bpf proto generate clean
 
 all: build wasm
 
@@ -48,6 +48,14 @@ images: wasm
 	$(GO) run ./internal/images/cmd/meshward-images -bin $(BUILD)/static -wasm $(WASM) -out $(BUILD)/images \
 	  -revision $$(git rev-parse HEAD) -created $$(git log -1 --format=%ct)
 
+# The install, rendered with every image pinned to the digests `make images` wrote.
+manifests: images
+	@mkdir -p $(BUILD)/manifests
+	@for t in overlays/minimal overlays/ha mesh/wasmplugin mesh/envoyfilter; do \
+	  out=$(BUILD)/manifests/$$(echo $$t | tr / -).yaml; \
+	  $(GO) run ./internal/install/cmd/meshward-install -images $(BUILD)/images/images.json -target $$t > $$out || exit 1; \
+	  echo "rendered $$out"; done
+
 demo: wasm
 	$(GO) run ./e2e/cmd/demo -wasm $(WASM)
 
@@ -67,10 +75,14 @@ $(KUBE_APISERVER): e2e/kube/apiserver/go.mod e2e/kube/apiserver/go.sum e2e/kube/
 etcd:
 	$(call apt_need,etcd-server,etcd)
 
+# nmap for the reconnaissance tests and benchmark (Debian's package).
+nmap:
+	$(call apt_need,nmap,nmap)
+
 # Every test: unit, fuzz seeds, the filter's proxytest tests, and end-to-end
 # tests over the built .wasm, real gRPC, grpc-go's xDS client, a real
 # kube-apiserver and (as root) real eBPF programs.
-test: vet wasm kube-apiserver etcd
+test: vet wasm kube-apiserver etcd nmap
 	$(GO) build -o $(BUILD)/extauthz ./extauthz/cmd/extauthz
 	cd wasm-filter && $(GOTEST) -mod=mod ./...
 	MESHWARD_WASM=$(WASM) MESHWARD_KUBE_APISERVER=$(KUBE_APISERVER) MESHWARD_EXTAUTHZ=$(BUILD)/extauthz $(GOTEST) ./...
@@ -83,7 +95,7 @@ fuzz: deps
 	  api/eaas:FuzzDecode api/eaas:FuzzSplitFrames api/eaas:FuzzParseEnvelope api/eaas:FuzzDecodeEnrolment \
 	  extauthz/eaas/coordinator:FuzzProcess extauthz/eaas/rpc:FuzzServers extauthz/eaas/cryptor:FuzzOpen \
 	  extauthz/eaas/keymanager:FuzzParseMaterial extauthz/eaas/keymanager:FuzzParseKeyset \
-	  xds/envoy:FuzzBuild xds/envoy:FuzzParseTemplate xds/server:FuzzAdminAPI xds/server:FuzzParseAddrPool xds/bench:FuzzParseProfile xds/bench:FuzzParseStatm extauthz/policy:FuzzReachableConsistent api/xdsevent:FuzzDecodeEvent e2e/sidecar:FuzzInboundSockets e2e/sidecar:FuzzOutboundXDS xds/catalog:FuzzParseRotations; do \
+	  xds/envoy:FuzzBuild xds/envoy:FuzzParseTemplate xds/server:FuzzAdminAPI xds/server:FuzzParseAddrPool xds/bench:FuzzParseProfile xds/bench:FuzzParseStatm extauthz/policy:FuzzReachableConsistent api/xdsevent:FuzzDecodeEvent e2e/sidecar:FuzzInboundSockets e2e/sidecar:FuzzOutboundXDS e2e/recon:FuzzParseNmapXML xds/catalog:FuzzParseRotations internal/install:FuzzParseImages; do \
 	  pkg=$${t%%:*}; fn=$${t##*:}; echo "fuzz $$pkg $$fn"; \
 	  $(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) ./$$pkg || exit 1; done
 	@for fn in FuzzParseConfig FuzzDescribe FuzzEncodedLen FuzzParseAnswers FuzzUnbindResponse; do echo "fuzz wasm-filter/filter $$fn"; \
@@ -117,6 +129,17 @@ bench-xds: deps
 	$(GO) build -o $(BUILD)/xds-bench ./xds/cmd/xds-bench
 	$(BUILD)/xds-bench -mode sotw
 	$(BUILD)/xds-bench -mode delta
+
+# Reconnaissance half-life (issue 10), about 7 minutes: orders every 10 s,
+# 60 s and 300 s side by side (timed moves, an e2e sidecar following LDS,
+# callers following EDS); the connect scanner and nmap map the pools 12
+# times, 10 s apart, and probe each finding again 0, 10, 60 and 300 s later.
+# Writes build/recon-half-life.{png,csv,json}. `go run ./e2e/cmd/recon-bench -h`
+# lists the knobs (a smoke run: -intervals 2s,4s -deltas 0s,3s,8s -scans 4 -scan-every 1s).
+bench-recon: wasm nmap
+	@mkdir -p $(BUILD)
+	$(GO) build -o $(BUILD)/recon-bench ./e2e/cmd/recon-bench
+	$(BUILD)/recon-bench -wasm $(WASM) -out $(BUILD)/recon-half-life
 
 # What collection costs a workload (root): getppid and 1-byte read loops,
 # untraced vs agent attached vs strace, interleaved in one run.

@@ -41,7 +41,7 @@ func istioCRDs(t *testing.T) string {
 func TestKubernetesPolicySource(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	cl, _ := startShopCluster(ctx, t, istioCRDs(t), "../manifests/crd-meshwardpolicy.yaml")
+	cl, _ := startShopCluster(ctx, t, istioCRDs(t), "../manifests/base/crds/meshwardpolicy.yaml")
 	r, err := server.Start(server.Config{Kube: cl.Config, GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
 		InsecurePlaintextChecks: true, VerdictToken: []byte("kube-test-token-0123456789"), Log: zerolog.Nop()})
 	if err != nil {

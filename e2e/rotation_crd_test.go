@@ -90,7 +90,7 @@ func TestRotationCRD(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	var logs bytes.Buffer
-	cl, err := kubetest.Start(ctx, apiserver, etcd, t.TempDir(), &logs, "../manifests/crd-meshwardrotation.yaml")
+	cl, err := kubetest.Start(ctx, apiserver, etcd, t.TempDir(), &logs, "../manifests/base/crds/meshwardrotation.yaml")
 	if err != nil {
 		t.Fatalf("%v\n%s", err, tail(logs.String()))
 	}

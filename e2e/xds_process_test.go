@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 )
 
 // xdsChildEnv names the one test a child process runs.
@@ -21,7 +22,14 @@ func inOwnProcess(t *testing.T) bool {
 	if os.Getenv(xdsChildEnv) == t.Name() {
 		return false
 	}
-	cmd := exec.Command(os.Args[0], "-test.run=^"+regexp.QuoteMeta(t.Name())+"$", "-test.count=1", "-test.v")
+	args := []string{"-test.run=^" + regexp.QuoteMeta(t.Name()) + "$", "-test.count=1", "-test.v"}
+	if d, ok := t.Deadline(); ok {
+		// The child times out first, so a hang there ends with its own
+		// goroutines in the output below rather than with the parent's,
+		// which only show it waiting.
+		args = append(args, "-test.timeout="+(time.Until(d)*9/10).Round(time.Second).String())
+	}
+	cmd := exec.Command(os.Args[0], args...)
 	cmd.Env = append(os.Environ(), xdsChildEnv+"="+t.Name(), bootstrapEnv+"="+filepath.Join(t.TempDir(), "xds-bootstrap.json"))
 	out, err := cmd.CombinedOutput()
 	t.Logf("child process:\n%s", out)

@@ -66,10 +66,26 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
+// Options change how Start runs the API server.
+type Options struct {
+	// RBAC authorizes requests by RBAC (the admin token is in
+	// system:masters and may do anything) instead of allowing every request.
+	RBAC bool
+}
+
 // Start runs etcd and the API server in dir, waits until the API is ready and
 // applies CRDs (each file a multi-document YAML).
 func Start(ctx context.Context, apiserver, etcd, dir string, logs io.Writer, crdFiles ...string) (*Cluster, error) {
+	return StartWith(ctx, Options{}, apiserver, etcd, dir, logs, crdFiles...)
+}
+
+// StartWith is Start with options.
+func StartWith(ctx context.Context, o Options, apiserver, etcd, dir string, logs io.Writer, crdFiles ...string) (*Cluster, error) {
 	c := &Cluster{dir: dir}
+	authz := "AlwaysAllow"
+	if o.RBAC {
+		authz = "RBAC"
+	}
 	client, peer, secure := mustPort(), mustPort(), mustPort()
 	etcdURL := fmt.Sprintf("http://127.0.0.1:%d", client)
 	if err := c.run(logs, etcd, "--data-dir", filepath.Join(dir, "etcd"), "--name", "default",
@@ -87,7 +103,7 @@ func Start(ctx context.Context, apiserver, etcd, dir string, logs io.Writer, crd
 	if err := c.run(logs, apiserver, "--etcd-servers", etcdURL, "--bind-address", "127.0.0.1",
 		"--advertise-address", "127.0.0.1", fmt.Sprintf("--secure-port=%d", secure),
 		"--cert-dir", filepath.Join(dir, "certs"), "--token-auth-file", filepath.Join(dir, "tokens.csv"),
-		"--authorization-mode", "AlwaysAllow", "--disable-admission-plugins", "ServiceAccount",
+		"--authorization-mode", authz, "--disable-admission-plugins", "ServiceAccount",
 		"--service-account-key-file", filepath.Join(dir, "sa.pem"), "--service-account-signing-key-file", filepath.Join(dir, "sa.pem"),
 		"--service-account-issuer", "https://kubernetes.default.svc", "--service-cluster-ip-range", "10.96.0.0/24",
 		"--enable-priority-and-fairness=false"); err != nil {

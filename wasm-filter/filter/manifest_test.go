@@ -12,7 +12,7 @@ import (
 // Each WasmPlugin shipped in manifests/ has a pluginConfig the filter
 // accepts, and its EaaS direction is the side Istio runs it on.
 func TestManifestPluginConfig(t *testing.T) {
-	data, err := os.ReadFile("../../manifests/wasmplugin.yaml")
+	data, err := os.ReadFile("../../manifests/mesh/wasmplugin/wasmplugin.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,11 +54,12 @@ func TestManifestPluginConfig(t *testing.T) {
 	}
 }
 
-// The authorizer ships as one replica: replicas keep quarantine sets of
+// The base (and the minimal overlay) ship one authorizer: replicas without
+// the HA overlay's shared state keep quarantine sets of
 // their own, and the filter can drop its cache when the answering replica
 // changes but cannot make another replica deny (issue 8, finding 4).
 func TestManifestShipsOneAuthorizer(t *testing.T) {
-	data, err := os.ReadFile("../../manifests/meshward.yaml")
+	data, err := os.ReadFile("../../manifests/base/authz.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -66,7 +66,13 @@ func run(wasm string, verbose bool) error {
 	}
 	fmt.Println("meshward demo: every component on 127.0.0.1")
 	start := time.Now()
-	s, err := system.Start(ctx, system.Options{WasmPath: wasm, Log: log})
+	// One compilation of the filter for the systems the steps start.
+	cache, err := os.MkdirTemp("", "meshward-demo-wazero-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(cache)
+	s, err := system.Start(ctx, system.Options{WasmPath: wasm, CacheDir: cache, Log: log})
 	if err != nil {
 		return err
 	}
@@ -117,6 +123,9 @@ func run(wasm string, verbose bool) error {
 	fmt.Printf("%d. xds      moved orders %d times under load, each to a port and an address drawn from its pools (5 ports, 3 addresses),\n"+
 		"            make-before-break: grpc-go's xDS clients followed every move (%v each until all acknowledged); %d calls on %d sockets, %d failed; now on %s\n",
 		step, rep.Rotations, rep.MeanMove.Round(time.Microsecond), rep.Calls, rep.Sockets, rep.Failed, rep.Final)
+	if err := reconStep(ctx, system.Options{WasmPath: wasm, CacheDir: cache, Log: log}); err != nil {
+		return fmt.Errorf("recon: %w", err)
+	}
 
 	if err := eaasStep(ctx, wasm, log, &step); err != nil {
 		return err

@@ -4,27 +4,39 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/meshward/meshward/internal/manifest"
+	"github.com/meshward/meshward/internal/install"
 )
 
-// The DaemonSet in manifests/ runs the agent with flags it accepts, and in
-// the mode that follows the node's pods.
+// The DaemonSet of each overlay runs the agent with flags it accepts, and
+// in the mode that follows the node's pods.
 func TestManifestDaemonSet(t *testing.T) {
-	args, err := manifest.Args("../../../manifests/meshward.yaml", "DaemonSet", "meshward-ebpf-agent")
+	d := "sha256:" + strings.Repeat("a", 64)
+	imgs, err := install.ParseImages("images.json", []byte(`{"extauthz": {"ref": "registry.test/extauthz:1", "digest": "`+d+`"},
+		"xds": {"ref": "registry.test/xds:1", "digest": "`+d+`"}, "ebpf-agent": {"ref": "registry.test/ebpf-agent:1", "digest": "`+d+`"}}`))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(args) == 0 || args[0] != "run" {
-		t.Fatalf("DaemonSet args %q", args)
-	}
-	c := run()
-	flags := strings.Fields(strings.ReplaceAll(strings.Join(args[1:], " "), "$(NODE_NAME)", "node-1"))
-	if err := c.ParseFlags(flags); err != nil {
-		t.Fatalf("ebpf-agent run %s: %v", strings.Join(flags, " "), err)
-	}
-	for name, want := range map[string]string{"in-cluster": "true", "node": "node-1", "profile-store": "/var/lib/meshward/profiles.db"} {
-		if got := c.Flags().Lookup(name).Value.String(); got != want {
-			t.Errorf("--%s = %q, want %q", name, got, want)
+	for _, target := range []string{"overlays/minimal", "overlays/ha"} {
+		objs, err := install.Render("../../../manifests", target, imgs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		args, err := install.Args(objs, "DaemonSet", "meshward-ebpf-agent")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(args) == 0 || args[0] != "run" {
+			t.Fatalf("%s: DaemonSet args %q", target, args)
+		}
+		c := run()
+		flags := strings.Fields(strings.ReplaceAll(strings.Join(args[1:], " "), "$(NODE_NAME)", "node-1"))
+		if err := c.ParseFlags(flags); err != nil {
+			t.Fatalf("%s: ebpf-agent run %s: %v", target, strings.Join(flags, " "), err)
+		}
+		for name, want := range map[string]string{"in-cluster": "true", "node": "node-1", "profile-store": "/var/lib/meshward/profiles/profiles.db"} {
+			if got := c.Flags().Lookup(name).Value.String(); got != want {
+				t.Errorf("%s: --%s = %q, want %q", target, name, got, want)
+			}
 		}
 	}
 }

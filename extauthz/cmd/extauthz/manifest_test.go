@@ -1,31 +1,53 @@
 package main
 
 import (
+	"strings"
 	"testing"
 
-	"github.com/meshward/meshward/internal/manifest"
+	"github.com/meshward/meshward/internal/install"
 )
 
-// The authorizer's Deployment in manifests/ runs it with flags it accepts,
-// over mutual TLS with the mesh CA and never in the insecure dev mode.
-func TestManifestDeployment(t *testing.T) {
-	args, err := manifest.Args("../../../manifests/meshward.yaml", "Deployment", "meshward-authz")
+// renderArgs renders target of manifests/ with made-up digests and returns
+// the first container's args of the object of kind and name.
+func renderArgs(t *testing.T, target, kind, name string) []string {
+	t.Helper()
+	d := "sha256:" + strings.Repeat("a", 64)
+	imgs, err := install.ParseImages("images.json", []byte(`{"extauthz": {"ref": "registry.test/extauthz:1", "digest": "`+d+`"},
+		"xds": {"ref": "registry.test/xds:1", "digest": "`+d+`"}, "ebpf-agent": {"ref": "registry.test/ebpf-agent:1", "digest": "`+d+`"}}`))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(args) == 0 || args[0] != "serve" {
-		t.Fatalf("Deployment args %q", args)
+	objs, err := install.Render("../../../manifests", target, imgs)
+	if err != nil {
+		t.Fatal(err)
 	}
-	c := serve()
-	if err := c.ParseFlags(args[1:]); err != nil {
-		t.Fatalf("extauthz serve %q: %v", args[1:], err)
+	args, err := install.Args(objs, kind, name)
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, name := range []string{"tls-cert", "tls-key", "client-ca", "workloads"} {
-		if c.Flags().Lookup(name).Value.String() == "" {
-			t.Errorf("--%s is not set: checks would not know their caller", name)
+	return args
+}
+
+// The authorizer's Deployment of each overlay runs it with flags it
+// accepts, over mutual TLS with the mesh CA and never in the insecure dev
+// mode.
+func TestManifestDeployment(t *testing.T) {
+	for _, target := range []string{"overlays/minimal", "overlays/ha"} {
+		args := renderArgs(t, target, "Deployment", "meshward-authz")
+		if len(args) == 0 || args[0] != "serve" {
+			t.Fatalf("%s: Deployment args %q", target, args)
 		}
-	}
-	if c.Flags().Lookup("insecure-plaintext-checks").Value.String() != "false" {
-		t.Error("the manifest runs the insecure dev mode")
+		c := serve()
+		if err := c.ParseFlags(args[1:]); err != nil {
+			t.Fatalf("%s: extauthz serve %q: %v", target, args[1:], err)
+		}
+		for _, name := range []string{"tls-cert", "tls-key", "client-ca", "workloads"} {
+			if c.Flags().Lookup(name).Value.String() == "" {
+				t.Errorf("%s: --%s is not set: checks would not know their caller", target, name)
+			}
+		}
+		if c.Flags().Lookup("insecure-plaintext-checks").Value.String() != "false" {
+			t.Errorf("%s: the manifest runs the insecure dev mode", target)
+		}
 	}
 }
