@@ -6,6 +6,7 @@ package server
 import (
 	"fmt"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -22,6 +23,8 @@ type Authorizer struct {
 	Engine  *decision.Engine
 	Metrics *Metrics
 	Log     zerolog.Logger
+	// policyErr is the last policy change refused (status.go).
+	policyErr atomic.Pointer[PolicyError]
 	// CacheTTL is how long filters may reuse a cacheable answer (0: never).
 	CacheTTL time.Duration
 	// PathNormalization is the mesh's (Istio's meshConfig.pathNormalization):

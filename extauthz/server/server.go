@@ -168,6 +168,7 @@ func (a *Authorizer) applyPolicy(s *policy.Set, from string) {
 
 func (a *Authorizer) rejectPolicy(err error, msg string) {
 	a.Metrics.reloads.WithLabelValues("rejected").Inc()
+	a.notePolicyError(err)
 	a.Log.Error().Err(err).Msg(msg)
 }
 
@@ -304,6 +305,7 @@ func Start(cfg Config) (*Running, error) {
 	mux.HandleFunc(check.Path, shed.http(a.ServeCheck))
 	mux.HandleFunc("GET "+check.EpochPath, a.meshCaller(a.ServeEpoch))
 	mux.HandleFunc("GET /v1/learned", a.operator(a.ServeLearned))
+	mux.HandleFunc("GET "+StatusPath, a.operator(a.serveStatus(cfg.Mount != nil)))
 	if cfg.Mount != nil {
 		cfg.Mount(mux)
 	}

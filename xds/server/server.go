@@ -74,6 +74,7 @@ type Running struct {
 	// selfMetrics are the ADS port's moves.
 	selfMetrics *selfMetrics
 	acks        *acks
+	lastNACK    nackLog                // status.go
 	nodes       map[string]*node       // under mu
 	lastMove    map[string]*MoveRecord // under mu
 	fronted     map[string]bool        // services a sidecar ever fronted; under mu
@@ -226,6 +227,7 @@ func (r *Running) counted(id int64, typ, nonce, node, detail string, nack bool) 
 	switch {
 	case nack:
 		r.metrics.acks.WithLabelValues(typ, "nack").Inc()
+		r.noteNACK(id, node, typ, detail)
 		r.log.Warn().Int64("stream", id).Str("node", node).Str("type", typ).Str("error", clipped(detail, maxDetailLog)).
 			Msg("xds NACK: the node keeps its last good configuration")
 	case nonce != "":

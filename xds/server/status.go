@@ -3,7 +3,10 @@ package server
 import (
 	"encoding/json"
 	"net/http"
+	"strings"
+	"sync"
 	"time"
+	"unicode"
 )
 
 // Status is what `xds status` shows an operator: where every service is,
@@ -17,6 +20,7 @@ type Status struct {
 	Nodes     int                      `json:"connected_nodes"`
 	// ControlPlane is the ADS port's own address and moves.
 	ControlPlane *ControlPlaneStatus `json:"control_plane,omitempty"`
+	LastNACK     *NACKRecord         `json:"last_nack,omitempty"`
 }
 
 // ServiceStatus is one service's part of Status.
@@ -45,6 +49,7 @@ func (r *Running) Status() Status {
 	st := Status{Version: p.Announced, Placement: p.Version, Services: map[string]ServiceStatus{}}
 	st.Streams, st.Nodes = r.acks.connected()
 	st.ControlPlane = r.selfStatus()
+	st.LastNACK = r.lastNACKRecord()
 	for _, name := range p.Services() {
 		ss := ServiceStatus{Endpoints: sockets(p.Endpoints(name)), LastMove: r.lastMove[name]}
 		if t, ok := r.nextDue[name]; ok {
@@ -93,4 +98,58 @@ func (r *Running) setNextDue(service string, t time.Time) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.nextDue[service] = t.UTC()
+}
+
+// NACKRecord is the last configuration a node refused: what an operator
+// asks first when a move waits or a sidecar misbehaves.
+type NACKRecord struct {
+	At       time.Time `json:"at"`
+	Node     string    `json:"node"`
+	Identity string    `json:"identity,omitempty"` // the stream's certificate's, when ADS needs one
+	Type     string    `json:"type"`
+	Error    string    `json:"error"`
+}
+
+// maxStatusText bounds what a node wrote (its id, its error) in the status.
+const maxStatusText = 512
+
+// nackLog keeps the last NACK; NACKs are rare, a mutex is enough.
+type nackLog struct {
+	mu   sync.Mutex
+	last *NACKRecord
+}
+
+// noteNACK records a refused response of stream id. The node id and the
+// error come from the client: bounded, and stripped of control and format
+// characters so that they cannot drive the terminal `xds status` prints to.
+func (r *Running) noteNACK(id int64, node, typ, detail string) {
+	ident := ""
+	r.acks.mu.Lock()
+	if s := r.acks.streams[id]; s != nil {
+		ident = s.guard.id
+		if node == "" {
+			node = s.node
+		}
+	}
+	r.acks.mu.Unlock()
+	rec := &NACKRecord{At: time.Now().UTC(), Node: inert(node), Identity: ident, Type: inert(typ), Error: inert(detail)}
+	r.lastNACK.mu.Lock()
+	r.lastNACK.last = rec
+	r.lastNACK.mu.Unlock()
+}
+
+func (r *Running) lastNACKRecord() *NACKRecord {
+	r.lastNACK.mu.Lock()
+	defer r.lastNACK.mu.Unlock()
+	return r.lastNACK.last
+}
+
+func inert(s string) string {
+	s = clipped(s, maxStatusText)
+	return strings.Map(func(c rune) rune {
+		if unicode.IsControl(c) || unicode.Is(unicode.Cf, c) || c == unicode.ReplacementChar {
+			return '?'
+		}
+		return c
+	}, strings.ToValidUTF8(s, "?"))
 }

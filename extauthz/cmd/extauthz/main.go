@@ -34,7 +34,7 @@ func main() {
 
 func root() *cobra.Command {
 	c := &cobra.Command{Use: "extauthz", Short: "meshward's zero-trust authorizer", SilenceUsage: true}
-	c.AddCommand(serve(), policyCmd(), eaasCmd())
+	c.AddCommand(serve(), policyCmd(), eaasCmd(), statusCmd())
 	return c
 }
 

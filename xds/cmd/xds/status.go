@@ -30,7 +30,8 @@ func status() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			printStatus(cmd.OutOrStdout(), st)
+			printLeader(cmd.OutOrStdout(), st.Leader)
+			printStatus(cmd.OutOrStdout(), st.Status)
 			return nil
 		},
 	}
@@ -43,8 +44,15 @@ func status() *cobra.Command {
 	return c
 }
 
-func fetchStatus(url, tokenFile, ca, cert, key string) (server.Status, error) {
-	var st server.Status
+// statusWire is the server's Status and what a newer server may add: the
+// leader of replicas that elect one (printed only when the server says).
+type statusWire struct {
+	server.Status
+	Leader json.RawMessage `json:"leader,omitempty"`
+}
+
+func fetchStatus(url, tokenFile, ca, cert, key string) (statusWire, error) {
+	var st statusWire
 	client := &http.Client{Timeout: 10 * time.Second}
 	if ca != "" || cert != "" {
 		tlsCfg, err := identity.LoadClientTLS(cert, key, ca)
@@ -85,6 +93,7 @@ func fetchStatus(url, tokenFile, ca, cert, key string) (server.Status, error) {
 func printStatus(w io.Writer, st server.Status) {
 	fmt.Fprintf(w, "version %d (placement %d); %d streams from %d nodes\n", st.Version, st.Placement, st.Streams, st.Nodes)
 	printControlPlane(w, st.ControlPlane)
+	printNACK(w, st.LastNACK)
 	t := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(t, "SERVICE\tENDPOINTS\tALSO SERVING\tNODES TOLD\tLAST MOVE\tNEXT DUE")
 	names := make([]string, 0, len(st.Services))
