@@ -36,6 +36,7 @@ func (r *Running) Move(ctx context.Context, service string, port uint32, trigger
 	start := time.Now()
 	p, err := r.step(ctx, m, r.planner.Announce)
 	if err != nil {
+		r.callOff(m)
 		return nil, err
 	}
 	r.metrics.rotations.WithLabelValues(service, trigger).Inc()
@@ -71,6 +72,7 @@ func (r *Running) open(ctx context.Context, m rotation.Move, sc catalog.Schedule
 		return errors.Join(fmt.Errorf("xds: %w: the sidecars of %q are quarantined", ErrNotOpened, m.Service), err)
 	}
 	if _, err := r.step(ctx, m, r.planner.Open); err != nil {
+		r.callOff(m)
 		return err
 	}
 	behind := r.acks.wait(ctx, waitSet{typ: resource.ListenerType, nodes: sidecars}, time.Now().Add(sc.AckTimeout))
@@ -78,10 +80,7 @@ func (r *Running) open(ctx context.Context, m rotation.Move, sc catalog.Schedule
 		return nil
 	}
 	r.metrics.laggards.WithLabelValues(m.Service).Add(float64(len(behind)))
-	if _, err := r.step(context.Background(), m, r.planner.Abandon); err != nil {
-		r.log.Error().Err(err).Str("service", m.Service).Msg("abandoning a move")
-	}
-	r.endMove()
+	r.callOff(m)
 	return fmt.Errorf("xds: %w: %d sidecars of %q did not open the new sockets in %v (%v)", ErrNotOpened,
 		len(behind), m.Service, sc.AckTimeout, firstN(behind, 5))
 }
@@ -94,6 +93,11 @@ var ErrNotOpened = errors.New("move called off")
 // follow each other, each made before it breaks.
 func (r *Running) plan(ctx context.Context, service string, port uint32) (rotation.Move, error) {
 	for {
+		// The channel is taken before the planner is asked: a move that
+		// ends in between closes this one, so its end is never missed.
+		r.mu.Lock()
+		done := r.moved
+		r.mu.Unlock()
 		var m rotation.Move
 		var err error
 		if port == 0 {
@@ -104,9 +108,6 @@ func (r *Running) plan(ctx context.Context, service string, port uint32) (rotati
 		if !errors.Is(err, rotation.ErrMoving) {
 			return m, err
 		}
-		r.mu.Lock()
-		done := r.moved
-		r.mu.Unlock()
 		select {
 		case <-done:
 		case <-ctx.Done():
@@ -165,6 +166,15 @@ func (r *Running) drain(m rotation.Move, callers waitSet, start time.Time, behin
 	}
 	if _, err := r.step(context.Background(), m, r.planner.Close); err != nil {
 		r.log.Error().Err(err).Str("service", m.Service).Msg("closing the old sockets")
+	}
+	r.endMove()
+}
+
+// callOff abandons a move that failed before its announcement was served,
+// so that the service's next move is not left waiting for it.
+func (r *Running) callOff(m rotation.Move) {
+	if _, err := r.step(context.Background(), m, r.planner.Abandon); err != nil {
+		r.log.Error().Err(err).Str("service", m.Service).Msg("abandoning a move")
 	}
 	r.endMove()
 }
