@@ -48,8 +48,14 @@ func (r *reconciler) pass(ctx context.Context) time.Time {
 	for name, e := range desired {
 		r.want(ctx, name, e, store[name])
 	}
+	now := time.Now()
 	for name, p := range store {
-		if _, ok := desired[name]; !ok {
+		if _, ok := desired[name]; ok {
+			continue
+		}
+		// Released or expired; one this leader never held is being adopted
+		// (the watch calls adopt) unless it expired.
+		if m, ok := r.written[name]; (ok && m.uid == p.UID) || expired(p, r.w.Namespace, now) {
 			r.unwant(ctx, name, p)
 		}
 	}
@@ -167,6 +173,11 @@ func (r *reconciler) failed(err error, doing, name, workload string) {
 	}
 	r.w.Log.Error().Err(err).Str("policy", name).Str("workload", workload).Msg("quarantine write-back: " + doing)
 	r.retry = earliest(r.retry, time.Now().Add(time.Second))
+}
+
+func expired(p *securityv1.AuthorizationPolicy, namespace string, now time.Time) bool {
+	e, err := QuarantineOf(p, namespace)
+	return err == nil && !e.Expires.IsZero() && !now.Before(e.Expires)
 }
 
 func earliest(a, b time.Time) time.Time {

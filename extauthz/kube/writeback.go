@@ -31,6 +31,7 @@ type Writeback struct {
 	factory istioinformers.SharedInformerFactory
 	aps     cache.SharedIndexInformer
 	kick    chan struct{}
+	adopted adoptions
 }
 
 // NewWriteback writes the quarantines of set into namespace of the cluster
@@ -43,7 +44,8 @@ func NewWriteback(cfg *rest.Config, set *quarantine.Set, namespace string, log z
 	if err != nil {
 		return nil, fmt.Errorf("kube: istio client: %w", err)
 	}
-	w := &Writeback{Set: set, Namespace: namespace, Log: log, client: ic, kick: make(chan struct{}, 1)}
+	w := &Writeback{Set: set, Namespace: namespace, Log: log, client: ic, kick: make(chan struct{}, 1),
+		adopted: adoptions{uid: map[string]types.UID{}}}
 	w.factory = istioinformers.NewSharedInformerFactoryWithOptions(ic, 10*time.Minute, istioinformers.WithNamespace(namespace),
 		istioinformers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = ManagedByLabel + "=" + ManagedBy }))
 	w.aps = w.factory.Security().V1().AuthorizationPolicies().Informer()
@@ -54,7 +56,9 @@ func NewWriteback(cfg *rest.Config, set *quarantine.Set, namespace string, log z
 		}
 	}
 	if _, err := w.aps.AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc: func(any) { kick() }, UpdateFunc: func(any, any) { kick() }, DeleteFunc: func(any) { kick() },
+		AddFunc:    func(o any) { w.onAdd(o); kick() },
+		UpdateFunc: func(_, o any) { w.onAdd(o); kick() },
+		DeleteFunc: func(o any) { w.forsake(o); kick() },
 	}); err != nil {
 		return nil, err
 	}
@@ -63,25 +67,21 @@ func NewWriteback(cfg *rest.Config, set *quarantine.Set, namespace string, log z
 
 // Rebuild starts watching the policies and quarantines, in the set, every
 // workload a policy records and the set does not hold: an authorizer
-// restarted from nothing gets its quarantines back before it serves.
+// restarted from nothing gets its quarantines back before it serves. From
+// then on every replica takes the quarantines the leader writes, and
+// releases them when their policies go.
 func (w *Writeback) Rebuild(ctx context.Context) (int, error) {
 	w.factory.Start(ctx.Done())
 	if !cache.WaitForCacheSync(ctx.Done(), w.aps.HasSynced) {
 		return 0, fmt.Errorf("kube: quarantine policies did not sync")
 	}
 	n := 0
-	now := time.Now()
 	for _, p := range w.policies() {
-		e, err := QuarantineOf(p, w.Namespace)
-		if err != nil {
+		if _, err := QuarantineOf(p, w.Namespace); err != nil {
 			w.Log.Warn().Err(err).Msg("not a quarantine: left alone")
-			continue
+		} else if w.adopt(p) {
+			n++
 		}
-		if _, held := w.Set.Lookup(e.Workload); held || (!e.Expires.IsZero() && !now.Before(e.Expires)) {
-			continue
-		}
-		w.Set.Add(e, ttlOf(e, now))
-		n++
 	}
 	return n, nil
 }
@@ -142,4 +142,3 @@ type mine struct {
 	uid  types.UID
 	seen bool
 }
-
