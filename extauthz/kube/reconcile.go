@@ -37,7 +37,7 @@ func (r *reconciler) pass(ctx context.Context) time.Time {
 	r.dirty, r.retry = false, time.Time{}
 	desired := map[string]quarantine.Entry{}
 	var next time.Time
-	for _, e := range r.w.Set.Entries() {
+	for _, e := range r.w.Set.Snapshot() {
 		if _, _, _, err := identity.Parse(e.Workload); err != nil {
 			continue // not a SPIFFE ID: no principal a policy could name
 		}

@@ -5,10 +5,10 @@ import (
 	"strings"
 )
 
-// Entries returns the entries in force (expired ones left out), sorted by
+// Snapshot returns the entries in force (expired ones left out), sorted by
 // workload: what a copy kept elsewhere (the Kubernetes write-back) must
 // match.
-func (s *Set) Entries() []Entry {
+func (s *Set) Snapshot() []Entry {
 	now := s.now()
 	s.mu.RLock()
 	out := make([]Entry, 0, len(s.entries))

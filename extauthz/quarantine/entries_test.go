@@ -22,7 +22,7 @@ func TestEntriesLeaveOutExpired(t *testing.T) {
 	} {
 		clock = time.Unix(1000, 0).Add(tc.after)
 		var got []string
-		for _, e := range s.Entries() {
+		for _, e := range s.Snapshot() {
 			got = append(got, e.Workload)
 		}
 		if len(got) != len(tc.want) {
