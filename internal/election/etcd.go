@@ -54,7 +54,7 @@ func (e *Etcd) term(ctx context.Context, lead func(context.Context)) error {
 	if err := el.Campaign(ctx, e.id); err != nil {
 		return err
 	}
-	lctx, cancel := context.WithCancel(ctx)
+	lctx, cancel := context.WithCancel(context.WithValue(ctx, fenceKey{}, Fence{Key: el.Key(), Rev: el.Rev()}))
 	defer cancel()
 	go func() {
 		select {
@@ -107,4 +107,22 @@ func pause(ctx context.Context) {
 	case <-ctx.Done():
 	case <-t.C:
 	}
+}
+
+// Fence is a term's election key in etcd: a write made only while the key
+// still exists with its revision (clientv3.Compare(clientv3.CreateRevision(
+// Key), "=", Rev)) cannot land after the term ended, however late it
+// arrives.
+type Fence struct {
+	Key string
+	Rev int64
+}
+
+type fenceKey struct{}
+
+// FenceOf is the fence of the term whose lead context ctx is (etcd terms
+// only).
+func FenceOf(ctx context.Context) (Fence, bool) {
+	f, ok := ctx.Value(fenceKey{}).(Fence)
+	return f, ok
 }
