@@ -31,7 +31,7 @@ type Log struct {
 // New is the log under prefix (e.g. "/meshward/xds/placements/").
 func New(cli *clientv3.Client, prefix string) *Log { return &Log{cli: cli, prefix: prefix} }
 
-func (l *Log) headKey() string           { return l.prefix + "head" }
+func (l *Log) headKey() string            { return l.prefix + "head" }
 func (l *Log) versionKey(v uint64) string { return fmt.Sprintf("%sv/%020d", l.prefix, v) }
 
 // Append records st as the version after prev (0: the log is empty), in
