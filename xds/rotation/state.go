@@ -1,7 +1,6 @@
 package rotation
 
 import (
-	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -38,18 +37,15 @@ func (p *Placement) State() State {
 	return st
 }
 
-// ErrOlder: a recorded placement older than the one served.
-var ErrOlder = errors.New("placement older than the one served")
-
 // Adopt serves a recorded placement: a follower takes its leader's, a new
-// leader the last one recorded. It must be newer than the current one, and
-// name only the catalog's services, each with as many endpoints as it has.
+// leader the last one recorded. The record is the authority, whatever this
+// planner made meanwhile (a leader that lost its term may have made a step
+// it could not record): the moves it had under way are void. The record
+// must name only the catalog's services, each with as many endpoints as
+// it has.
 func (p *Planner) Adopt(st State) (*Placement, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if st.Version < p.cur.Version {
-		return nil, fmt.Errorf("rotation: v%d: %w (v%d)", st.Version, ErrOlder, p.cur.Version)
-	}
 	if err := p.fits(st); err != nil {
 		return nil, fmt.Errorf("rotation: placement v%d: %w", st.Version, err)
 	}
@@ -65,6 +61,7 @@ func (p *Planner) Adopt(st State) (*Placement, error) {
 		}
 	}
 	p.cur = next
+	clear(p.moving) // their next steps are stale
 	return next, nil
 }
 

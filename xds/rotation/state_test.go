@@ -84,7 +84,6 @@ func TestAdoptRefuses(t *testing.T) {
 		change func(*State)
 		want   string
 	}{
-		{"older", func(s *State) { s.Version = 0 }, "older"},
 		{"unknown service", func(s *State) { s.Endpoints["billing"] = []catalog.Endpoint{{Address: "127.0.0.1", Port: 1}} }, "billing"},
 		{"missing endpoint", func(s *State) { s.Endpoints["orders"] = s.Endpoints["orders"][:1] }, "orders"},
 		{"extra of another size", func(s *State) { s.Extra = map[string][]catalog.Endpoint{"fixed": {{}, {}}} }, "fixed"},

@@ -20,6 +20,9 @@ import (
 // ran out. It returns once the clients acknowledged the new endpoints (or
 // their time ran out: they are reported); the old sockets close later.
 func (r *Running) Move(ctx context.Context, service string, port uint32, trigger string) (*rotation.Placement, error) {
+	if err := r.leaderOnly(); err != nil {
+		return nil, err
+	}
 	if trigger != "admin" { // an operator's move is the operator's call
 		if err := r.planner.Admit(service, rotation.Cause(trigger), time.Now()); err != nil {
 			return nil, err
@@ -123,6 +126,9 @@ func (r *Running) step(ctx context.Context, m rotation.Move, do func(rotation.Mo
 	defer r.mu.Unlock()
 	p, err := do(m)
 	if err != nil {
+		return nil, err
+	}
+	if err := r.record(ctx, p); err != nil { // recorded before it is served
 		return nil, err
 	}
 	if err := r.publishMove(ctx, p, m.Service); err != nil {

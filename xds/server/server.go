@@ -49,6 +49,7 @@ type Config struct {
 	// clients are served).
 	Reach    Reach
 	Sidecars *SidecarTemplate
+	HA       *HA // one of several replicas (ha.go); nil: the only one
 	Log      zerolog.Logger
 }
 
@@ -86,6 +87,7 @@ type Running struct {
 	cfg        Config
 	defaults   catalog.Schedule
 	stop       chan struct{}
+	term       term // the leadership held, with HA
 }
 
 // Start serves ADS and the admin endpoint. It refuses an admin endpoint that
@@ -115,7 +117,14 @@ func Start(ctx context.Context, cfg Config) (*Running, error) {
 		return nil, err
 	}
 	r.registerSelfMetrics()
-	r.startTimers(ctx)
+	if cfg.HA != nil {
+		if err := r.startHA(ctx); err != nil {
+			r.Stop()
+			return nil, err
+		}
+	} else {
+		r.startTimers(ctx)
+	}
 	go r.selfTimer(ctx)
 	return r, nil
 }
