@@ -236,4 +236,3 @@ func endpointsOf(st rotation.State, service string) []string {
 	}
 	return out
 }
-
