@@ -105,3 +105,30 @@ func TestAdoptRefuses(t *testing.T) {
 		}
 	}
 }
+
+// A leader that lost its term adopts its successor's record: the move it
+// had under way is void, and a late step of it changes nothing.
+func TestAdoptVoidsMovesUnderWay(t *testing.T) {
+	p := New(testCatalog(t))
+	m, err := p.Plan("orders")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Open(m); err != nil {
+		t.Fatal(err)
+	}
+	succ := New(testCatalog(t)).Current().State()
+	succ.Version = 9
+	if _, err := p.Adopt(succ); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Announce(m); !errors.Is(err, ErrStale) {
+		t.Fatalf("a void move's step: %v, want ErrStale", err)
+	}
+	if cur := p.Current(); cur.Version != 9 || len(cur.Serving("orders")) != 2 {
+		t.Fatalf("serving v%d %v after a void step", cur.Version, cur.Serving("orders"))
+	}
+	if _, err := p.Plan("orders"); err != nil {
+		t.Fatalf("the service cannot move again: %v", err)
+	}
+}

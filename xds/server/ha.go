@@ -113,3 +113,14 @@ func (r *Running) apply(ctx context.Context, st rotation.State) error {
 	r.term.mu.Unlock()
 	return r.publish(ctx, p)
 }
+
+// recordReload records the placement of a reloaded catalog on the leader.
+// A follower serves it until the log's next placement replaces it
+// (snapshots are versioned by content, so its own version numbers never
+// reach a client). The caller holds r.mu.
+func (r *Running) recordReload(ctx context.Context, p *rotation.Placement) error {
+	if _, ok := r.term.leading(); r.cfg.HA == nil || !ok {
+		return nil
+	}
+	return r.record(ctx, p)
+}
