@@ -22,7 +22,7 @@ import (
 )
 
 type xdsReplica struct {
-	id, admin string
+	id, admin, ads string
 	cmd       *exec.Cmd
 	logs      *syncBuffer
 }
@@ -42,9 +42,9 @@ func startXDSReplica(t *testing.T, bin, dir, etcd, id string) *xdsReplica {
 	sc := bufio.NewScanner(stderr)
 	for r.admin == "" && sc.Scan() {
 		r.logs.Write(append(sc.Bytes(), '\n'))
-		var line struct{ Message, Admin string }
+		var line struct{ Message, Admin, ADS string }
 		if json.Unmarshal(sc.Bytes(), &line) == nil && line.Message == "xds serving" {
-			r.admin = line.Admin
+			r.admin, r.ads = line.Admin, line.ADS
 		}
 	}
 	if r.admin == "" {
@@ -159,6 +159,9 @@ func TestLeaderXDSReplicasTakeOver(t *testing.T) {
 			return slices.Equal(p.Endpoints["orders"], moved.Endpoints["orders"])
 		})
 	}
+	// A client of the leader, which is about to die.
+	client := watchEDS(t, leader.ads, "checkout-1", "orders")
+	client.until(t, moved.Endpoints["orders"])
 	before := len(records(t, cli))
 	if rs := records(t, cli); len(rs[len(rs)-1].Extra["orders"]) == 0 {
 		t.Fatalf("the move's old sockets were closed before the leader could be killed mid-move (grace 5 s): %v", versionsOf(rs))
@@ -167,6 +170,13 @@ func TestLeaderXDSReplicasTakeOver(t *testing.T) {
 	killed := time.Now()
 	var next *xdsReplica
 	live := slices.DeleteFunc(slices.Clone(reps), func(r *xdsReplica) bool { return r == leader })
+	if _, err := client.next(); err == nil {
+		t.Fatal("the dead replica's ADS stream answered")
+	}
+	// It connects again, to another replica (a Service's address would
+	// pick one), and is told where orders is now.
+	client = watchEDS(t, live[len(live)-1].ads, "checkout-1", "orders")
+	client.until(t, moved.Endpoints["orders"])
 	wbWait(t, "another leader", func() bool { l := electedXDS(t, cli); return l != "" && l != leader.id })
 	takeover := time.Since(killed)
 	wbWait(t, "the half-done move finished by another replica", func() bool {
@@ -210,6 +220,8 @@ func TestLeaderXDSReplicasTakeOver(t *testing.T) {
 	if next == nil {
 		t.Fatal("no live replica moves services after the takeover")
 	}
+	_, now := next.call(t, "GET", "/placement")
+	client.until(t, now.Endpoints["orders"]) // the new leader's move reaches it, whichever replica it is on
 	if _, err := placementlog.New(cli, "/meshward/xds/placements/").Versions(t.Context()); err != nil {
 		t.Fatal(err)
 	}
