@@ -16,15 +16,24 @@ import (
 )
 
 // edsWatch is one ADS stream's subscription to a service's endpoints, as
-// an xDS client holds it: each answer is acknowledged, and the next one is
-// the next change.
+// an xDS client holds it: a reader acknowledges each answer at once and
+// hands its endpoints on.
 type edsWatch struct {
 	s       discoveryv3.AggregatedDiscoveryService_StreamAggregatedResourcesClient
 	node    string
 	service string
+	got     chan []string // closed when the stream ends
 }
 
 func watchEDS(t *testing.T, addr, node, service string) *edsWatch {
+	t.Helper()
+	w := openEDS(t, addr, node, service)
+	go w.read()
+	return w
+}
+
+// openEDS subscribes without reading: a client that never acknowledges.
+func openEDS(t *testing.T, addr, node, service string) *edsWatch {
 	t.Helper()
 	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	must(t, err)
@@ -33,7 +42,7 @@ func watchEDS(t *testing.T, addr, node, service string) *edsWatch {
 	t.Cleanup(cancel)
 	s, err := discoveryv3.NewAggregatedDiscoveryServiceClient(cc).StreamAggregatedResources(ctx)
 	must(t, err)
-	w := &edsWatch{s: s, node: node, service: service}
+	w := &edsWatch{s: s, node: node, service: service, got: make(chan []string, 64)}
 	must(t, w.send("", ""))
 	return w
 }
@@ -43,13 +52,22 @@ func (w *edsWatch) send(version, nonce string) error {
 		ResourceNames: []string{snapshot.ClusterName(w.service)}, VersionInfo: version, ResponseNonce: nonce})
 }
 
-// next waits for the next answer, acknowledges it and returns its
-// endpoints; an error when the stream ended (its server died).
-func (w *edsWatch) next() ([]string, error) {
-	resp, err := w.s.Recv()
-	if err != nil {
-		return nil, err
+func (w *edsWatch) read() {
+	defer close(w.got)
+	for {
+		resp, err := w.s.Recv()
+		if err != nil {
+			return
+		}
+		eps, err := endpointsIn(resp)
+		if err != nil || w.send(resp.GetVersionInfo(), resp.GetNonce()) != nil {
+			return
+		}
+		w.got <- eps
 	}
+}
+
+func endpointsIn(resp *discoveryv3.DiscoveryResponse) ([]string, error) {
 	var out []string
 	for _, a := range resp.GetResources() {
 		var cla endpointv3.ClusterLoadAssignment
@@ -63,19 +81,22 @@ func (w *edsWatch) next() ([]string, error) {
 			}
 		}
 	}
-	return out, w.send(resp.GetVersionInfo(), resp.GetNonce())
+	return out, nil
 }
 
-// until reads answers until one names want.
+// until waits for an answer that names want.
 func (w *edsWatch) until(t *testing.T, want []string) {
 	t.Helper()
-	for {
-		got, err := w.next()
-		if err != nil {
-			t.Fatalf("the ADS stream ended waiting for %v: %v", want, err)
-		}
+	for got := range w.got {
 		if fmt.Sprint(got) == fmt.Sprint(want) {
 			return
 		}
+	}
+	t.Fatalf("the ADS stream ended waiting for %v", want)
+}
+
+// ended waits for the stream's end (its server died).
+func (w *edsWatch) ended() {
+	for range w.got {
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -23,8 +24,8 @@ import (
 
 type xdsReplica struct {
 	id, admin, ads string
-	cmd       *exec.Cmd
-	logs      *syncBuffer
+	cmd            *exec.Cmd
+	logs           *syncBuffer
 }
 
 const xdsAdminToken = "xds-admin-token-0123456789abcdef"
@@ -170,9 +171,7 @@ func TestLeaderXDSReplicasTakeOver(t *testing.T) {
 	killed := time.Now()
 	var next *xdsReplica
 	live := slices.DeleteFunc(slices.Clone(reps), func(r *xdsReplica) bool { return r == leader })
-	if _, err := client.next(); err == nil {
-		t.Fatal("the dead replica's ADS stream answered")
-	}
+	client.ended()
 	// It connects again, to another replica (a Service's address would
 	// pick one), and is told where orders is now.
 	client = watchEDS(t, live[len(live)-1].ads, "checkout-1", "orders")
@@ -222,6 +221,27 @@ func TestLeaderXDSReplicasTakeOver(t *testing.T) {
 	}
 	_, now := next.call(t, "GET", "/placement")
 	client.until(t, now.Endpoints["orders"]) // the new leader's move reaches it, whichever replica it is on
+	if strings.Contains(next.logs.String(), "replica:") {
+		t.Fatalf("the new leader reported a replica behind although every client acknowledged:\n%s", next.logs.String())
+	}
+	// A client of a follower that never acknowledges: the leader's move
+	// waits for it as for its own clients, and reports that replica behind.
+	var follower *xdsReplica
+	for _, r := range live {
+		if r != next {
+			follower = r
+		}
+	}
+	mute := openEDS(t, follower.ads, "mute-1", "orders")
+	if _, err := mute.s.Recv(); err != nil { // taken, never acknowledged
+		t.Fatal(err)
+	}
+	if code, _ := next.call(t, "POST", "/rotate?service=orders"); code != 200 {
+		t.Fatalf("rotate: %d", code)
+	}
+	wbWait(t, "the leader reporting "+follower.id+" behind", func() bool {
+		return containsAll(next.logs.String(), `"service moved"`, `"replica:`+follower.id+`"`)
+	})
 	if _, err := placementlog.New(cli, "/meshward/xds/placements/").Versions(t.Context()); err != nil {
 		t.Fatal(err)
 	}

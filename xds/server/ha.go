@@ -17,6 +17,7 @@ import (
 // records each placement in the log before it serves it; the others serve
 // what the log says.
 type HA struct {
+	ID      string           // this replica's name, as in the election
 	Elector election.Elector // an etcd election: its terms fence the log's writes
 	Log     *placementlog.Log
 }
@@ -78,6 +79,12 @@ func (r *Running) record(ctx context.Context, p *rotation.Placement) error {
 
 // startHA serves the log's last placement, follows the log, and campaigns.
 func (r *Running) startHA(ctx context.Context) error {
+	hctx, cancel := r.untilStop()
+	go func() { <-ctx.Done(); cancel() }()
+	var err error
+	if r.haLease, err = r.cfg.HA.Log.Lease(hctx, election.DefaultTiming.LeaseDuration); err != nil {
+		return err
+	}
 	st, rev, ok, err := r.cfg.HA.Log.Head(ctx)
 	if err != nil {
 		return err
@@ -86,14 +93,15 @@ func (r *Running) startHA(ctx context.Context) error {
 		if err := r.apply(ctx, st); err != nil {
 			return err
 		}
+		go r.ackApplied(hctx, st.Version)
 	}
-	hctx, cancel := r.untilStop()
-	go func() { <-ctx.Done(); cancel() }()
 	go r.cfg.HA.Log.Follow(hctx, rev, func(st rotation.State) {
 		if _, leading := r.term.leading(); !leading {
 			if err := r.apply(hctx, st); err != nil {
 				r.log.Error().Err(err).Uint64("version", st.Version).Msg("xds: the recorded placement cannot be served")
+				return
 			}
+			go r.ackApplied(hctx, st.Version)
 		}
 	}, func(err error) { r.log.Error().Err(err).Msg("xds: placement log") })
 	go func() { _ = r.cfg.HA.Elector.Run(hctx, r.lead) }()

@@ -45,6 +45,7 @@ func (r *Running) Move(ctx context.Context, service string, port uint32, trigger
 	svc, _ := r.planner.Catalog().Lookup(service)
 	callers := waitSet{typ: resource.EndpointType, names: clusterNames(svc)}
 	behind := r.acks.wait(ctx, callers, start.Add(sc.AckTimeout))
+	behind = append(behind, r.replicasBehind(ctx, p.Version, start.Add(sc.AckTimeout))...)
 	r.converged(service, p, start, behind, trigger)
 	r.recordMove(service, trigger, time.Since(start), len(behind))
 	go r.drain(m, callers, start, behind, sc)

@@ -19,6 +19,7 @@ import (
 	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
 	"github.com/rs/zerolog"
+	clientv3 "go.etcd.io/etcd/client/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
@@ -87,7 +88,8 @@ type Running struct {
 	cfg        Config
 	defaults   catalog.Schedule
 	stop       chan struct{}
-	term       term // the leadership held, with HA
+	term       term             // the leadership held, with HA
+	haLease    clientv3.LeaseID // this replica's acknowledgements' lease, with HA
 }
 
 // Start serves ADS and the admin endpoint. It refuses an admin endpoint that

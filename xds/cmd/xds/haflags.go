@@ -51,5 +51,5 @@ func (h haFlags) config() (*server.HA, error) {
 		cli.Close()
 		return nil, err
 	}
-	return &server.HA{Elector: el, Log: placementlog.New(cli, h.prefix+"placements/")}, nil
+	return &server.HA{ID: id, Elector: el, Log: placementlog.New(cli, h.prefix+"placements/")}, nil
 }
