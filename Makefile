@@ -84,8 +84,9 @@ nmap:
 # kube-apiserver and (as root) real eBPF programs.
 test: vet wasm kube-apiserver etcd nmap
 	$(GO) build -o $(BUILD)/extauthz ./extauthz/cmd/extauthz
+	$(GO) build -o $(BUILD)/xds ./xds/cmd/xds
 	cd wasm-filter && $(GOTEST) -mod=mod ./...
-	MESHWARD_WASM=$(WASM) MESHWARD_KUBE_APISERVER=$(KUBE_APISERVER) MESHWARD_EXTAUTHZ=$(BUILD)/extauthz $(GOTEST) ./...
+	MESHWARD_WASM=$(WASM) MESHWARD_KUBE_APISERVER=$(KUBE_APISERVER) MESHWARD_EXTAUTHZ=$(BUILD)/extauthz MESHWARD_XDS=$(BUILD)/xds $(GOTEST) ./...
 
 # Run every fuzz target for FUZZTIME each.
 fuzz: deps

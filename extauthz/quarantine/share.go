@@ -66,17 +66,3 @@ func (s *Set) changed(c Change) {
 	}
 }
 
-// Snapshot returns the current entries (expired ones left out), for a
-// write-back to start from.
-func (s *Set) Snapshot() []Entry {
-	now := s.now()
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	out := make([]Entry, 0, len(s.entries))
-	for _, e := range s.entries {
-		if e.Expires.IsZero() || now.Before(e.Expires) {
-			out = append(out, e)
-		}
-	}
-	return out
-}

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -39,10 +40,11 @@ type Config struct {
 	Kube           *rest.Config
 	ReloadInterval time.Duration // default 1s
 	Policy         *policy.Set
-	GRPCAddr       string      // ext_authz and verdicts
-	GRPCTLS        *tls.Config // TLS (mutual, with ClientCAs) on GRPCAddr; nil: plaintext
-	HTTPAddr       string      // the filter's check, /metrics, /healthz
-	HTTPTLS        *tls.Config // TLS (mutual, with ClientCAs) on HTTPAddr; nil: plaintext
+	Quarantine     *quarantine.Set // nil: a new, empty one
+	GRPCAddr       string          // ext_authz and verdicts
+	GRPCTLS        *tls.Config     // TLS (mutual, with ClientCAs) on GRPCAddr; nil: plaintext
+	HTTPAddr       string          // the filter's check, /metrics, /healthz
+	HTTPTLS        *tls.Config     // TLS (mutual, with ClientCAs) on HTTPAddr; nil: plaintext
 	// InsecurePlaintextChecks lets a listener without client certificates
 	// answer checks, trusting whatever a caller claims (dev and demo only;
 	// logged loudly). Without it, both listeners need TLS with client CAs.
@@ -237,7 +239,7 @@ func Start(cfg Config) (*Running, error) {
 		reg = prometheus.NewRegistry()
 	}
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	q := quarantine.New()
+	q := cmp.Or(cfg.Quarantine, quarantine.New())
 	a := &Authorizer{Engine: decision.New(cfg.Policy, q), Log: cfg.Log, CacheTTL: cacheTTL(cfg.CacheTTL),
 		insecureChecks: cfg.InsecurePlaintextChecks, token: cfg.VerdictToken, PathNormalization: cfg.PathNormalization,
 		workloads: cfg.Workloads}

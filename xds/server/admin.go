@@ -128,6 +128,7 @@ func moveRefusal(err error) *refusal {
 		{rotation.ErrOtherService, http.StatusConflict, "other-service"},
 		{rotation.ErrOutsidePool, http.StatusBadRequest, "outside-pool"},
 		{rotation.ErrNoPort, http.StatusConflict, "no-port"},
+		{ErrFollower, http.StatusServiceUnavailable, "not-leader"},
 	} {
 		if errors.Is(err, m.err) {
 			return &refusal{m.code, m.reason, err.Error()}

@@ -20,6 +20,9 @@ import (
 // ran out. It returns once the clients acknowledged the new endpoints (or
 // their time ran out: they are reported); the old sockets close later.
 func (r *Running) Move(ctx context.Context, service string, port uint32, trigger string) (*rotation.Placement, error) {
+	if err := r.leaderOnly(); err != nil {
+		return nil, err
+	}
 	if trigger != "admin" { // an operator's move is the operator's call
 		if err := r.planner.Admit(service, rotation.Cause(trigger), time.Now()); err != nil {
 			return nil, err
@@ -43,6 +46,7 @@ func (r *Running) Move(ctx context.Context, service string, port uint32, trigger
 	svc, _ := r.planner.Catalog().Lookup(service)
 	callers := waitSet{typ: resource.EndpointType, names: clusterNames(svc)}
 	behind := r.acks.wait(ctx, callers, start.Add(sc.AckTimeout))
+	behind = append(behind, r.replicasBehind(ctx, p.Version, start.Add(sc.AckTimeout))...)
 	r.converged(service, p, start, behind, trigger)
 	r.recordMove(service, trigger, time.Since(start), len(behind))
 	go r.drain(m, callers, start, behind, sc)
@@ -124,6 +128,9 @@ func (r *Running) step(ctx context.Context, m rotation.Move, do func(rotation.Mo
 	defer r.mu.Unlock()
 	p, err := do(m)
 	if err != nil {
+		return nil, err
+	}
+	if err := r.record(ctx, p); err != nil { // recorded before it is served
 		return nil, err
 	}
 	if err := r.publishMove(ctx, p, m.Service); err != nil {

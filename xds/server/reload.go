@@ -22,6 +22,9 @@ func (r *Running) Reload(ctx context.Context, cat *catalog.Catalog) error {
 		p, err := r.planner.SetCatalog(cat)
 		done := r.moved
 		if err == nil {
+			err = r.recordReload(ctx, p)
+		}
+		if err == nil {
 			err = r.publish(ctx, p)
 		}
 		r.mu.Unlock()

@@ -19,6 +19,7 @@ import (
 	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
 	"github.com/rs/zerolog"
+	clientv3 "go.etcd.io/etcd/client/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
@@ -49,6 +50,7 @@ type Config struct {
 	// clients are served).
 	Reach    Reach
 	Sidecars *SidecarTemplate
+	HA       *HA // one of several replicas (ha.go); nil: the only one
 	Log      zerolog.Logger
 }
 
@@ -87,6 +89,8 @@ type Running struct {
 	cfg        Config
 	defaults   catalog.Schedule
 	stop       chan struct{}
+	term       term             // the leadership held, with HA
+	haLease    clientv3.LeaseID // this replica's acknowledgements' lease, with HA
 }
 
 // Start serves ADS and the admin endpoint. It refuses an admin endpoint that
@@ -116,7 +120,14 @@ func Start(ctx context.Context, cfg Config) (*Running, error) {
 		return nil, err
 	}
 	r.registerSelfMetrics()
-	r.startTimers(ctx)
+	if cfg.HA != nil {
+		if err := r.startHA(ctx); err != nil {
+			r.Stop()
+			return nil, err
+		}
+	} else {
+		r.startTimers(ctx)
+	}
 	go r.selfTimer(ctx)
 	return r, nil
 }

@@ -13,6 +13,9 @@ import (
 // Every ± Jitter, outside its blackouts, within its MaxPerHour. A service
 // with a pool but no schedule moves every Config.RotateEvery, if set.
 func (r *Running) startTimers(ctx context.Context) {
+	if r.leaderOnly() != nil {
+		return // a follower moves nothing; its term starts them
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	r.mu.Lock()
 	if r.stopTimers != nil {
@@ -45,6 +48,8 @@ func (r *Running) timer(ctx context.Context, service string, sc *catalog.Schedul
 		last = time.Now()
 		_, err := r.Move(ctx, service, 0, string(rotation.CauseTimer))
 		switch {
+		case errors.Is(err, ErrFollower):
+			return // the term ended; the next one starts timers anew
 		case errors.Is(err, rotation.ErrBlackout) || errors.Is(err, rotation.ErrBudget):
 			r.metrics.held.WithLabelValues(service, heldReason(err)).Inc()
 			r.log.Debug().Str("service", service).Err(err).Msg("timed move held back")

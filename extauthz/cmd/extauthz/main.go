@@ -4,6 +4,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"crypto/tls"
 	"fmt"
 	"os"
@@ -52,6 +53,7 @@ func serve() *cobra.Command {
 	learnFor := 10 * time.Minute
 	var ef eaasFlags
 	var xf xdsEventFlags
+	var wf writebackFlags
 	var eaasOn bool
 	var sf sharedFlags
 	c := &cobra.Command{
@@ -88,6 +90,12 @@ func serve() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			wctx, stopWriteback := context.WithCancel(context.Background())
+			defer stopWriteback() // hands the Lease over at once
+			qset, err := wf.start(wctx, kcfg, log)
+			if err != nil {
+				return err
+			}
 			metricsReg := prometheus.NewRegistry()
 			var er *roles.Running
 			if eaasOn {
@@ -101,7 +109,7 @@ func serve() *cobra.Command {
 				return err
 			}
 			defer closeShared()
-			r, err := server.Start(server.Config{Shared: shared, Registry: metricsReg, Mount: mountEaaS(er), GRPCTLS: serverTLS, HTTPTLS: serverTLS, InsecurePlaintextChecks: insecureChecks, MaxInFlightPerCaller: perCaller, PathNormalization: norm, Workloads: reg, PolicyPaths: policyDirs, Kube: kcfg, ReloadInterval: reload, CacheTTL: cacheTTL, MaxInFlight: maxInFlight, Lateral: lat, LateralLearnFor: learnFor, Learn: learnMode, DecisionLog: &dlog, GRPCAddr: grpcAddr, HTTPAddr: httpAddr, VerdictToken: token, XDSEvents: xev, Log: log})
+			r, err := server.Start(server.Config{Shared: shared, Registry: metricsReg, Mount: mountEaaS(er), GRPCTLS: serverTLS, HTTPTLS: serverTLS, InsecurePlaintextChecks: insecureChecks, MaxInFlightPerCaller: perCaller, PathNormalization: norm, Workloads: reg, PolicyPaths: policyDirs, Kube: kcfg, Quarantine: qset, ReloadInterval: reload, CacheTTL: cacheTTL, MaxInFlight: maxInFlight, Lateral: lat, LateralLearnFor: learnFor, Learn: learnMode, DecisionLog: &dlog, GRPCAddr: grpcAddr, HTTPAddr: httpAddr, VerdictToken: token, XDSEvents: xev, Log: log})
 			if err != nil {
 				return err
 			}
@@ -150,6 +158,7 @@ func serve() *cobra.Command {
 	c.Flags().BoolVar(&eaasOn, "eaas", false, "also serve Encryption as a Service (all four roles by default; see --eaas-*)")
 	ef.add(c.Flags(), "eaas-")
 	xf.add(c.Flags())
+	wf.add(c.Flags())
 	c.Flags().StringVar(&httpAddr, "http-addr", "127.0.0.1:8181", "address of the HTTP check, /metrics and /healthz")
 	c.Flags().StringVar(&tokenFile, "verdict-token-file", "", "file holding the verdict API's bearer token")
 	c.Flags().StringVar(&level, "log-level", "info", "debug, info, warn or error")

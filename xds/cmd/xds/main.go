@@ -40,6 +40,7 @@ type flags struct {
 	reloadEvery                      time.Duration
 	rps                              float64
 	self                             selfFlags
+	ha                               haFlags
 }
 
 func serve() *cobra.Command {
@@ -74,6 +75,7 @@ func serve() *cobra.Command {
 	fs.StringArrayVar(&f.rotations, "rotations", nil, "MeshwardRotation file or directory (repeatable): pools and schedules in place of the catalog's")
 	fs.StringVar(&f.sidecars, "sidecars", "", "what every Envoy sidecar's configuration shares (YAML: filter, authorizer, tls; see manifests/xds/sidecars.yaml); without it only proxyless clients are served")
 	f.self.register(c)
+	f.ha.register(c)
 	fs.StringVar(&f.level, "log-level", "info", "debug, info, warn or error")
 	_ = c.MarkFlagRequired("catalog")
 	c.AddCommand(status())
@@ -91,6 +93,9 @@ func run(f flags) error {
 		return err
 	}
 	cfg.Log = log
+	if cfg.HA, err = f.ha.config(); err != nil {
+		return err
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	var w *policy.Watcher
