@@ -65,4 +65,3 @@ func (s *Set) changed(c Change) {
 		(*f)(c)
 	}
 }
-
