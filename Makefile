@@ -96,7 +96,7 @@ fuzz: deps
 	  api/eaas:FuzzDecode api/eaas:FuzzSplitFrames api/eaas:FuzzParseEnvelope api/eaas:FuzzDecodeEnrolment \
 	  extauthz/eaas/coordinator:FuzzProcess extauthz/eaas/rpc:FuzzServers extauthz/eaas/cryptor:FuzzOpen \
 	  extauthz/eaas/keymanager:FuzzParseMaterial extauthz/eaas/keymanager:FuzzParseKeyset \
-	  xds/envoy:FuzzBuild xds/envoy:FuzzParseTemplate xds/server:FuzzAdminAPI xds/server:FuzzParseAddrPool xds/bench:FuzzParseProfile xds/bench:FuzzParseStatm extauthz/policy:FuzzReachableConsistent api/xdsevent:FuzzDecodeEvent e2e/sidecar:FuzzInboundSockets e2e/sidecar:FuzzOutboundXDS e2e/recon:FuzzParseNmapXML extauthz/sharedstate:FuzzDecodeEntry xds/catalog:FuzzParseRotations internal/install:FuzzParseImages internal/monitoring:FuzzSelectors; do \
+	  xds/envoy:FuzzBuild xds/envoy:FuzzParseTemplate xds/server:FuzzAdminAPI xds/server:FuzzParseAddrPool xds/bench:FuzzParseProfile xds/bench:FuzzParseStatm extauthz/policy:FuzzReachableConsistent api/xdsevent:FuzzDecodeEvent e2e/sidecar:FuzzInboundSockets e2e/sidecar:FuzzOutboundXDS e2e/recon:FuzzParseNmapXML extauthz/sharedstate:FuzzDecodeEntry xds/catalog:FuzzParseRotations internal/install:FuzzParseImages internal/monitoring:FuzzSelectors extauthz/kube:FuzzQuarantineOf xds/placementlog:FuzzDecode; do \
 	  pkg=$${t%%:*}; fn=$${t##*:}; echo "fuzz $$pkg $$fn"; \
 	  $(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) ./$$pkg || exit 1; done
 	@for fn in FuzzParseConfig FuzzDescribe FuzzEncodedLen FuzzParseAnswers FuzzUnbindResponse; do echo "fuzz wasm-filter/filter $$fn"; \
