@@ -32,7 +32,7 @@ func (w *Writeback) adopt(p *securityv1.AuthorizationPolicy) bool {
 	if _, held := w.Set.Lookup(e.Workload); held {
 		return false
 	}
-	w.Set.Add(e, ttlOf(e, now))
+	w.Set.Put(e) // with the times the policy records, not a new start
 	w.adopted.uid[e.Workload] = p.UID
 	return true
 }

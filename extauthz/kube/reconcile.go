@@ -90,7 +90,7 @@ func (r *reconciler) want(ctx context.Context, name string, e quarantine.Entry, 
 	case p == nil && !ok:
 		r.create(ctx, name, e)
 	case p == nil && m.seen:
-		r.operatorDeleted(name, e)
+		r.operatorDeleted(ctx, name, e)
 	case p == nil:
 		// Written, not yet watched.
 	case !ok || m.uid != p.UID:
@@ -103,11 +103,15 @@ func (r *reconciler) want(ctx context.Context, name string, e quarantine.Entry, 
 }
 
 // operatorDeleted releases the quarantine whose policy someone deleted,
-// unless the workload was quarantined anew meanwhile.
-func (r *reconciler) operatorDeleted(name string, e quarantine.Entry) {
+// unless the workload was quarantined anew meanwhile. The release goes
+// through the set's sharer, so replicas sharing state release it too.
+func (r *reconciler) operatorDeleted(ctx context.Context, name string, e quarantine.Entry) {
 	delete(r.written, name)
 	if cur, ok := r.w.Set.Lookup(e.Workload); ok && cur.Since.Equal(e.Since) {
-		r.w.Set.Release(e.Workload)
+		if _, err := r.w.Set.Lift(ctx, e.Workload); err != nil {
+			r.w.Log.Error().Err(err).Str("workload", e.Workload).Str("policy", name).Msg("releasing after the policy's deletion")
+			return
+		}
 		r.w.Log.Warn().Str("workload", e.Workload).Str("policy", name).Msg("quarantine policy deleted: quarantine released")
 	}
 }

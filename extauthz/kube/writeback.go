@@ -86,14 +86,6 @@ func (w *Writeback) Rebuild(ctx context.Context) (int, error) {
 	return n, nil
 }
 
-// ttlOf is what remains of e's quarantine (0: until released).
-func ttlOf(e quarantine.Entry, now time.Time) time.Duration {
-	if e.Expires.IsZero() {
-		return 0
-	}
-	return max(e.Expires.Sub(now), time.Second)
-}
-
 func (w *Writeback) policies() []*securityv1.AuthorizationPolicy {
 	var out []*securityv1.AuthorizationPolicy
 	for _, o := range w.aps.GetStore().List() {
