@@ -199,7 +199,7 @@ func TestSidecarNACKKeepsLastGoodSocket(t *testing.T) {
 }
 
 // Frontend's app calls orders through its own sidecar (plain HTTP, Host:
-// orders) while the server moves orders 20 times, ports and addresses:
+// orders) while the server moves orders 100 times, ports and addresses:
 // frontend's sidecar follows its own LDS, RDS, CDS and EDS and carries each
 // hop over mTLS to orders' sidecar, which follows LDS. No call fails; the
 // filter ran on both sides with the plugin configurations LDS gave; each
@@ -211,7 +211,7 @@ func TestSidecarOutboundFollowsMoves(t *testing.T) {
 	if err := x.Callers.WaitCalledOn(ctx, endpointOf(x), 0); err != nil {
 		t.Fatal(err)
 	}
-	const moves = 20
+	const moves = 100 // the count, through sidecars on both sides
 	for range moves {
 		old := endpointOf(x)
 		before := x.Callers.Report().BySocket
