@@ -3,11 +3,8 @@ package system
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/netip"
 	"slices"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/meshward/meshward/xds/catalog"
@@ -85,15 +82,7 @@ func (x *SidecarXDS) Rotate(ctx context.Context, sc catalog.Schedule, phase time
 // serveSchedule reloads the catalog StartSidecarXDS serves, with orders'
 // rotation schedule sc.
 func (x *SidecarXDS) serveSchedule(ctx context.Context, sc catalog.Schedule) error {
-	pool := make([]string, len(x.Ports)-1)
-	for i, p := range x.Ports[1:] {
-		pool[i] = strconv.Itoa(int(p))
-	}
-	y := fmt.Sprintf("services:\n  - name: %s\n    identity: %s\n    endpoints: [{address: %s, port: %d}]\n    ports: [%s]\n    addresses: [%s]\n"+
-		"    rotation: {every: %v, jitter: %v, grace: %v, ackTimeout: %v, hardDeadline: %v, recent: %d}\n",
-		Moved, Orders, x.Addresses[0], x.Ports[0], strings.Join(pool, ", "), strings.Join(x.Addresses[1:], ", "),
-		sc.Every, sc.Jitter, sc.Grace, sc.AckTimeout, sc.HardDeadline, sc.Recent)
-	cat, err := catalog.Parse("recon-catalog.yaml", []byte(y))
+	cat, err := x.catalog(&sc)
 	if err != nil {
 		return err
 	}

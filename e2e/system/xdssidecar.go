@@ -65,6 +65,7 @@ type SidecarXDS struct {
 	paymentsConns *connCounter
 	appSaw        *appLedger
 	outboundCfg   atomic.Pointer[string]
+	front         netip.AddrPort // frontend's socket in the catalog
 	ads           *sidecar.ADS
 	app           *http.Server
 }
@@ -154,16 +155,8 @@ func (frontendCallsOrders) Reachable(caller string, s catalog.Service) bool {
 }
 
 func (x *SidecarXDS) startServer(ctx context.Context, wasm string, o SidecarXDSOptions, front netip.AddrPort) error {
-	pool := make([]string, len(x.Ports)-1)
-	for i, p := range x.Ports[1:] {
-		pool[i] = strconv.Itoa(int(p))
-	}
-	y := fmt.Sprintf("services:\n  - name: %s\n    identity: %s\n    endpoints: [{address: %s, port: %d}]\n    ports: [%s]\n    addresses: [%s]\n",
-		Moved, Orders, x.Addresses[0], x.Ports[0], strings.Join(pool, ", "), strings.Join(x.Addresses[1:], ", "))
-	pay := netip.MustParseAddrPort(x.Payments)
-	y += fmt.Sprintf("  - {name: frontend, identity: %s, endpoints: [{address: %s, port: %d}]}\n", Frontend, front.Addr(), front.Port())
-	y += fmt.Sprintf("  - {name: payments, identity: %s, endpoints: [{address: %s, port: %d}]}\n", Payments, pay.Addr(), pay.Port())
-	cat, err := catalog.Parse("sidecar-catalog.yaml", []byte(y))
+	x.front = front
+	cat, err := x.catalog(nil)
 	if err != nil {
 		return err
 	}
@@ -177,6 +170,25 @@ func (x *SidecarXDS) startServer(ctx context.Context, wasm string, o SidecarXDSO
 		Defaults: catalog.Schedule{Grace: o.Grace, AckTimeout: o.AckTimeout, HardDeadline: o.AckTimeout},
 		Sidecars: x.template(wasm), Log: x.log.With().Str("component", "xds").Logger()})
 	return err
+}
+
+// catalog is what the server serves: orders with its pools (and, if given,
+// its rotation schedule), frontend and payments.
+func (x *SidecarXDS) catalog(sc *catalog.Schedule) (*catalog.Catalog, error) {
+	pool := make([]string, len(x.Ports)-1)
+	for i, p := range x.Ports[1:] {
+		pool[i] = strconv.Itoa(int(p))
+	}
+	y := fmt.Sprintf("services:\n  - name: %s\n    identity: %s\n    endpoints: [{address: %s, port: %d}]\n    ports: [%s]\n    addresses: [%s]\n",
+		Moved, Orders, x.Addresses[0], x.Ports[0], strings.Join(pool, ", "), strings.Join(x.Addresses[1:], ", "))
+	if sc != nil {
+		y += fmt.Sprintf("    rotation: {every: %v, jitter: %v, grace: %v, ackTimeout: %v, hardDeadline: %v, recent: %d}\n",
+			sc.Every, sc.Jitter, sc.Grace, sc.AckTimeout, sc.HardDeadline, sc.Recent)
+	}
+	pay := netip.MustParseAddrPort(x.Payments)
+	y += fmt.Sprintf("  - {name: frontend, identity: %s, endpoints: [{address: %s, port: %d}]}\n", Frontend, x.front.Addr(), x.front.Port())
+	y += fmt.Sprintf("  - {name: payments, identity: %s, endpoints: [{address: %s, port: %d}]}\n", Payments, pay.Addr(), pay.Port())
+	return catalog.Parse("sidecar-catalog.yaml", []byte(y))
 }
 
 // OutboundPluginConfig is every sidecar's outbound filter configuration
