@@ -1,11 +1,9 @@
 package e2e
 
 import (
-	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -36,22 +34,10 @@ func startXDSReplica(t *testing.T, bin, dir, etcd, id string) *xdsReplica {
 	r.cmd = exec.Command(bin, "--catalog", filepath.Join(dir, "catalog.yaml"), "--addr", "127.0.0.1:0",
 		"--admin-addr", "127.0.0.1:0", "--admin-token-file", filepath.Join(dir, "token"), "--grace", "5s",
 		"--etcd-endpoints", etcd, "--replica-id", id, "--reload-every", "0")
-	stderr, err := r.cmd.StderrPipe()
-	must(t, err)
-	must(t, r.cmd.Start())
 	t.Cleanup(r.kill)
-	sc := bufio.NewScanner(stderr)
-	for r.admin == "" && sc.Scan() {
-		r.logs.Write(append(sc.Bytes(), '\n'))
-		var line struct{ Message, Admin, ADS string }
-		if json.Unmarshal(sc.Bytes(), &line) == nil && line.Message == "xds serving" {
-			r.admin, r.ads = line.Admin, line.ADS
-		}
-	}
-	if r.admin == "" {
-		t.Fatalf("xds %s exited before serving:\n%s", id, r.logs.String())
-	}
-	go func() { _, _ = io.Copy(r.logs, stderr) }()
+	var line struct{ Admin, ADS string }
+	startUntilServing(t, r.cmd, r.logs, "xds serving", &line)
+	r.admin, r.ads = line.Admin, line.ADS
 	return r
 }
 

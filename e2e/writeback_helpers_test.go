@@ -1,12 +1,10 @@
 package e2e
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -58,22 +56,10 @@ func startWBReplica(t *testing.T, bin, kubeconfig, id string) *wbReplica {
 	r.cmd = exec.Command(bin, "serve", "--kubeconfig", kubeconfig, "--quarantine-writeback",
 		"--leader-election-id", id, "--leader-election-namespace", "istio-system", "--insecure-plaintext-checks",
 		"--verdict-token-file", filepath.Join(dir, "token"), "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0")
-	stderr, err := r.cmd.StderrPipe()
-	must(t, err)
-	must(t, r.cmd.Start())
 	t.Cleanup(r.kill)
-	sc := bufio.NewScanner(stderr)
-	for r.httpAddr == "" && sc.Scan() {
-		r.logs.Write(append(sc.Bytes(), '\n'))
-		var line struct{ Message, GRPC, HTTP string }
-		if json.Unmarshal(sc.Bytes(), &line) == nil && line.Message == "authorizer serving" {
-			r.grpcAddr, r.httpAddr = line.GRPC, line.HTTP
-		}
-	}
-	if r.httpAddr == "" {
-		t.Fatalf("replica %s exited before serving:\n%s", id, r.logs.String())
-	}
-	go func() { _, _ = io.Copy(r.logs, stderr) }()
+	var line struct{ GRPC, HTTP string }
+	startUntilServing(t, r.cmd, r.logs, "authorizer serving", &line)
+	r.grpcAddr, r.httpAddr = line.GRPC, line.HTTP
 	return r
 }
 

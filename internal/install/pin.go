@@ -1,6 +1,7 @@
 package install
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 )
@@ -140,4 +141,33 @@ func Args(objs []Object, kind, name string) ([]string, error) {
 		return args, nil
 	}
 	return nil, fmt.Errorf("no %s %q", kind, name)
+}
+
+// Placeholders pins each of names to an all-zero digest under registry:
+// enough to render the manifests for review or for a test of their flags
+// without a build.
+func Placeholders(registry string, names ...string) (Images, error) {
+	entries := map[string]Image{}
+	for _, n := range names {
+		entries[n] = Image{Ref: registry + "/" + n + ":0", Digest: "sha256:" + strings.Repeat("0", 64)}
+	}
+	b, err := json.Marshal(entries)
+	if err != nil {
+		return nil, err
+	}
+	return ParseImages("placeholders", b)
+}
+
+// ArgsIn renders target of the manifests in dir with placeholder images and
+// returns the args of the first container of the object of kind and name.
+func ArgsIn(dir, target, kind, name string) ([]string, error) {
+	imgs, err := Placeholders("registry.test", "extauthz", "xds", "ebpf-agent", "meshward-filter")
+	if err != nil {
+		return nil, err
+	}
+	objs, err := Render(dir, target, imgs)
+	if err != nil {
+		return nil, err
+	}
+	return Args(objs, kind, name)
 }

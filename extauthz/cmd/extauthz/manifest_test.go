@@ -1,27 +1,16 @@
 package main
 
 import (
-	"strings"
 	"testing"
 
 	"github.com/meshward/meshward/internal/install"
 )
 
-// renderArgs renders target of manifests/ with made-up digests and returns
-// the first container's args of the object of kind and name.
+// renderArgs renders target of manifests/ with placeholder digests and
+// returns the first container's args of the object of kind and name.
 func renderArgs(t *testing.T, target, kind, name string) []string {
 	t.Helper()
-	d := "sha256:" + strings.Repeat("a", 64)
-	imgs, err := install.ParseImages("images.json", []byte(`{"extauthz": {"ref": "registry.test/extauthz:1", "digest": "`+d+`"},
-		"xds": {"ref": "registry.test/xds:1", "digest": "`+d+`"}, "ebpf-agent": {"ref": "registry.test/ebpf-agent:1", "digest": "`+d+`"}}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	objs, err := install.Render("../../../manifests", target, imgs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	args, err := install.Args(objs, kind, name)
+	args, err := install.ArgsIn("../../../manifests", target, kind, name)
 	if err != nil {
 		t.Fatal(err)
 	}
