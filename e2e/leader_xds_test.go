@@ -41,12 +41,7 @@ func startXDSReplica(t *testing.T, bin, dir, etcd, id string) *xdsReplica {
 	return r
 }
 
-func (r *xdsReplica) kill() {
-	if r.cmd.Process != nil {
-		_ = r.cmd.Process.Kill()
-		_ = r.cmd.Wait()
-	}
-}
+func (r *xdsReplica) kill() { killProcess(r.cmd) }
 
 // call is an admin call: its status and, on 200, the placement answered.
 func (r *xdsReplica) call(t *testing.T, method, path string) (int, placementJSON) {

@@ -66,15 +66,7 @@ func (m *monitored) driveChecks(t *testing.T) {
 	if r := m.checkAs(t, identity.SPIFFE("shop", "payments")); r.Allow {
 		t.Fatalf("payments -> orders allowed: %+v", r)
 	}
-	cert, err := m.ca.Issue(identity.SPIFFE("shop", "orders"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cc, err := grpc.NewClient(m.authz.GRPCAddr.String(), grpc.WithTransportCredentials(credentials.NewTLS(m.ca.ClientTLS(cert))))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cc.Close()
+	cc := m.authzAs(t, identity.SPIFFE("shop", "orders"))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	// Headers go out when the stream opens; the server takes the slot then.
@@ -82,7 +74,7 @@ func (m *monitored) driveChecks(t *testing.T) {
 		"/envoy.service.auth.v3.Authorization/Check"); err != nil {
 		t.Fatal(err)
 	}
-	_, err = authv3.NewAuthorizationClient(cc).Check(context.Background(), &authv3.CheckRequest{})
+	_, err := authv3.NewAuthorizationClient(cc).Check(context.Background(), &authv3.CheckRequest{})
 	if status.Code(err) != codes.ResourceExhausted {
 		t.Fatalf("a second check while the first holds the caller's slot: %v, want RESOURCE_EXHAUSTED", err)
 	}
@@ -191,15 +183,7 @@ func (m *monitored) register(t *testing.T, id uint32, onUnavailable string, a, b
 // driveVerdict quarantines payments as an operator's tool would: the
 // authorizer tells the xDS server, which moves what payments could reach.
 func (m *monitored) driveVerdict(t *testing.T) {
-	cert, err := m.ca.Issue(identity.SPIFFE("meshward-system", "operator"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cc, err := grpc.NewClient(m.authz.GRPCAddr.String(), grpc.WithTransportCredentials(credentials.NewTLS(m.ca.ClientTLS(cert))))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cc.Close()
+	cc := m.authzAs(t, identity.SPIFFE("meshward-system", "operator"))
 	ctx := metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+m.token)
 	if _, err := verdictv1.NewVerdictsClient(cc).Report(ctx, &verdictv1.Verdict{Workload: identity.SPIFFE("shop", "payments"),
 		Reason: "operator", Score: 1, TtlSeconds: 600}); err != nil {
@@ -272,4 +256,20 @@ func (m *monitored) waitMetric(t *testing.T, component, prefix string) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// authzAs is a gRPC connection to the authorizer with id's mesh
+// certificate, closed at the test's end.
+func (m *monitored) authzAs(t *testing.T, id string) *grpc.ClientConn {
+	t.Helper()
+	cert, err := m.ca.Issue(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc, err := grpc.NewClient(m.authz.GRPCAddr.String(), grpc.WithTransportCredentials(credentials.NewTLS(m.ca.ClientTLS(cert))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cc.Close() })
+	return cc
 }

@@ -30,3 +30,11 @@ func startUntilServing(t *testing.T, cmd *exec.Cmd, logs io.Writer, msg string, 
 	_ = cmd.Wait()
 	t.Fatalf("%s exited before %q:\n%s", cmd.Path, msg, logs)
 }
+
+// killProcess is kill -9 and the wait for it, if cmd started.
+func killProcess(cmd *exec.Cmd) {
+	if cmd.Process != nil {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	}
+}

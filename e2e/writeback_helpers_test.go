@@ -64,12 +64,7 @@ func startWBReplica(t *testing.T, bin, kubeconfig, id string) *wbReplica {
 }
 
 // kill is kill -9: the Lease is not handed over.
-func (r *wbReplica) kill() {
-	if r.cmd.Process != nil {
-		_ = r.cmd.Process.Kill()
-		_ = r.cmd.Wait()
-	}
-}
+func (r *wbReplica) kill() { killProcess(r.cmd) }
 
 // reason is the reason of the replica's decision on a call from source.
 func (r *wbReplica) reason(t *testing.T, source string) string {
